@@ -1,0 +1,1 @@
+"""Reading and writing model files: archives, Hugging Face directories, ONNX."""

@@ -1,0 +1,153 @@
+"""Safe unpacking of user archives (.zip, .tar, .tar.gz).
+
+Archives are untrusted: members may try to escape the target folder, be links,
+or expand to far more than they weigh (bombs). Every member is checked before
+any byte is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from compressor.errors import InvalidModelError, UnsafeArchiveError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+_EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_members: int = 2_000
+    max_total_bytes: int = 8 * 1024**3
+    max_ratio: float = 200.0
+
+
+def sniff_archive(path: Path) -> str | None:
+    """Return 'zip', 'tar' or None, by content rather than by the client's filename."""
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    if head.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
+        return "zip"
+    if head.startswith(_GZIP_MAGIC) or (len(head) >= 262 and head[257:262] == b"ustar"):
+        return "tar"
+    return None
+
+
+def _safe_relative(name: str) -> PurePosixPath:
+    rel = PurePosixPath(name.replace("\\", "/"))
+    drive_letter = bool(rel.parts) and rel.parts[0].endswith(":")
+    if rel.is_absolute() or drive_letter:
+        raise UnsafeArchiveError(f"archive member {name!r} has an absolute path")
+    if any(part == ".." for part in rel.parts):
+        raise UnsafeArchiveError(f"archive member {name!r} points outside the archive")
+    return rel
+
+
+def _check_totals(count: int, total: int, packed: int, limits: ArchiveLimits) -> None:
+    if count > limits.max_members:
+        raise UnsafeArchiveError(f"archive has more than {limits.max_members} members")
+    if total > limits.max_total_bytes:
+        raise UnsafeArchiveError(
+            f"archive expands to more than {limits.max_total_bytes} bytes"
+        )
+    if packed > 0 and total / packed > limits.max_ratio and total > 10 * 1024**2:
+        raise UnsafeArchiveError(
+            f"archive compression ratio {total / packed:.0f}x exceeds {limits.max_ratio:.0f}x"
+        )
+
+
+def extract_archive(path: Path, dest: Path, *, limits: ArchiveLimits | None = None) -> None:
+    """Unpack ``path`` into the empty folder ``dest``; raise before writing if anything is unsafe."""
+    limits = limits or ArchiveLimits()
+    kind = sniff_archive(path)
+    packed = path.stat().st_size
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        if kind == "zip":
+            _extract_zip(path, dest, packed, limits)
+        elif kind == "tar":
+            _extract_tar(path, dest, packed, limits)
+        else:
+            raise InvalidModelError(
+                "unknown file format: expected a .zip, .tar or .tar.gz archive of a "
+                "Hugging Face model directory, or an .onnx file"
+            )
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise InvalidModelError(f"the archive is corrupt or truncated: {exc}") from exc
+    except Exception:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def _extract_zip(path: Path, dest: Path, packed: int, limits: ArchiveLimits) -> None:
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        total = 0
+        for info in infos:
+            _safe_relative(info.filename)
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode == 0o120000:
+                raise UnsafeArchiveError(f"archive member {info.filename!r} is a symlink")
+            total += info.file_size
+        _check_totals(len(infos), total, packed, limits)
+        for info in infos:
+            target = dest / _safe_relative(info.filename)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, target.open("wb") as out:
+                _copy_bounded(src, out, info.file_size, info.filename)
+
+
+def _extract_tar(path: Path, dest: Path, packed: int, limits: ArchiveLimits) -> None:
+    with tarfile.open(path, mode="r:*") as tf:
+        members = tf.getmembers()
+        total = 0
+        for member in members:
+            _safe_relative(member.name)
+            if member.issym() or member.islnk():
+                raise UnsafeArchiveError(f"archive member {member.name!r} is a link")
+            if not (member.isfile() or member.isdir()):
+                raise UnsafeArchiveError(f"archive member {member.name!r} is not a regular file")
+            total += member.size
+        _check_totals(len(members), total, packed, limits)
+        for member in members:
+            target = dest / _safe_relative(member.name)
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            src = tf.extractfile(member)
+            if src is None:
+                raise UnsafeArchiveError(f"archive member {member.name!r} cannot be read")
+            with src, target.open("wb") as out:
+                _copy_bounded(src, out, member.size, member.name)
+
+
+def _copy_bounded(src, out, declared: int, name: str) -> None:  # type: ignore[no-untyped-def]
+    written = 0
+    while chunk := src.read(1024 * 1024):
+        written += len(chunk)
+        if written > declared:
+            raise UnsafeArchiveError(f"archive member {name!r} is larger than it declares")
+        out.write(chunk)
+    if written != declared:
+        raise InvalidModelError(f"archive member {name!r} is truncated")
+
+
+def find_model_root(folder: Path) -> Path:
+    """Archives often wrap the model in one top folder; return the folder holding config.json."""
+    candidates = sorted(p.parent for p in folder.rglob("config.json"))
+    if not candidates:
+        raise InvalidModelError(
+            "the archive holds no config.json: upload a Hugging Face model directory "
+            "(config.json and *.safetensors)"
+        )
+    return min(candidates, key=lambda p: len(p.parts))

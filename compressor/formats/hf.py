@@ -1,0 +1,140 @@
+"""Hugging Face model directories: inspection without executing code, and loading from safetensors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError, safe_open
+
+from compressor.errors import InvalidModelError, UnsupportedModelError
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+    "merges.txt",
+    "vocab.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+)
+
+
+@dataclass(frozen=True)
+class HFInspection:
+    architecture: str
+    model_type: str
+    parameters: int
+    dtypes: dict[str, int]
+    weight_files: list[str]
+    weight_bytes: int
+    has_tokenizer: bool
+    input_names: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": "huggingface",
+            "architecture": self.architecture,
+            "model_type": self.model_type,
+            "parameters": self.parameters,
+            "dtypes": self.dtypes,
+            "weight_files": self.weight_files,
+            "weight_bytes": self.weight_bytes,
+            "has_tokenizer": self.has_tokenizer,
+            "input_names": self.input_names,
+        }
+
+
+def read_config(root: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((root / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidModelError(f"config.json is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise InvalidModelError("config.json has no 'model_type': not a Hugging Face config")
+    return config
+
+
+def inspect_hf_dir(root: Path) -> HFInspection:
+    """Read config and safetensors headers only; nothing from the upload is executed."""
+    config = read_config(root)
+    weight_files = sorted(root.glob("*.safetensors"))
+    if not weight_files:
+        if any(root.glob("*.bin")) or any(root.glob("*.pt")) or any(root.glob("*.pth")):
+            raise InvalidModelError(
+                "the model's weights are pickled (.bin/.pt), which can execute code when "
+                "loaded; upload *.safetensors weights instead (model.save_pretrained(..., "
+                "safe_serialization=True))"
+            )
+        raise InvalidModelError("the archive holds no *.safetensors weights")
+    parameters = 0
+    dtypes: dict[str, int] = {}
+    for path in weight_files:
+        try:
+            with safe_open(str(path), framework="numpy") as fh:
+                for key in fh.keys():
+                    sl = fh.get_slice(key)
+                    count = 1
+                    for dim in sl.get_shape():
+                        count *= dim
+                    parameters += count
+                    dtype = sl.get_dtype()
+                    dtypes[dtype] = dtypes.get(dtype, 0) + count
+        except (SafetensorError, OSError, ValueError, TypeError) as exc:
+            raise InvalidModelError(f"{path.name} is not a valid safetensors file: {exc}") from exc
+    has_tokenizer = (root / "tokenizer.json").exists() or (root / "vocab.txt").exists()
+    architectures = config.get("architectures") or ["AutoModel"]
+    return HFInspection(
+        architecture=str(architectures[0]),
+        model_type=str(config["model_type"]),
+        parameters=parameters,
+        dtypes=dtypes,
+        weight_files=[p.name for p in weight_files],
+        weight_bytes=sum(p.stat().st_size for p in weight_files),
+        has_tokenizer=has_tokenizer,
+    )
+
+
+def load_hf_model(root: Path) -> Any:
+    """Load with the architecture named in config.json, from safetensors only, no remote code."""
+    import transformers
+
+    config = read_config(root)
+    arch_name = (config.get("architectures") or [None])[0]
+    model_cls = getattr(transformers, arch_name, None) if arch_name else None
+    if model_cls is None or not hasattr(model_cls, "from_pretrained"):
+        model_cls = transformers.AutoModel
+    try:
+        model = model_cls.from_pretrained(
+            str(root),
+            use_safetensors=True,
+            local_files_only=True,
+            trust_remote_code=False,
+            attn_implementation="eager",
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise UnsupportedModelError(f"transformers cannot load this model: {exc}") from exc
+    return model.eval()
+
+
+def load_tokenizer(root: Path) -> Any | None:
+    from transformers import AutoTokenizer
+
+    if not ((root / "tokenizer.json").exists() or (root / "vocab.txt").exists()):
+        return None
+    try:
+        return AutoTokenizer.from_pretrained(str(root), local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InvalidModelError(f"the tokenizer files cannot be loaded: {exc}") from exc
+
+
+def copy_side_files(src: Path, dest: Path, *, include_config: bool) -> None:
+    """Tokenizer (and optionally config) files travel with every artifact so it runs as uploaded."""
+    names = list(TOKENIZER_FILES) + (["config.json"] if include_config else [])
+    for name in names:
+        if (src / name).is_file():
+            shutil.copy2(src / name, dest / name)

@@ -1,0 +1,104 @@
+"""Child process of ``measure_in_fresh_process``: loads one artifact, runs it, prints JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def _onnx_runner(path: Path, threads: int) -> Runner:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    wanted = {i.name for i in session.get_inputs()}
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {k: v for k, v in batch.items() if k in wanted}
+        return np.asarray(session.run(None, feed)[0], dtype=np.float32)
+
+    return run
+
+
+def _torch_runner(path: Path, threads: int) -> Runner:
+    import torch
+
+    from compressor.formats.hf import load_hf_model
+
+    torch.set_num_threads(threads)
+    model = load_hf_model(path)
+    dtype = next(model.parameters()).dtype
+
+    def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            out = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
+        first = out[0] if isinstance(out, tuple) else next(iter(out.values()))
+        return first.float().numpy() if dtype != torch.float32 else first.numpy()
+
+    return run
+
+
+RUNNERS = {"onnxruntime": _onnx_runner, "torch": _torch_runner}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runtime", choices=sorted(RUNNERS), required=True)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--inputs", type=Path, required=True)
+    parser.add_argument("--outputs", type=Path, required=True)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=30)
+    args = parser.parse_args()
+
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    # Peak memory of the model alone: what imports took is subtracted.
+    baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    run = RUNNERS[args.runtime](args.model, args.threads)
+    with np.load(args.inputs) as data:
+        inputs = {k: data[k] for k in data.files}
+    n = next(iter(inputs.values())).shape[0]
+    outputs = [run({k: v[i : i + 8] for k, v in inputs.items()}) for i in range(0, n, 8)]
+    np.save(args.outputs, np.concatenate(outputs))
+
+    batch = {k: v[: args.batch_size] for k, v in inputs.items()}
+    for _ in range(args.warmup):
+        run(batch)
+    times = []
+    for _ in range(args.iterations):
+        start = time.perf_counter()
+        run(batch)
+        times.append(time.perf_counter() - start)
+    ms = np.array(times) * 1000.0
+    batch_size = next(iter(batch.values())).shape[0]
+    print(
+        json.dumps(
+            {
+                "latency_p50_ms": float(np.percentile(ms, 50)),
+                "latency_p95_ms": float(np.percentile(ms, 95)),
+                "throughput_per_s": float(batch_size / (np.median(ms) / 1000.0)),
+                "peak_memory_bytes": (
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_rss
+                )
+                * 1024,
+                "batch_size": batch_size,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MeasureSettings(BaseModel):
+    """How latency is measured; recorded in every report so figures can be compared."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threads: int = Field(1, ge=1, le=256)
+    warmup: int = Field(5, ge=0, le=1000)
+    iterations: int = Field(30, ge=3, le=10_000)
+    timeout_s: float = Field(900, gt=0)

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Target(BaseModel):
+    """Where the compressed model will run; latency is measured at these shapes on this runtime."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: Literal["cpu", "gpu", "auto"] = "cpu"
+    runtime: Literal["onnxruntime", "torch"] = "onnxruntime"
+    batch_size: int = Field(1, ge=1, le=1024)
+    sequence_length: int = Field(128, ge=1, le=8192)

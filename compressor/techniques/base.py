@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -45,6 +45,13 @@ class StepContext:
     target: Target
     calibration: EvalInputs
     progress: Callable[[float], None] = field(default=lambda _f: None)
+    # Training data for steps that train (distillation, healing); a "labels" entry, when
+    # present, holds class labels. Without it they train on the calibration inputs.
+    train: EvalInputs | None = None
+    # Unlabelled sentences for text models, tokenized with the model's own tokenizer.
+    texts: Sequence[str] | None = None
+    # Returns a fresh copy of the uploaded model, the teacher when a later step heals.
+    original: Callable[[], Any] | None = None
 
 
 class Handler(Protocol):

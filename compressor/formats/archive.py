@@ -142,12 +142,42 @@ def _copy_bounded(src, out, declared: int, name: str) -> None:  # type: ignore[n
         raise InvalidModelError(f"archive member {name!r} is truncated")
 
 
+_ROOT_MARKERS = ("config.json", "architecture.json", "*.onnx")
+
+
 def find_model_root(folder: Path) -> Path:
-    """Archives often wrap the model in one top folder; return the folder holding config.json."""
-    candidates = sorted(p.parent for p in folder.rglob("config.json"))
+    """Archives often wrap the model in one top folder; return the shallowest folder with a marker."""
+    candidates = sorted({p.parent for marker in _ROOT_MARKERS for p in folder.rglob(marker)})
     if not candidates:
         raise InvalidModelError(
-            "the archive holds no config.json: upload a Hugging Face model directory "
-            "(config.json and *.safetensors)"
+            "the archive holds no model: expected a Hugging Face directory (config.json and "
+            "*.safetensors), an ONNX model, or architecture.json with model.safetensors"
         )
     return min(candidates, key=lambda p: len(p.parts))
+
+
+def _looks_like_onnx(path: Path) -> bool:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf raises DecodeError and others for non-ONNX bytes
+        return False
+    return len(model.graph.node) > 0 and model.ir_version > 0
+
+
+def unpack_model_upload(upload: Path, dest: Path, *, limits: ArchiveLimits | None = None) -> Path:
+    """Turn one uploaded file into a model folder under ``dest``; return the model's root folder."""
+    if upload.stat().st_size == 0:
+        raise InvalidModelError("the uploaded file is empty")
+    if sniff_archive(upload) is not None:
+        extract_archive(upload, dest, limits=limits)
+        return find_model_root(dest)
+    if _looks_like_onnx(upload):
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(upload, dest / "model.onnx")
+        return dest
+    raise InvalidModelError(
+        "unknown file format: upload a .zip, .tar or .tar.gz of a Hugging Face model "
+        "directory, or a single .onnx file"
+    )

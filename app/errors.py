@@ -1,0 +1,144 @@
+"""Errors that know their HTTP status, rendered everywhere as RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("modelpress.api")
+
+
+class AppError(Exception):
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(AppError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class ModelNotFound(NotFound):
+    slug, title = "model-not-found", "Model not found"
+
+
+class JobNotFound(NotFound):
+    slug, title = "job-not-found", "Job not found"
+
+
+class Conflict(AppError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class ModelInUse(Conflict):
+    slug, title = "model-in-use", "Model in use"
+
+
+class JobStateConflict(Conflict):
+    slug, title = "job-state-conflict", "Job is not in a state that allows this"
+
+
+class InvalidUpload(AppError):
+    status, slug, title = 422, "invalid-upload", "Invalid upload"
+
+
+class UnsupportedModel(AppError):
+    status, slug, title = 422, "unsupported-model", "Unsupported model"
+
+
+class InvalidRecipe(AppError):
+    status, slug, title = 422, "invalid-recipe", "Invalid recipe"
+
+
+class PayloadTooLarge(AppError):
+    status, slug, title = 413, "payload-too-large", "Upload too large"
+
+
+class ServiceUnavailable(AppError):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+def problem(
+    status: int, slug: str, title: str, detail: str, instance: str, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+
+PROBLEM_SCHEMA = {
+    "content": {
+        PROBLEM_JSON: {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                },
+                "required": ["type", "title", "status", "detail"],
+            }
+        }
+    }
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": "Problem details (RFC 9457)", **PROBLEM_SCHEMA} for status in statuses}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def app_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AppError)
+        return problem(exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra)
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {
+                "loc": list(err.get("loc", ())),
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+            for err in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+        return problem(422, "validation-error", "Invalid request", detail, request.url.path, errors=errors)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 413:
+            return problem(413, PayloadTooLarge.slug, PayloadTooLarge.title, detail, request.url.path)
+        return problem(exc.status_code, "http-error", detail, detail, request.url.path)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem(500, "internal-error", "Internal error", "an unexpected error occurred; it has been logged", request.url.path)
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.db.models import Job, JobStatus
+
+
+def get(session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def add(session: Session, job: Job) -> Job:
+    session.add(job)
+    session.flush()
+    return job
+
+
+def list_page(
+    session: Session,
+    *,
+    status: JobStatus | None,
+    model_id: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Job], int]:
+    query = select(Job)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if model_id is not None:
+        query = query.where(Job.model_id == model_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+    ).all()
+    return rows, total
+
+
+def transition(
+    session: Session, job_id: str, *, from_: Sequence[JobStatus], **values: Any
+) -> bool:
+    """Conditional update: succeeds only from the expected states, so duplicates do no harm."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(list(from_)))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+
+from app.db.models import JobStatus
+from app.deps import Limit, Offset, SessionDep
+from app.errors import problem_responses
+from app.jobs import service
+from app.jobs.schemas import JobCreate, JobRead, JobReport
+from app.models_upload.schemas import Page
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobRead,
+    responses=problem_responses(404, 422),
+    summary="Submit a compression job",
+)
+def submit_job(body: JobCreate, session: SessionDep, response: Response) -> JobRead:
+    job = service.submit_job(session, request=body)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobRead.model_validate(job)
+
+
+@router.get("", response_model=Page[JobRead])
+def list_jobs(
+    session: SessionDep,
+    status: Annotated[JobStatus | None, Query()] = None,
+    model_id: Annotated[str | None, Query()] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[JobRead]:
+    rows, total = service.list_jobs(
+        session, status=status, model_id=model_id, limit=limit, offset=offset
+    )
+    items = [JobRead.model_validate(r) for r in rows]
+    return Page[JobRead](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobRead, responses=problem_responses(404))
+def get_job(job_id: str, session: SessionDep) -> JobRead:
+    return JobRead.model_validate(service.get_job(session, job_id=job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobRead, responses=problem_responses(404, 409))
+def cancel_job(job_id: str, session: SessionDep) -> JobRead:
+    return JobRead.model_validate(service.cancel_job(session, job_id=job_id))
+
+
+@router.get("/{job_id}/report", response_model=JobReport, responses=problem_responses(404, 409))
+def get_report(job_id: str, session: SessionDep) -> JobReport:
+    return JobReport(job_id=job_id, report=service.get_report(session, job_id=job_id))
+
+
+@router.get(
+    "/{job_id}/artifact",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}, **problem_responses(404, 409)},
+)
+def get_artifact(job_id: str, session: SessionDep) -> StreamingResponse:
+    job, chunks = service.artifact_stream(session, job_id=job_id)
+    headers = {
+        "Content-Disposition": f'attachment; filename="modelpress-{job.id}.zip"',
+        "Content-Length": str(job.artifact_bytes),
+        "X-Checksum-Sha256": job.artifact_sha256 or "",
+    }
+    return StreamingResponse(chunks, media_type="application/zip", headers=headers)

@@ -1,0 +1,105 @@
+"""Job rules: submission checks, cancellation, reports and artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from sqlalchemy.orm import Session
+
+from app import errors
+from app.db.models import Job, JobStatus, ModelStatus, new_id, utcnow
+from app.db.session import on_commit
+from app.jobs import repository
+from app.jobs.schemas import JobCreate
+from app.models_upload import repository as models_repository
+from app.queue import enqueue_job
+from app.storage import get_storage
+from compressor.errors import InvalidRecipeError
+from compressor.target import Target
+
+
+def _queue_for(target: Target) -> str:
+    return "gpu" if target.device == "gpu" else "cpu"
+
+
+def submit_job(session: Session, *, request: JobCreate) -> Job:
+    model = models_repository.get(session, request.model_id)
+    if model is None:
+        raise errors.ModelNotFound(f"no model with id {request.model_id!r}")
+    if model.status != ModelStatus.READY:
+        raise errors.UnsupportedModel(f"model {model.id} is not ready: {model.status}")
+    try:
+        request.recipe.check_target(request.target)
+    except InvalidRecipeError as exc:
+        raise errors.InvalidRecipe(str(exc)) from exc
+    job = Job(
+        id=new_id(),
+        model_id=model.id,
+        status=JobStatus.QUEUED,
+        queue=_queue_for(request.target),
+        recipe=request.recipe.model_dump(mode="json"),
+        target=request.target.model_dump(mode="json"),
+    )
+    repository.add(session, job)
+    job_id, queue = job.id, job.queue
+    on_commit(session, lambda: enqueue_job(job_id, queue=queue))
+    return job
+
+
+def get_job(session: Session, *, job_id: str) -> Job:
+    job = repository.get(session, job_id)
+    if job is None:
+        raise errors.JobNotFound(f"no job with id {job_id!r}")
+    return job
+
+
+def list_jobs(
+    session: Session, *, status: JobStatus | None, model_id: str | None, limit: int, offset: int
+) -> tuple[Sequence[Job], int]:
+    return repository.list_page(
+        session, status=status, model_id=model_id, limit=limit, offset=offset
+    )
+
+
+def cancel_job(session: Session, *, job_id: str) -> Job:
+    job = get_job(session, job_id=job_id)
+    now = utcnow()
+    if repository.transition(
+        session,
+        job_id,
+        from_=[JobStatus.QUEUED],
+        status=JobStatus.CANCELLED,
+        phase="cancelled",
+        finished_at=now,
+        cancel_requested=True,
+    ):
+        pass
+    elif repository.transition(
+        session, job_id, from_=[JobStatus.RUNNING], cancel_requested=True, phase="cancelling"
+    ):
+        pass
+    else:
+        raise errors.JobStateConflict(f"job {job_id} is already {job.status}; nothing to cancel")
+    session.refresh(job)
+    return job
+
+
+def get_report(session: Session, *, job_id: str) -> dict[str, object]:
+    job = get_job(session, job_id=job_id)
+    if job.report is None:
+        raise errors.JobStateConflict(
+            f"job {job_id} is {job.status}; its report exists once it has succeeded"
+        )
+    return job.report
+
+
+def artifact_stream(session: Session, *, job_id: str) -> tuple[Job, Iterator[bytes]]:
+    job = get_job(session, job_id=job_id)
+    if job.status != JobStatus.SUCCEEDED or not job.artifact_key:
+        raise errors.JobStateConflict(
+            f"job {job_id} is {job.status}; its artifact exists once it has succeeded"
+        )
+    storage = get_storage()
+    if not storage.exists(job.artifact_key):
+        raise errors.NotFound(f"the artifact of job {job_id} is missing from storage")
+    return job, storage.iter_bytes(job.artifact_key)

@@ -1,0 +1,33 @@
+"""The FastAPI application: routers, one error format, and an upload size guard."""
+
+from __future__ import annotations
+
+import logging
+from fastapi import FastAPI
+
+from app.errors import install_error_handlers
+from app.health.routes import router as health_router
+from app.jobs.routes import router as jobs_router
+from app.models_upload.routes import router as models_router
+from app.settings import get_settings
+from app.upload_limit import UploadLimitMiddleware
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO)
+    app = FastAPI(
+        title="modelpress",
+        version="0.1.0",
+        description=(
+            "Compression as a service: upload a model, submit a recipe, and download a smaller, "
+            "faster model with measured size, latency and fidelity before and after."
+        ),
+    )
+    app.add_middleware(UploadLimitMiddleware, limit=settings.storage.max_upload_bytes)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(models_router)
+    app.include_router(jobs_router)
+    return app
+

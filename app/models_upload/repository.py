@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db.models import Job, JobStatus, ModelFile
+
+
+def get(session: Session, model_id: str) -> ModelFile | None:
+    return session.get(ModelFile, model_id)
+
+
+def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[ModelFile], int]:
+    total = session.scalar(select(func.count()).select_from(ModelFile)) or 0
+    rows = session.scalars(
+        select(ModelFile).order_by(ModelFile.created_at.desc(), ModelFile.id).limit(limit).offset(offset)
+    ).all()
+    return rows, total
+
+
+def add(session: Session, model: ModelFile) -> ModelFile:
+    session.add(model)
+    session.flush()
+    return model
+
+
+def has_active_jobs(session: Session, model_id: str) -> bool:
+    active = (JobStatus.QUEUED, JobStatus.RUNNING)
+    stmt = select(func.count()).select_from(Job).where(Job.model_id == model_id, Job.status.in_(active))
+    return (session.scalar(stmt) or 0) > 0
+
+
+def job_artifact_keys(session: Session, model_id: str) -> list[str]:
+    stmt = select(Job.artifact_key).where(Job.model_id == model_id, Job.artifact_key.is_not(None))
+    return [key for key in session.scalars(stmt).all() if key]
+
+
+def delete(session: Session, model: ModelFile) -> None:
+    session.execute(Job.__table__.delete().where(Job.model_id == model.id))
+    session.delete(model)
+    session.flush()

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, UploadFile
+
+from app.deps import Limit, Offset, SessionDep
+from app.errors import problem_responses
+from app.models_upload import service
+from app.models_upload.schemas import ModelRead, Page
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ModelRead,
+    responses=problem_responses(413, 422),
+    summary="Upload a model (multipart field 'file')",
+)
+def upload_model(session: SessionDep, file: UploadFile, response: Response) -> ModelRead:
+    model = service.upload_model(session, stream=file.file, filename=file.filename)
+    response.headers["Location"] = f"/v1/models/{model.id}"
+    return ModelRead.model_validate(model)
+
+
+@router.get("", response_model=Page[ModelRead])
+def list_models(session: SessionDep, limit: Limit = 50, offset: Offset = 0) -> Page[ModelRead]:
+    rows, total = service.list_models(session, limit=limit, offset=offset)
+    items = [ModelRead.model_validate(r) for r in rows]
+    return Page[ModelRead](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{model_id}", response_model=ModelRead, responses=problem_responses(404))
+def get_model(model_id: str, session: SessionDep) -> ModelRead:
+    return ModelRead.model_validate(service.get_model(session, model_id=model_id))
+
+
+@router.delete("/{model_id}", status_code=204, responses=problem_responses(404, 409))
+def delete_model(model_id: str, session: SessionDep) -> Response:
+    service.delete_model(session, model_id=model_id)
+    return Response(status_code=204)

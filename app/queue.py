@@ -1,0 +1,18 @@
+"""Sending job ids to the broker. The job row is the truth; the message is only a nudge."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("modelpress.queue")
+
+RUN_JOB_TASK = "modelpress.run_job"
+
+
+def enqueue_job(job_id: str, *, queue: str) -> None:
+    from workers.celery_app import celery_app
+
+    try:
+        celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue)
+    except Exception:  # broker down: the row stays queued and is re-sent by the reconciler
+        log.exception("could not enqueue job %s; it stays queued", job_id)

@@ -1,0 +1,121 @@
+"""Settings split by concern, read from MODELPRESS_* variables and validated at start-up.
+
+Defaults are the embedded single-machine setup: SQLite, Celery's filesystem transport
+and local artifact storage, all under MODELPRESS_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+_ENV = SettingsConfigDict(env_prefix="MODELPRESS_", extra="ignore")
+
+
+class PathsSettings(BaseSettings):
+    model_config = _ENV
+    data_dir: Path = Path("./var")
+
+    def resolved(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _ENV
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file")
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"MODELPRESS_DATABASE_URL is not a database URL: {exc}") from exc
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise ValueError("MODELPRESS_DATABASE_URL must be sqlite:// or postgresql+psycopg://")
+        return value
+
+
+class BrokerSettings(BaseSettings):
+    model_config = _ENV
+    broker_url: str | None = Field(None, description="Celery broker; default: filesystem transport")
+    # Longer than the longest job time limit, or Redis would re-deliver running jobs.
+    visibility_timeout_s: int = 4 * 3600
+
+    @field_validator("broker_url")
+    @classmethod
+    def _valid_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme = value.split("://", 1)[0]
+        if scheme not in {"redis", "rediss", "filesystem", "amqp", "memory"}:
+            raise ValueError(f"MODELPRESS_BROKER_URL has an unsupported scheme {scheme!r}")
+        return value
+
+
+class StorageSettings(BaseSettings):
+    model_config = _ENV
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    max_upload_bytes: int = Field(4 * 1024**3, gt=0)
+
+
+class WorkerSettings(BaseSettings):
+    model_config = _ENV
+    worker_threads: int = Field(1, ge=1, le=256, description="torch/ORT threads per job")
+    measure_iterations: int = Field(30, ge=3)
+    measure_warmup: int = Field(5, ge=0)
+    job_soft_time_limit_s: int = Field(3 * 3600, gt=0)
+
+
+class ServerSettings(BaseSettings):
+    model_config = _ENV
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class Settings:
+    """All concerns together; each part validates itself when constructed."""
+
+    def __init__(self) -> None:
+        self.paths = PathsSettings()
+        self.database = DatabaseSettings()
+        self.broker = BrokerSettings()
+        self.storage = StorageSettings()
+        self.worker = WorkerSettings()
+        self.server = ServerSettings()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.paths.resolved()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.database_url or f"sqlite:///{self.data_dir / 'modelpress.db'}"
+
+    @property
+    def broker_url(self) -> str:
+        return self.broker.broker_url or "filesystem://"
+
+    @property
+    def broker_folder(self) -> Path:
+        return self.data_dir / "broker"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,182 @@
+"""Bad input gets a clear 4xx problem response and leaves no file or row behind."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import row_count, stored_files, upload
+from tests.stack import Stack, running_stack
+
+LIMIT = 150 * 1024 * 1024
+
+
+@pytest.fixture(scope="module", params=["embedded", "scaleout"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp(f"api-{request.param}")
+    with running_stack(
+        request.param, tmp, worker=False, MODELPRESS_MAX_UPLOAD_BYTES=str(LIMIT)
+    ) as running:
+        yield running
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith("/problems/")
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body
+
+
+def assert_nothing_left(stack: Stack) -> None:
+    assert row_count(stack, "models") == 0
+    assert row_count(stack, "jobs") == 0
+    assert stored_files(stack) == []
+
+
+class _Payload:
+    def __init__(self) -> None:
+        self.written = False
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("unpickled!",))
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+class TestUploadRejected:
+    @pytest.mark.parametrize(
+        ("content", "needle"),
+        [
+            (b"", "empty"),
+            (b"this is just some text, not a model" * 10, "unknown file format"),
+            (_zip({"README.md": b"hello"}), "no model"),
+            (_zip({"config.json": b"{not json"}), "config.json"),
+            (_zip({"config.json": b'{"model_type": "bert"}'}), "safetensors"),
+            (
+                _zip({"config.json": b'{"model_type": "bert"}', "model.safetensors": b"\x10\x00garbage"}),
+                "safetensors",
+            ),
+            (_zip({"../escape/config.json": b"{}"}), "outside"),
+            (_zip({"/abs/config.json": b"{}"}), "absolute"),
+            (pickle.dumps(_Payload()), "unknown file format"),
+        ],
+        ids=[
+            "empty",
+            "unknown-format",
+            "no-model",
+            "bad-config",
+            "no-weights",
+            "bad-safetensors",
+            "traversal",
+            "absolute",
+            "raw-pickle",
+        ],
+    )
+    def test_rejected_with_422(self, api: Stack, content: bytes, needle: str) -> None:
+        with api.client() as client:
+            body = assert_problem(upload(client, content), 422 if content else 422)
+        assert needle in str(body["detail"]).lower()
+        assert_nothing_left(api)
+
+    def test_truncated_archive(self, api: Stack, minilm_zip: bytes) -> None:
+        with api.client() as client:
+            body = assert_problem(upload(client, minilm_zip[: len(minilm_zip) // 2]), 422)
+        assert "corrupt" in str(body["detail"]) or "truncated" in str(body["detail"])
+        assert_nothing_left(api)
+
+    def test_pickled_weights_refused(self, api: Stack) -> None:
+        archive = _zip({"config.json": b'{"model_type": "bert"}', "pytorch_model.bin": b"x" * 100})
+        with api.client() as client:
+            body = assert_problem(upload(client, archive), 422)
+        assert "safetensors" in str(body["detail"])
+        assert_nothing_left(api)
+
+    def test_too_large_gets_413(self, api: Stack) -> None:
+        with api.client() as client:
+            response = upload(client, b"\0" * (LIMIT + 1024 * 1024))
+        assert_problem(response, 413)
+        assert_nothing_left(api)
+
+    def test_client_filename_never_becomes_a_path(self, api: Stack, minilm_targz: bytes) -> None:
+        with api.client() as client:
+            response = upload(client, minilm_targz, "../../etc/evil.tar.gz")
+            assert response.status_code == 201, response.text
+            assert response.json()["filename"] == "evil.tar.gz"
+            assert not (api.data_dir.parent / "etc").exists()
+            assert client.delete(f"/v1/models/{response.json()['id']}").status_code == 204
+        assert_nothing_left(api)
+
+
+class TestJobRejected:
+    @pytest.fixture(scope="class")
+    def model_id(self, api: Stack, minilm_targz: bytes) -> Iterator[str]:
+        with api.client() as client:
+            response = upload(client, minilm_targz, "minilm.tar.gz")
+            assert response.status_code == 201, response.text
+            yield response.json()["id"]
+            client.delete(f"/v1/models/{response.json()['id']}")
+
+    @pytest.mark.parametrize(
+        ("recipe", "target", "status", "needle"),
+        [
+            ({"steps": [{"technique": "alchemy"}]}, {}, 422, "technique"),
+            ({"steps": [{"technique": "pruning", "sparsity": 1.5}]}, {}, 422, "sparsity"),
+            ({"steps": []}, {}, 422, "steps"),
+            ({"steps": [{"technique": "quantization", "scheme": "int8_dynamic", "bogus": 1}]}, {}, 422, "bogus"),
+            ({"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}, {"runtime": "torch"}, 422, "onnxruntime"),
+            (
+                {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}, {"technique": "pruning"}]},
+                {},
+                422,
+                "last",
+            ),
+        ],
+        ids=["unknown-technique", "bad-sparsity", "no-steps", "extra-field", "wrong-runtime", "bad-order"],
+    )
+    def test_invalid_recipe(
+        self, api: Stack, model_id: str, recipe: dict, target: dict, status: int, needle: str
+    ) -> None:
+        with api.client() as client:
+            response = client.post("/v1/jobs", json={"model_id": model_id, "recipe": recipe, "target": target})
+        body = assert_problem(response, status)
+        assert needle in str(body).lower()
+        assert row_count(api, "jobs") == 0
+
+    def test_missing_model(self, api: Stack) -> None:
+        recipe = {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
+        with api.client() as client:
+            response = client.post("/v1/jobs", json={"model_id": "nope", "recipe": recipe})
+        assert_problem(response, 404)
+        assert row_count(api, "jobs") == 0
+
+    def test_malformed_json(self, api: Stack) -> None:
+        with api.client() as client:
+            response = client.post(
+                "/v1/jobs", content=b"{not json", headers={"content-type": "application/json"}
+            )
+        assert_problem(response, 422)
+
+
+class TestNotFound:
+    @pytest.mark.parametrize(
+        "path",
+        ["/v1/jobs/missing", "/v1/jobs/missing/report", "/v1/jobs/missing/artifact", "/v1/models/missing", "/nope"],
+    )
+    def test_problem_404(self, api: Stack, path: str) -> None:
+        with api.client() as client:
+            assert_problem(client.get(path), 404)

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import sqlalchemy as sa
+
+from tests.stack import Stack
+
+
+def upload(client: httpx.Client, content: bytes, filename: str = "model.zip") -> httpx.Response:
+    return client.post("/v1/models", files={"file": (filename, content, "application/octet-stream")})
+
+
+def wait_for_job(client: httpx.Client, job_id: str, *, stack: Stack, timeout: float = 600) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in {"succeeded", "failed", "cancelled"}:
+            return job
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} did not finish: {job}\n{stack.logs()}")
+
+
+def unzip_bytes(content: bytes, dest: Path) -> Path:
+    with zipfile.ZipFile(io.BytesIO(content)) as zf:
+        zf.extractall(dest)
+    return dest
+
+
+def row_count(stack: Stack, table: str) -> int:
+    engine = sa.create_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def stored_files(stack: Stack) -> list[Path]:
+    roots = [stack.data_dir / "storage", stack.data_dir / "tmp"]
+    return sorted(p for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = mask[..., None].astype(np.float64)
+    return (hidden * weights).sum(1) / weights.sum(1)
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))

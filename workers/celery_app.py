@@ -1,0 +1,44 @@
+"""The Celery app. The broker only carries job ids; job rows in the database are the truth."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from app.settings import Settings, get_settings
+
+
+def _transport_options(settings: Settings) -> dict[str, object]:
+    if settings.broker_url.startswith("filesystem://"):
+        folder = settings.broker_folder
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+        }
+    return {"visibility_timeout": settings.broker.visibility_timeout_s}
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("modelpress", broker=settings.broker_url, include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=(Queue("cpu"), Queue("gpu")),
+        task_default_queue="cpu",
+        task_ignore_result=True,
+        result_backend=None,
+        broker_transport_options=_transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_soft_time_limit=settings.worker.job_soft_time_limit_s,
+        task_time_limit=settings.worker.job_soft_time_limit_s + 300,
+    )
+    return app
+
+
+celery_app = make_celery(get_settings())

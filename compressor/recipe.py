@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compressor.errors import InvalidRecipeError
@@ -25,7 +27,19 @@ class Recipe(BaseModel):
                 "quantization must be the last step: later steps would undo or "
                 "re-quantize its integer weights (Deep Compression order: prune, heal, quantize)"
             )
+        if techniques.count("low_rank") > 1:
+            raise ValueError(
+                "a recipe may factorize only once: a second low_rank would split factors"
+            )
+        _check_distillation_order(self.steps)
         return self
+
+    def check_model(self, module: Any, target: Target) -> None:
+        """Checks that need the loaded model (e.g. a factorized HF model cannot stay HF)."""
+        for step in self.steps:
+            check = getattr(handler_for(step), "check_model", None)
+            if check is not None:
+                check(step, module, target)
 
     def check_target(self, target: Target) -> None:
         """Raise InvalidRecipeError for anything known to fail on this target before running."""
@@ -39,3 +53,29 @@ class Recipe(BaseModel):
                     f"step {step.technique!r} acts on the torch model but follows an ONNX step"
                 )
             handler.check(step, target)
+
+
+_RESHAPING = ("pruning", "low_rank")
+
+
+def _check_distillation_order(steps: list[TechniqueConfig]) -> None:
+    derived_at: int | None = None
+    for index, step in enumerate(steps):
+        if step.technique != "distillation":
+            continue
+        if step.student == "derived":
+            if derived_at is not None:
+                raise ValueError("a recipe may derive a student only once")
+            earlier = [s.technique for s in steps[:index] if s.technique in _RESHAPING]
+            if earlier:
+                raise ValueError(
+                    f"distillation into a derived student must come before {earlier[0]}: the "
+                    "student is a new, dense model that would discard that step's effect "
+                    "(order: distill, prune or low_rank, heal, quantize)"
+                )
+            derived_at = index
+        elif not any(s.technique in _RESHAPING for s in steps[:index]):
+            raise ValueError(
+                "a healing distillation (student 'current') must follow a pruning or low_rank "
+                "step: before them there is nothing to heal"
+            )

@@ -4,12 +4,20 @@ from typing import Annotated
 
 from pydantic import Field
 
+from compressor.techniques.distillation import DistillationConfig
+from compressor.techniques.low_rank import LowRankConfig
 from compressor.techniques.pruning import PruningConfig
 from compressor.techniques.quantization import QuantizationConfig
 
 TechniqueConfig = Annotated[
-    PruningConfig | QuantizationConfig,
+    PruningConfig | QuantizationConfig | DistillationConfig | LowRankConfig,
     Field(discriminator="technique"),
 ]
 
-__all__ = ["PruningConfig", "QuantizationConfig", "TechniqueConfig"]
+__all__ = [
+    "DistillationConfig",
+    "LowRankConfig",
+    "PruningConfig",
+    "QuantizationConfig",
+    "TechniqueConfig",
+]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compressor.errors import InvalidRecipeError
@@ -33,13 +31,6 @@ class Recipe(BaseModel):
             )
         _check_distillation_order(self.steps)
         return self
-
-    def check_model(self, module: Any, target: Target) -> None:
-        """Checks that need the loaded model (e.g. a factorized HF model cannot stay HF)."""
-        for step in self.steps:
-            check = getattr(handler_for(step), "check_model", None)
-            if check is not None:
-                check(step, module, target)
 
     def check_target(self, target: Target) -> None:
         """Raise InvalidRecipeError for anything known to fail on this target before running."""

@@ -112,6 +112,7 @@ _PASSTHROUGH = (
     nn.AdaptiveAvgPool2d,
     nn.Identity,
     nn.Flatten,
+    nn.Unflatten,
 )
 
 
@@ -154,6 +155,8 @@ def derive_width_student(teacher: nn.Module, *, width: float) -> Student:
     for pos, (name, layer) in enumerate(layers):
         if kept is not None and isinstance(layer, _NORMS):
             new[pos] = _slice_norm(layer, kept, units, name)
+        if kept is not None and isinstance(layer, nn.Unflatten):
+            raise UnsupportedModelError("cannot narrow units that are reshaped", layer=name)
         if not isinstance(layer, _WEIGHTED):
             continue
         w = layer.weight.detach()

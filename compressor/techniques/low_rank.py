@@ -8,6 +8,7 @@ config.json, so it can only leave as ONNX.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -26,8 +27,9 @@ class LowRankConfig(StepConfig):
     technique: Literal["low_rank"] = "low_rank"
     rank_by: Literal["energy", "ratio"] = Field(
         "energy",
-        description="'energy': smallest rank keeping `energy` of the squared singular values; "
-        "'ratio': rank giving each layer `ratio` of its parameters.",
+        description="'energy': each layer keeps the smallest rank holding `energy` of its squared "
+        "singular values; 'ratio': one energy threshold for all layers, the highest that "
+        "brings the factorizable layers to `ratio` of their parameters.",
     )
     energy: float = Field(0.9, gt=0.0, le=1.0)
     ratio: float = Field(0.5, gt=0.0, lt=1.0)
@@ -49,12 +51,40 @@ class LowRankConfig(StepConfig):
 
 
 @dataclass
-class _Plan:
-    rank: int | tuple[int, int]
-    full_rank: int | tuple[int, int]
-    energy_kept: float | tuple[float, float]
+class _Decomposition:
+    """A layer's spectra, computed once; ranks for any kept energy are read from them."""
+
+    kind: str
+    layer: nn.Module
+    spectra: tuple[torch.Tensor, ...]
+    full: tuple[int, ...]
     old: int
-    new: int
+    cost: Callable[[tuple[int, ...]], int]
+    factors: Any
+
+    def ranks(self, energy: float) -> tuple[int, ...]:
+        return tuple(
+            min(_rank_for_energy(s, energy), f)
+            for s, f in zip(self.spectra, self.full, strict=True)
+        )
+
+    def saves(self, energy: float, min_saving: float) -> bool:
+        return self.cost(self.ranks(energy)) <= (1.0 - min_saving) * self.old
+
+    def params_at(self, energy: float, min_saving: float) -> int:
+        return self.cost(self.ranks(energy)) if self.saves(energy, min_saving) else self.old
+
+    def describe(self, energy: float) -> dict[str, Any]:
+        ranks = self.ranks(energy)
+        one = len(ranks) == 1
+        kept = [_kept(s, r) for s, r in zip(self.spectra, ranks, strict=True)]
+        return {
+            "kind": self.kind,
+            "rank": ranks[0] if one else list(ranks),
+            "full_rank": self.full[0] if one else list(self.full),
+            "energy_kept": kept[0] if one else kept,
+            "parameters": [self.old, self.cost(ranks)],
+        }
 
 
 def _rank_for_energy(singular: torch.Tensor, energy: float) -> int:
@@ -68,23 +98,43 @@ def _kept(singular: torch.Tensor, rank: int) -> float:
     return round(float(power[:rank].sum() / power.sum().clamp(min=1e-30)), 4)
 
 
-def _matrix_plan(matrix: torch.Tensor, extra_out: int, config: LowRankConfig) -> tuple[_Plan, Any]:
-    """Plan for M (out x k) ~ A (out x r) @ B (r x k); extra_out: the second factor's width."""
-    out, inner = matrix.shape
-    u, s, vh = torch.linalg.svd(matrix.double(), full_matrices=False)
-    full = min(out, inner)
-    if config.rank_by == "energy":
-        rank = min(_rank_for_energy(s, config.energy), full)
-    else:
-        rank = max(1, int(config.ratio * out * inner / (out + inner)))
-    rank = min(rank, full)
-    plan = _Plan(rank, full, _kept(s, rank), out * inner, rank * (inner + extra_out))
-    return plan, (u, s, vh)
+def _decompose(layer: nn.Module, conv: str) -> _Decomposition:
+    w = layer.weight.detach().double()  # type: ignore[operator]
+    out, inner = w.shape[0], w[0].numel()
+    if isinstance(layer, nn.Conv2d) and conv == "tucker2":
+        c_in, k2 = w.shape[1], w.shape[2] * w.shape[3]
+        u_out, s_out, _ = torch.linalg.svd(w.flatten(1), full_matrices=False)
+        u_in, s_in, _ = torch.linalg.svd(w.transpose(0, 1).flatten(1), full_matrices=False)
+
+        def tucker_cost(r: tuple[int, ...]) -> int:
+            return c_in * r[1] + r[1] * r[0] * k2 + r[0] * out
+
+        full = (min(out, c_in * k2), min(c_in, out * k2))
+        return _Decomposition(
+            "tucker2", layer, (s_out, s_in), full, out * inner, tucker_cost, (u_out, u_in, w)
+        )
+    u, s, vh = torch.linalg.svd(w.flatten(1), full_matrices=False)
+
+    def svd_cost(r: tuple[int, ...]) -> int:
+        return r[0] * (inner + out)
+
+    kind = "linear_svd" if isinstance(layer, nn.Linear) else "channel_svd"
+    return _Decomposition(kind, layer, (s,), (min(out, inner),), out * inner, svd_cost, (u, s, vh))
 
 
-def _linear_factors(layer: nn.Linear, config: LowRankConfig) -> tuple[_Plan, Any]:
-    w = layer.weight.detach()
-    return _matrix_plan(w, w.shape[0], config)
+def _energy_for_ratio(decomps: list[_Decomposition], ratio: float, min_saving: float) -> float:
+    # One kept-energy threshold for every layer, the largest whose parameters fit the ratio:
+    # layers with fast-decaying spectra lose fewer ranks than a uniform per-layer cut would
+    # take (a 10-class head cut to rank 2 costs most of the accuracy).
+    budget = ratio * sum(d.old for d in decomps)
+    low, high = 0.0, 1.0
+    for _ in range(40):
+        mid = (low + high) / 2
+        if sum(d.params_at(mid, min_saving) for d in decomps) <= budget:
+            low = mid
+        else:
+            high = mid
+    return low
 
 
 def _split(factors: Any, rank: int) -> tuple[Any, Any]:
@@ -120,11 +170,6 @@ def _conv_kwargs(layer: nn.Conv2d) -> dict[str, Any]:
     }
 
 
-def _channel_svd(layer: nn.Conv2d, config: LowRankConfig) -> tuple[_Plan, Any]:
-    w = layer.weight.detach()
-    return _matrix_plan(w.flatten(1), w.shape[0], config)
-
-
 def _factor_channel_svd(layer: nn.Conv2d, factors: Any, rank: int) -> nn.Module:
     left, right = _split(factors, rank)
     kh, kw = layer.kernel_size
@@ -138,42 +183,10 @@ def _factor_channel_svd(layer: nn.Conv2d, factors: Any, rank: int) -> nn.Module:
     return nn.Sequential(first, second)
 
 
-def _tucker2(layer: nn.Conv2d, config: LowRankConfig) -> tuple[_Plan, Any]:
-    w = layer.weight.detach().double()
-    c_out, c_in, kh, kw = w.shape
-    u_out, s_out, _ = torch.linalg.svd(w.flatten(1), full_matrices=False)
-    u_in, s_in, _ = torch.linalg.svd(w.transpose(0, 1).flatten(1), full_matrices=False)
-    full = (min(c_out, c_in * kh * kw), min(c_in, c_out * kh * kw))
-    k2 = kh * kw
-
-    def params(r_out: int, r_in: int) -> int:
-        return c_in * r_in + r_in * r_out * k2 + r_out * c_out
-
-    if config.rank_by == "energy":
-        r_out = min(_rank_for_energy(s_out, config.energy), full[0])
-        r_in = min(_rank_for_energy(s_in, config.energy), full[1])
-    else:
-        # Shrink both ranks by one factor until the three convolutions fit the ratio.
-        budget = config.ratio * c_out * c_in * k2
-        r_out, r_in = 1, 1
-        for step in range(100, 0, -1):
-            cand = (max(1, round(full[0] * step / 100)), max(1, round(full[1] * step / 100)))
-            if params(*cand) <= budget:
-                r_out, r_in = cand
-                break
-    plan = _Plan(
-        (r_out, r_in),
-        full,
-        (_kept(s_out, r_out), _kept(s_in, r_in)),
-        c_out * c_in * k2,
-        params(r_out, r_in),
-    )
-    return plan, (u_out[:, :r_out], u_in[:, :r_in], w)
-
-
-def _factor_tucker2(layer: nn.Conv2d, factors: Any, ranks: tuple[int, int]) -> nn.Module:
+def _factor_tucker2(layer: nn.Conv2d, factors: Any, ranks: tuple[int, ...]) -> nn.Module:
     u_out, u_in, w = factors
     r_out, r_in = ranks
+    u_out, u_in = u_out[:, :r_out], u_in[:, :r_in]
     core = torch.einsum("oihw,or,is->rshw", w, u_out, u_in)
     dtype = layer.weight.dtype
     kh, kw = layer.kernel_size
@@ -186,6 +199,14 @@ def _factor_tucker2(layer: nn.Conv2d, factors: Any, ranks: tuple[int, int]) -> n
         last.weight.copy_(u_out.reshape(layer.out_channels, r_out, 1, 1).to(dtype))
         _copy_bias(layer, last)
     return nn.Sequential(first, middle, last)
+
+
+def _factorize(d: _Decomposition, ranks: tuple[int, ...]) -> nn.Module:
+    if d.kind == "linear_svd":
+        return _factor_linear(d.layer, d.factors, ranks[0])  # type: ignore[arg-type]
+    if d.kind == "channel_svd":
+        return _factor_channel_svd(d.layer, d.factors, ranks[0])  # type: ignore[arg-type]
+    return _factor_tucker2(d.layer, d.factors, ranks)  # type: ignore[arg-type]
 
 
 def _why_not(name: str, layer: nn.Module, config: LowRankConfig) -> str | None:
@@ -216,89 +237,68 @@ def _flatten_sequential(module: nn.Module) -> nn.Module:
     return nn.Sequential(*flat)
 
 
-def _check_model(module: nn.Module, target: Target) -> None:
-    if target.runtime == "torch" and is_hf_model(module):
-        raise InvalidRecipeError(
-            "low_rank changes the layers of a Hugging Face model so that it no longer matches "
-            "its config.json; it can only be delivered as ONNX: set target.runtime to "
-            "'onnxruntime'"
-        )
-
-
 @register("low_rank")
 class LowRankHandler:
     stage: ClassVar[Stage] = Stage.TORCH
 
     def check(self, config: LowRankConfig, target: Target) -> None:
-        return None
-
-    def check_model(self, config: LowRankConfig, module: nn.Module, target: Target) -> None:
-        """What only the loaded model tells: a factorized HF model cannot stay a HF model."""
-        _check_model(module, target)
+        if target.runtime == "torch":
+            raise InvalidRecipeError(
+                "low_rank replaces layers by pairs of smaller ones, so the model no longer "
+                "matches its config.json or architecture.json and cannot be saved in its upload "
+                "format; it is delivered as ONNX: set target.runtime to 'onnxruntime'"
+            )
 
     def apply(self, config: LowRankConfig, state: ModelState, ctx: StepContext) -> dict[str, Any]:
         module: nn.Module = state.module
-        _check_model(module, ctx.target)
         teacher = copy.deepcopy(module) if config.heal is not None else None
         before = count_parameters(module)
-        factorized: dict[str, dict[str, Any]] = {}
-        left_alone: dict[str, str] = {}
         candidates = [
             (n, m) for n, m in module.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)
         ]
         if not candidates:
             raise UnsupportedModelError("low_rank found no Linear or Conv2d layer")
+        left_alone: dict[str, str] = {}
+        decomps: dict[str, _Decomposition] = {}
+        share = 0.5 if teacher is not None else 1.0
         for index, (name, layer) in enumerate(candidates):
-            ctx.progress(0.5 * index / len(candidates) if teacher else index / len(candidates))
+            ctx.progress(share * 0.8 * index / len(candidates))
             reason = _why_not(name, layer, config)
-            if reason is not None:
-                left_alone[name] = reason
-                continue
-            if isinstance(layer, nn.Linear):
-                plan, factors = _linear_factors(layer, config)
-            elif config.conv == "tucker2":
-                plan, factors = _tucker2(layer, config)
+            if reason is None:
+                decomps[name] = _decompose(layer, config.conv)
             else:
-                plan, factors = _channel_svd(layer, config)
-            if plan.new > (1.0 - config.min_saving) * plan.old:
+                left_alone[name] = reason
+        if config.rank_by == "ratio":
+            energy = _energy_for_ratio(list(decomps.values()), config.ratio, config.min_saving)
+        else:
+            energy = config.energy
+        factorized: dict[str, dict[str, Any]] = {}
+        for name, d in decomps.items():
+            details = d.describe(energy)
+            if not d.saves(energy, config.min_saving):
                 left_alone[name] = (
-                    f"rank {plan.rank} of {plan.full_rank} (keeping {plan.energy_kept} of the "
-                    f"energy) needs {plan.new} parameters against {plan.old}: less than "
-                    f"{config.min_saving:.0%} saved"
+                    f"rank {details['rank']} of {details['full_rank']} (keeping "
+                    f"{details['energy_kept']} of the energy) needs {details['parameters'][1]} "
+                    f"parameters against {d.old}: less than {config.min_saving:.0%} saved"
                 )
                 continue
-            if isinstance(layer, nn.Linear):
-                new = _factor_linear(layer, factors, int(plan.rank))  # type: ignore[arg-type]
-            elif config.conv == "tucker2":
-                new = _factor_tucker2(layer, factors, plan.rank)  # type: ignore[arg-type]
-            else:
-                new = _factor_channel_svd(layer, factors, int(plan.rank))  # type: ignore[arg-type]
-            _replace(module, name, new)
-            factorized[name] = {
-                "kind": "linear_svd" if isinstance(layer, nn.Linear) else config.conv,
-                "rank": list(plan.rank) if isinstance(plan.rank, tuple) else plan.rank,
-                "full_rank": (
-                    list(plan.full_rank) if isinstance(plan.full_rank, tuple) else plan.full_rank
-                ),
-                "energy_kept": (
-                    list(plan.energy_kept)
-                    if isinstance(plan.energy_kept, tuple)
-                    else plan.energy_kept
-                ),
-                "parameters": [plan.old, plan.new],
-            }
+            _replace(module, name, _factorize(d, d.ranks(energy)))
+            factorized[name] = details
         state.module = module = _flatten_sequential(module)
+        ctx.progress(share)
+        after = count_parameters(module)
         report: dict[str, Any] = {
             "rank_by": config.rank_by,
-            "energy" if config.rank_by == "energy" else "ratio": (
-                config.energy if config.rank_by == "energy" else config.ratio
-            ),
+            "energy_threshold": round(energy, 4),
             "conv": config.conv,
             "parameters_before": before,
-            "parameters_after": count_parameters(module),
+            "parameters_after": after,
+            "parameter_fraction": round(after / max(before, 1), 4),
             "factorized": factorized,
             "left_alone": left_alone,
         }
+        if config.rank_by == "ratio":
+            report["target_ratio"] = config.ratio
         if is_hf_model(module):
             report["output_format_note"] = (
                 "a factorized transformer no longer matches its config.json: delivered as ONNX"

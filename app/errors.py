@@ -83,7 +83,6 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-
 PROBLEM_SCHEMA = {
     "content": {
         PROBLEM_JSON: {
@@ -104,7 +103,10 @@ PROBLEM_SCHEMA = {
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"description": "Problem details (RFC 9457)", **PROBLEM_SCHEMA} for status in statuses}
+    return {
+        status: {"description": "Problem details (RFC 9457)", **PROBLEM_SCHEMA}
+        for status in statuses
+    }
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -125,18 +127,28 @@ def install_error_handlers(app: FastAPI) -> None:
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
         detail = f"{where}: {first['msg']}" if where else str(first["msg"])
-        return problem(422, "validation-error", "Invalid request", detail, request.url.path, errors=errors)
+        return problem(
+            422, "validation-error", "Invalid request", detail, request.url.path, errors=errors
+        )
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 413:
-            return problem(413, PayloadTooLarge.slug, PayloadTooLarge.title, detail, request.url.path)
+            return problem(
+                413, PayloadTooLarge.slug, PayloadTooLarge.title, detail, request.url.path
+            )
         return problem(exc.status_code, "http-error", detail, detail, request.url.path)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return problem(500, "internal-error", "Internal error", "an unexpected error occurred; it has been logged", request.url.path)
+        return problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "an unexpected error occurred; it has been logged",
+            request.url.path,
+        )
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, validation_error)

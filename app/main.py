@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 from fastapi import FastAPI
 
 from app.errors import install_error_handlers
@@ -30,4 +31,3 @@ def create_app() -> FastAPI:
     app.include_router(models_router)
     app.include_router(jobs_router)
     return app
-

@@ -57,9 +57,7 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    model_id: Mapped[str] = mapped_column(
-        ForeignKey("models.id", ondelete="RESTRICT"), index=True
-    )
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
     status: Mapped[JobStatus] = mapped_column(String(16), default=JobStatus.QUEUED)
     queue: Mapped[str] = mapped_column(String(16), default="cpu")
     recipe: Mapped[dict[str, Any]] = mapped_column(JSON)

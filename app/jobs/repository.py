@@ -39,9 +39,7 @@ def list_page(
     return rows, total
 
 
-def transition(
-    session: Session, job_id: str, *, from_: Sequence[JobStatus], **values: Any
-) -> bool:
+def transition(session: Session, job_id: str, *, from_: Sequence[JobStatus], **values: Any) -> bool:
     """Conditional update: succeeds only from the expected states, so duplicates do no harm."""
     result = session.execute(
         update(Job)

@@ -10,7 +10,7 @@ from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
 from app.jobs import service
 from app.jobs.schemas import JobCreate, JobRead, JobReport
-from app.models_upload.schemas import Page
+from app.pagination import Page
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

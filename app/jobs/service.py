@@ -72,9 +72,7 @@ def cancel_job(session: Session, *, job_id: str) -> Job:
         phase="cancelled",
         finished_at=now,
         cancel_requested=True,
-    ):
-        pass
-    elif repository.transition(
+    ) or repository.transition(
         session, job_id, from_=[JobStatus.RUNNING], cancel_requested=True, phase="cancelling"
     ):
         pass

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -15,7 +16,10 @@ def get(session: Session, model_id: str) -> ModelFile | None:
 def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[ModelFile], int]:
     total = session.scalar(select(func.count()).select_from(ModelFile)) or 0
     rows = session.scalars(
-        select(ModelFile).order_by(ModelFile.created_at.desc(), ModelFile.id).limit(limit).offset(offset)
+        select(ModelFile)
+        .order_by(ModelFile.created_at.desc(), ModelFile.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     return rows, total
 
@@ -28,7 +32,11 @@ def add(session: Session, model: ModelFile) -> ModelFile:
 
 def has_active_jobs(session: Session, model_id: str) -> bool:
     active = (JobStatus.QUEUED, JobStatus.RUNNING)
-    stmt = select(func.count()).select_from(Job).where(Job.model_id == model_id, Job.status.in_(active))
+    stmt = (
+        select(func.count())
+        .select_from(Job)
+        .where(Job.model_id == model_id, Job.status.in_(active))
+    )
     return (session.scalar(stmt) or 0) > 0
 
 
@@ -38,6 +46,6 @@ def job_artifact_keys(session: Session, model_id: str) -> list[str]:
 
 
 def delete(session: Session, model: ModelFile) -> None:
-    session.execute(Job.__table__.delete().where(Job.model_id == model.id))
+    session.execute(sql_delete(Job).where(Job.model_id == model.id))
     session.delete(model)
     session.flush()

@@ -5,7 +5,8 @@ from fastapi import APIRouter, Response, UploadFile
 from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
 from app.models_upload import service
-from app.models_upload.schemas import ModelRead, Page
+from app.models_upload.schemas import ModelRead
+from app.pagination import Page
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

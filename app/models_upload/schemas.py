@@ -17,10 +17,3 @@ class ModelRead(BaseModel):
     sha256: str
     inspection: dict[str, Any]
     created_at: datetime
-
-
-class Page[T](BaseModel):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int

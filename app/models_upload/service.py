@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +16,8 @@ from app.models_upload import repository
 from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import InvalidModelError, UnsupportedModelError
-from compressor.formats.detect import inspect_model_dir
 from compressor.formats.archive import unpack_model_upload
+from compressor.formats.detect import inspect_model_dir
 
 _CHUNK = 1024 * 1024
 
@@ -49,9 +48,7 @@ def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) ->
     with tempfile.TemporaryDirectory(dir=settings.tmp_dir, prefix="upload-") as tmp:
         work = Path(tmp)
         upload_path = work / "upload.bin"
-        size, sha256 = _copy_with_hash(
-            stream, upload_path, limit=settings.storage.max_upload_bytes
-        )
+        size, sha256 = _copy_with_hash(stream, upload_path, limit=settings.storage.max_upload_bytes)
         if size == 0:
             raise errors.InvalidUpload("the uploaded file is empty")
         try:

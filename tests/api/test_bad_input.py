@@ -6,7 +6,6 @@ import io
 import pickle
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +17,9 @@ LIMIT = 150 * 1024 * 1024
 
 
 @pytest.fixture(scope="module", params=["embedded", "scaleout"])
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp(f"api-{request.param}")
     with running_stack(
         request.param, tmp, worker=False, MODELPRESS_MAX_UPLOAD_BYTES=str(LIMIT)
@@ -68,7 +69,12 @@ class TestUploadRejected:
             (_zip({"config.json": b"{not json"}), "config.json"),
             (_zip({"config.json": b'{"model_type": "bert"}'}), "safetensors"),
             (
-                _zip({"config.json": b'{"model_type": "bert"}', "model.safetensors": b"\x10\x00garbage"}),
+                _zip(
+                    {
+                        "config.json": b'{"model_type": "bert"}',
+                        "model.safetensors": b"\x10\x00garbage",
+                    }
+                ),
                 "safetensors",
             ),
             (_zip({"../escape/config.json": b"{}"}), "outside"),
@@ -122,37 +128,62 @@ class TestUploadRejected:
         assert_nothing_left(api)
 
 
-class TestJobRejected:
-    @pytest.fixture(scope="class")
-    def model_id(self, api: Stack, minilm_targz: bytes) -> Iterator[str]:
-        with api.client() as client:
-            response = upload(client, minilm_targz, "minilm.tar.gz")
-            assert response.status_code == 201, response.text
-            yield response.json()["id"]
-            client.delete(f"/v1/models/{response.json()['id']}")
+@pytest.fixture(scope="module")
+def model_id(api: Stack, minilm_targz: bytes) -> Iterator[str]:
+    with api.client() as client:
+        response = upload(client, minilm_targz, "minilm.tar.gz")
+        assert response.status_code == 201, response.text
+        yield response.json()["id"]
+        client.delete(f"/v1/models/{response.json()['id']}")
 
+
+class TestJobRejected:
     @pytest.mark.parametrize(
         ("recipe", "target", "status", "needle"),
         [
             ({"steps": [{"technique": "alchemy"}]}, {}, 422, "technique"),
             ({"steps": [{"technique": "pruning", "sparsity": 1.5}]}, {}, 422, "sparsity"),
             ({"steps": []}, {}, 422, "steps"),
-            ({"steps": [{"technique": "quantization", "scheme": "int8_dynamic", "bogus": 1}]}, {}, 422, "bogus"),
-            ({"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}, {"runtime": "torch"}, 422, "onnxruntime"),
             (
-                {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}, {"technique": "pruning"}]},
+                {"steps": [{"technique": "quantization", "scheme": "int8_dynamic", "bogus": 1}]},
+                {},
+                422,
+                "bogus",
+            ),
+            (
+                {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]},
+                {"runtime": "torch"},
+                422,
+                "onnxruntime",
+            ),
+            (
+                {
+                    "steps": [
+                        {"technique": "quantization", "scheme": "int8_dynamic"},
+                        {"technique": "pruning"},
+                    ]
+                },
                 {},
                 422,
                 "last",
             ),
         ],
-        ids=["unknown-technique", "bad-sparsity", "no-steps", "extra-field", "wrong-runtime", "bad-order"],
+        ids=[
+            "unknown-technique",
+            "bad-sparsity",
+            "no-steps",
+            "extra-field",
+            "wrong-runtime",
+            "bad-order",
+        ],
     )
     def test_invalid_recipe(
         self, api: Stack, model_id: str, recipe: dict, target: dict, status: int, needle: str
     ) -> None:
         with api.client() as client:
-            response = client.post("/v1/jobs", json={"model_id": model_id, "recipe": recipe, "target": target})
+            response = client.post(
+                "/v1/jobs", json={"model_id": model_id, "recipe": recipe, "target": target}
+            )
         body = assert_problem(response, status)
         assert needle in str(body).lower()
         assert row_count(api, "jobs") == 0
@@ -175,7 +206,13 @@ class TestJobRejected:
 class TestNotFound:
     @pytest.mark.parametrize(
         "path",
-        ["/v1/jobs/missing", "/v1/jobs/missing/report", "/v1/jobs/missing/artifact", "/v1/models/missing", "/nope"],
+        [
+            "/v1/jobs/missing",
+            "/v1/jobs/missing/report",
+            "/v1/jobs/missing/artifact",
+            "/v1/models/missing",
+            "/nope",
+        ],
     )
     def test_problem_404(self, api: Stack, path: str) -> None:
         with api.client() as client:

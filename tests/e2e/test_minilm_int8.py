@@ -104,5 +104,7 @@ class TestInt8DynamicEndToEnd:
         reference = AutoModel.from_pretrained(str(minilm_dir)).eval()
         with torch.no_grad():
             ref = reference(**{k: torch.from_numpy(v) for k, v in enc.items()}).last_hidden_state
-        cos = cosine_rows(mean_pool(ours, enc["attention_mask"]), mean_pool(ref.numpy(), enc["attention_mask"]))
+        cos = cosine_rows(
+            mean_pool(ours, enc["attention_mask"]), mean_pool(ref.numpy(), enc["attention_mask"])
+        )
         assert cos.min() >= 0.98, cos

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from compressor.errors import CompressionError
+
 # Fixed English sentences so every job measures fidelity on the same real text.
 SAMPLE_SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -90,3 +92,104 @@ def generated_token_inputs(
         else:
             tensors[name] = np.zeros((count, sequence_length), dtype=np.int64)
     return EvalInputs(tensors, f"{count} generated token sequences (no tokenizer shipped)")
+
+
+class InvalidDatasetError(CompressionError):
+    """User-supplied data does not fit the model (names, shapes, dtypes, size)."""
+
+
+LABELS = "labels"
+
+_INTEGER_KINDS = "iu"
+
+
+def generated_tensor_inputs(
+    specs: list[dict[str, Any]], *, count: int = 64, seed: int = 0
+) -> EvalInputs:
+    """Random inputs of the declared shapes, for models shipped without data.
+
+    Float inputs are standard normal; integer inputs (token ids without a tokenizer) small
+    non-negative ids; ``attention_mask`` ones. Symbolic dimensions past the batch get 8.
+    """
+    rng = np.random.default_rng(seed)
+    tensors: dict[str, np.ndarray] = {}
+    for spec in specs:
+        dims = [d if isinstance(d, int) and d > 0 else 8 for d in list(spec["shape"])[1:]]
+        shape = (count, *dims)
+        dtype = np.dtype(spec.get("dtype", "float32"))
+        if spec["name"] == "attention_mask":
+            tensors[spec["name"]] = np.ones(shape, dtype=dtype)
+        elif dtype.kind in _INTEGER_KINDS:
+            tensors[spec["name"]] = rng.integers(0, 100, shape).astype(dtype)
+        elif dtype.kind == "b":
+            tensors[spec["name"]] = np.ones(shape, dtype=dtype)
+        else:
+            tensors[spec["name"]] = rng.standard_normal(shape).astype(dtype)
+    return EvalInputs(tensors, f"{count} generated inputs of the declared shapes (no dataset)")
+
+
+def inputs_from_arrays(
+    data: dict[str, np.ndarray], specs: list[dict[str, Any]], *, role: str
+) -> tuple[EvalInputs, np.ndarray | None]:
+    """Check user arrays against the model's declared inputs; split off ``labels``.
+
+    ``specs`` are the model's inputs as ``{"name", "shape", "dtype"}`` (``None`` or a string
+    for a free dimension). Extra names, missing names, wrong ranks or fixed sizes, and
+    mismatched sample counts raise InvalidDatasetError naming the problem.
+    """
+    arrays = {k: np.asarray(v) for k, v in data.items()}
+    labels = arrays.pop(LABELS, None)
+    if not arrays:
+        raise InvalidDatasetError(f"the {role} data holds no model inputs")
+    declared = {s["name"]: s for s in specs}
+    unknown = sorted(set(arrays) - set(declared))
+    if unknown:
+        raise InvalidDatasetError(
+            f"the {role} data has arrays {unknown} the model does not take; "
+            f"its inputs are {sorted(declared)} (plus optional {LABELS!r})"
+        )
+    counts = {name: arr.shape[0] if arr.ndim else 0 for name, arr in arrays.items()}
+    if labels is not None:
+        counts[LABELS] = labels.shape[0] if labels.ndim else 0
+    if len(set(counts.values())) != 1 or 0 in counts.values():
+        raise InvalidDatasetError(f"the {role} arrays disagree on the number of samples: {counts}")
+    tensors: dict[str, np.ndarray] = {}
+    for name, spec in declared.items():
+        if name not in arrays:
+            if name in ("attention_mask", "token_type_ids") and "input_ids" in arrays:
+                continue  # filled in below from input_ids
+            raise InvalidDatasetError(f"the {role} data lacks the model input {name!r}")
+        arr = arrays[name]
+        shape = list(spec["shape"])
+        if arr.ndim != len(shape):
+            raise InvalidDatasetError(
+                f"{role} input {name!r} has {arr.ndim} dimensions, the model takes {len(shape)}"
+            )
+        for axis, (got, want) in enumerate(zip(arr.shape[1:], shape[1:], strict=True), start=1):
+            if isinstance(want, int) and want > 0 and got != want:
+                raise InvalidDatasetError(
+                    f"{role} input {name!r} has size {got} on axis {axis}, the model needs {want}"
+                )
+        want_dtype = np.dtype(spec.get("dtype", "float32"))
+        if want_dtype.kind != arr.dtype.kind and not (
+            want_dtype.kind == "f" and arr.dtype.kind in _INTEGER_KINDS
+        ):
+            raise InvalidDatasetError(
+                f"{role} input {name!r} is {arr.dtype}, the model takes {want_dtype}"
+            )
+        tensors[name] = np.ascontiguousarray(arr.astype(want_dtype, copy=False))
+    if "input_ids" in tensors:
+        ids = tensors["input_ids"]
+        if "attention_mask" in declared and "attention_mask" not in tensors:
+            tensors["attention_mask"] = np.ones_like(ids)
+        if "token_type_ids" in declared and "token_type_ids" not in tensors:
+            tensors["token_type_ids"] = np.zeros_like(ids)
+    if labels is not None:
+        if labels.ndim != 1 or labels.dtype.kind not in _INTEGER_KINDS:
+            raise InvalidDatasetError(
+                f"{role} {LABELS!r} must be a 1-D integer array of class ids, got "
+                f"{labels.dtype} with shape {list(labels.shape)}"
+            )
+        labels = labels.astype(np.int64)
+    n = next(iter(tensors.values())).shape[0]
+    return EvalInputs(tensors, f"{n} supplied {role} samples"), labels

@@ -11,7 +11,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from compressor.errors import UnsupportedModelError
+from compressor.errors import InvalidModelError, UnsupportedModelError
 
 
 class _FirstOutput(torch.nn.Module):
@@ -24,17 +24,33 @@ class _FirstOutput(torch.nn.Module):
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         out = self.model(**dict(zip(self.input_names, args, strict=True)))
+        if isinstance(out, torch.Tensor):  # plain modules (nn.Sequential) return the tensor
+            return out
         return out[0] if isinstance(out, tuple | list) else next(iter(out.values()))
 
 
 def export_onnx(
-    model: torch.nn.Module, example: dict[str, np.ndarray], path: Path, *, output_name: str
+    model: torch.nn.Module,
+    example: dict[str, np.ndarray],
+    path: Path,
+    *,
+    output_name: str,
+    sequence_axis: bool = True,
 ) -> None:
+    """Export with a dynamic batch (and, for token inputs, a dynamic sequence) dimension.
+
+    ``sequence_axis=False`` is for fixed-shape inputs (images, feature vectors), where only
+    the batch varies.
+    """
     names = list(example)
     args = tuple(torch.from_numpy(example[n]) for n in names)
     batch = torch.export.Dim("batch")
     seq = torch.export.Dim("sequence")
-    dynamic = {"args": tuple({0: batch, 1: seq} if a.ndim >= 2 else {0: batch} for a in args)}
+    dynamic = {
+        "args": tuple(
+            {0: batch, 1: seq} if a.ndim >= 2 and sequence_axis else {0: batch} for a in args
+        )
+    }
     wrapper = _FirstOutput(model, names).eval()
     try:
         with warnings.catch_warnings(), torch.no_grad():
@@ -69,3 +85,168 @@ def onnx_parameter_stats(path: Path) -> dict[str, Any]:
         key = str(arr.dtype)
         dtypes[key] = dtypes.get(key, 0) + int(arr.size)
     return {"parameters": params, "nonzero_parameters": nonzero, "dtypes": dtypes}
+
+
+def _external_location(tensor: onnx.TensorProto) -> str | None:
+    if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        return None
+    entries = {e.key: e.value for e in tensor.external_data}
+    return entries.get("location", "")
+
+
+def _all_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    # Initializers, sparse initializers and Constant-node attributes may all point outside.
+    from onnx.external_data_helper import _get_all_tensors
+
+    return list(_get_all_tensors(model))
+
+
+def check_external_data(model: onnx.ModelProto, folder: Path) -> list[str]:
+    """Every external data file must be a regular file inside ``folder`` and cover its tensors.
+
+    Returns the relative file names used. An ONNX file is untrusted: a location like
+    ``../../etc/passwd`` or an absolute path would read another file when loaded.
+    """
+    root = folder.resolve()
+    sizes: dict[str, int] = {}
+    for tensor in _all_tensors(model):
+        location = _external_location(tensor)
+        if location is None:
+            continue
+        rel = Path(location)
+        if not location or rel.is_absolute() or ".." in rel.parts or location.startswith("\\"):
+            raise InvalidModelError(
+                f"tensor {tensor.name!r} points to external data {location!r} outside the "
+                "model's folder; external data files must sit beside the .onnx file"
+            )
+        candidate = folder / rel
+        if candidate.is_symlink() or root not in candidate.resolve().parents:
+            raise InvalidModelError(
+                f"external data {location!r} of tensor {tensor.name!r} is a link or "
+                "escapes the model's folder"
+            )
+        if not candidate.is_file():
+            raise InvalidModelError(
+                f"external data file {location!r} of tensor {tensor.name!r} is missing"
+            )
+        entries = {e.key: e.value for e in tensor.external_data}
+        try:
+            end = int(entries.get("offset", 0)) + int(entries.get("length", 0))
+        except ValueError as exc:
+            raise InvalidModelError(f"tensor {tensor.name!r} has a malformed offset") from exc
+        size = sizes.setdefault(location, candidate.stat().st_size)
+        if end > size:
+            raise InvalidModelError(
+                f"external data file {location!r} is truncated: tensor {tensor.name!r} needs "
+                f"bytes up to {end}, the file has {size}"
+            )
+    return sorted(sizes)
+
+
+def read_onnx_header(path: Path) -> onnx.ModelProto:
+    """Parse the graph without loading external data; refuse malformed or unsafe files."""
+    from google.protobuf.message import DecodeError
+
+    if not path.is_file() or path.stat().st_size == 0:
+        raise InvalidModelError(f"{path.name} is empty or missing")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, OSError) as exc:
+        raise InvalidModelError(f"{path.name} is not a valid ONNX model: {exc}") from exc
+    # Locations are vetted before the checker (or anything else) follows them.
+    check_external_data(model, path.parent)
+    try:
+        # Given a path, the checker resolves external data beside the model, not in the cwd.
+        onnx.checker.check_model(str(path))
+    except (onnx.checker.ValidationError, ValueError, OSError) as exc:
+        raise InvalidModelError(f"{path.name} is not a valid ONNX model: {exc}") from exc
+    if not model.graph.node:
+        raise InvalidModelError(f"{path.name} holds an empty ONNX graph")
+    return model
+
+
+def _value_spec(value: onnx.ValueInfoProto) -> dict[str, Any]:
+    tensor = value.type.tensor_type
+    shape: list[int | str | None] = []
+    for dim in tensor.shape.dim:
+        if dim.HasField("dim_value"):
+            shape.append(int(dim.dim_value))
+        else:
+            shape.append(dim.dim_param or None)
+    try:
+        dtype = str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)))
+    except (KeyError, TypeError, ValueError):
+        dtype = onnx.TensorProto.DataType.Name(tensor.elem_type).lower()
+    return {"name": value.name, "shape": shape, "dtype": dtype}
+
+
+def onnx_inputs(model: onnx.ModelProto) -> list[dict[str, Any]]:
+    initializers = {i.name for i in model.graph.initializer}
+    return [_value_spec(v) for v in model.graph.input if v.name not in initializers]
+
+
+def inspect_onnx(path: Path) -> dict[str, Any]:
+    model = read_onnx_header(path)
+    dtypes: dict[str, int] = {}
+    for init in model.graph.initializer:
+        count = 1
+        for d in init.dims:
+            count *= int(d)
+        try:
+            key = str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(init.data_type)))
+        except (KeyError, TypeError, ValueError):
+            key = onnx.TensorProto.DataType.Name(init.data_type).lower()
+        dtypes[key] = dtypes.get(key, 0) + count
+    external = check_external_data(model, path.parent)
+    return {
+        "format": "onnx",
+        "architecture": model.graph.name or "onnx graph",
+        "opsets": {i.domain or "ai.onnx": int(i.version) for i in model.opset_import},
+        "producer": model.producer_name,
+        "parameters": sum(dtypes.values()),
+        "dtypes": dtypes,
+        "weight_files": [path.name, *external],
+        "weight_bytes": path.stat().st_size
+        + sum((path.parent / name).stat().st_size for name in external),
+        "inputs": onnx_inputs(model),
+        "outputs": [_value_spec(v) for v in model.graph.output],
+    }
+
+
+def strip_debug_info(model: onnx.ModelProto) -> None:
+    """Drop exporter bookkeeping (stack traces, original node names) that only weighs."""
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        del value.metadata_props[:]
+        value.doc_string = ""
+    for init in model.graph.initializer:
+        del init.metadata_props[:]
+    model.graph.doc_string = ""
+    del model.metadata_props[:]
+
+
+# Protobuf refuses messages over 2 GiB; larger models keep their weights in a side file.
+_SINGLE_FILE_LIMIT = 1_800_000_000
+
+
+def save_onnx_artifact(src: Path, dest_dir: Path, *, name: str = "model.onnx") -> list[Path]:
+    """Write ``src`` (and its external data) into ``dest_dir`` as a self-contained model."""
+    model = onnx.load(str(src), load_external_data=True)
+    strip_debug_info(model)
+    dest = dest_dir / name
+    if model.ByteSize() < _SINGLE_FILE_LIMIT:
+        onnx.save(model, str(dest))
+        return [dest]
+    data_name = name + ".data"
+    onnx.save(model, str(dest), save_as_external_data=True, location=data_name)
+    return [dest, dest_dir / data_name]
+
+
+def onnx_file_bytes(path: Path) -> int:
+    """Bytes of an .onnx file plus the external data files it uses."""
+    model = onnx.load(str(path), load_external_data=False)
+    return path.stat().st_size + sum(
+        (path.parent / n).stat().st_size for n in check_external_data(model, path.parent)
+    )

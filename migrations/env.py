@@ -4,8 +4,8 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from app.db.base import Base
 from app.db import models  # noqa: F401  (registers the tables on Base.metadata)
+from app.db.base import Base
 from app.db.session import get_engine
 
 config = context.config

@@ -58,7 +58,9 @@ def minilm_targz(minilm_dir: Path) -> bytes:
 
 
 @pytest.fixture(scope="module", params=["embedded", "scaleout"])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp(f"stack-{request.param}")
     with running_stack(request.param, tmp) as running:
         yield running

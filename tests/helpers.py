@@ -14,10 +14,14 @@ from tests.stack import Stack
 
 
 def upload(client: httpx.Client, content: bytes, filename: str = "model.zip") -> httpx.Response:
-    return client.post("/v1/models", files={"file": (filename, content, "application/octet-stream")})
+    return client.post(
+        "/v1/models", files={"file": (filename, content, "application/octet-stream")}
+    )
 
 
-def wait_for_job(client: httpx.Client, job_id: str, *, stack: Stack, timeout: float = 600) -> dict[str, Any]:
+def wait_for_job(
+    client: httpx.Client, job_id: str, *, stack: Stack, timeout: float = 600
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     job: dict[str, Any] = {}
     while time.monotonic() < deadline:

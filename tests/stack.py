@@ -136,12 +136,16 @@ def _redis_url(url: str) -> str:
 
 
 @contextmanager
-def running_stack(kind: str, tmp: Path, *, worker: bool = True, **extra_env: str) -> Iterator[Stack]:
+def running_stack(
+    kind: str, tmp: Path, *, worker: bool = True, **extra_env: str
+) -> Iterator[Stack]:
     data_dir = tmp / f"var-{kind}"
     data_dir.mkdir(parents=True)
     port = free_port()
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith("MODELPRESS_") or k.startswith("MODELPRESS_TEST")
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MODELPRESS_") or k.startswith("MODELPRESS_TEST")
     }
     env.update(
         MODELPRESS_DATA_DIR=str(data_dir),

@@ -52,9 +52,7 @@ def _check_totals(count: int, total: int, packed: int, limits: ArchiveLimits) ->
     if count > limits.max_members:
         raise UnsafeArchiveError(f"archive has more than {limits.max_members} members")
     if total > limits.max_total_bytes:
-        raise UnsafeArchiveError(
-            f"archive expands to more than {limits.max_total_bytes} bytes"
-        )
+        raise UnsafeArchiveError(f"archive expands to more than {limits.max_total_bytes} bytes")
     if packed > 0 and total / packed > limits.max_ratio and total > 10 * 1024**2:
         raise UnsafeArchiveError(
             f"archive compression ratio {total / packed:.0f}x exceeds {limits.max_ratio:.0f}x"

@@ -39,7 +39,12 @@ def worker_cmd(queues: str, concurrency: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_all(queues: str) -> int:
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     migrate()
     server = get_settings().server
     procs = [

@@ -1,0 +1,291 @@
+"""Structured pruning: physically remove neurons, channels and attention heads.
+
+Unlike masking, the layers really shrink: a removed output channel is cut from its layer
+(and from any BatchNorm after it) and the matching input columns are cut from the layer
+that consumes it, so the saved model has fewer parameters and runs fewer FLOPs.
+
+Two model families:
+- BERT-like Hugging Face encoders: FFN neurons (intermediate.dense rows + output.dense
+  columns) and attention heads (query/key/value rows + attention.output.dense columns).
+  The same number of neurons goes from every layer so that ``config.intermediate_size``
+  still describes the model and ``AutoModel.from_pretrained`` reloads it. Head counts cannot
+  be described in a transformers 5 config (it has no ``pruned_heads`` any more), so head
+  pruning is offered for onnxruntime targets only.
+- Plain torch chains (nn.Sequential of Linear/Conv2d/BatchNorm/activations/pooling/Flatten):
+  every Linear/Conv2d but the last loses its least important outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from compressor.errors import InvalidRecipeError, UnsupportedModelError
+from compressor.target import Target
+from compressor.techniques.base import ModelState, Stage, StepConfig, StepContext, register
+
+
+class StructuredPruningConfig(StepConfig):
+    technique: Literal["structured_pruning"] = "structured_pruning"
+    amount: float = Field(0.25, gt=0.0, lt=1.0, description="Fraction of units removed.")
+    importance: Literal["l1", "l2"] = "l2"
+    ffn: bool = Field(True, description="Transformers: remove FFN neurons.")
+    heads: bool = Field(
+        False, description="Transformers: remove attention heads (onnxruntime targets only)."
+    )
+
+
+_PASS_THROUGH = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Dropout,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.Identity,
+)
+
+
+def _norm(weight: torch.Tensor, dims: tuple[int, ...], kind: str) -> torch.Tensor:
+    return weight.abs().sum(dim=dims) if kind == "l1" else weight.pow(2).sum(dim=dims).sqrt()
+
+
+def _keep(scores: torch.Tensor, amount: float) -> torch.Tensor:
+    count = scores.numel()
+    keep = max(1, count - int(round(amount * count)))
+    return torch.sort(torch.topk(scores, keep).indices).values
+
+
+def _slice_linear(
+    layer: nn.Linear, *, rows: torch.Tensor | None, cols: torch.Tensor | None
+) -> None:
+    weight = layer.weight.data
+    if rows is not None:
+        weight = weight[rows]
+        if layer.bias is not None:
+            layer.bias = nn.Parameter(layer.bias.data[rows].clone())
+        layer.out_features = int(rows.numel())
+    if cols is not None:
+        weight = weight[:, cols]
+        layer.in_features = int(cols.numel())
+    layer.weight = nn.Parameter(weight.clone())
+
+
+# ---------------------------------------------------------------- transformers (BERT-like)
+
+
+def _bert_layers(model: nn.Module) -> list[nn.Module]:
+    found = []
+    for module in model.modules():
+        inter = getattr(module, "intermediate", None)
+        out = getattr(module, "output", None)
+        if isinstance(getattr(inter, "dense", None), nn.Linear) and isinstance(
+            getattr(out, "dense", None), nn.Linear
+        ):
+            found.append(module)
+    return found
+
+
+def _prune_ffn(layers: list[nn.Module], config: StructuredPruningConfig) -> dict[str, Any]:
+    report = {}
+    size = None
+    for index, layer in enumerate(layers):
+        up: nn.Linear = layer.intermediate.dense  # type: ignore[union-attr,assignment]
+        down: nn.Linear = layer.output.dense  # type: ignore[union-attr,assignment]
+        # A neuron matters by what it reads times what it writes.
+        scores = _norm(up.weight.data, (1,), config.importance) * _norm(
+            down.weight.data, (0,), config.importance
+        )
+        keep = _keep(scores, config.amount)
+        before = up.out_features
+        _slice_linear(up, rows=keep, cols=None)
+        _slice_linear(down, rows=None, cols=keep)
+        size = up.out_features
+        report[f"layer.{index}.ffn"] = {"before": before, "after": size}
+    return {"ffn_neurons": report, "intermediate_size": size}
+
+
+def _prune_heads(layers: list[nn.Module], config: StructuredPruningConfig) -> dict[str, Any]:
+    report = {}
+    for index, layer in enumerate(layers):
+        attention = getattr(layer, "attention", None)
+        self_attn = getattr(attention, "self", None)
+        out = getattr(getattr(attention, "output", None), "dense", None)
+        if self_attn is None or not isinstance(out, nn.Linear):
+            raise UnsupportedModelError(
+                "head pruning needs BERT-style attention (attention.self.query/key/value and "
+                "attention.output.dense)",
+                layer=f"layer.{index}",
+            )
+        head_size = int(self_attn.attention_head_size)
+        q, k, v = self_attn.query, self_attn.key, self_attn.value
+        heads = q.out_features // head_size
+
+        def per_head(w: torch.Tensor, head_size: int = head_size) -> torch.Tensor:
+            return w.reshape(-1, head_size, w.shape[-1])
+
+        scores = (
+            _norm(per_head(q.weight.data), (1, 2), config.importance)
+            + _norm(per_head(k.weight.data), (1, 2), config.importance)
+            + _norm(per_head(v.weight.data), (1, 2), config.importance)
+            + _norm(per_head(out.weight.data.t().contiguous()), (1, 2), config.importance)
+        )
+        kept_heads = _keep(scores, config.amount)
+        rows = (kept_heads[:, None] * head_size + torch.arange(head_size)[None, :]).flatten()
+        for lin in (q, k, v):
+            _slice_linear(lin, rows=rows, cols=None)
+        _slice_linear(out, rows=None, cols=rows)
+        # The forward infers the head count from the projection width; these keep the
+        # module's own bookkeeping consistent with it.
+        self_attn.num_attention_heads = int(kept_heads.numel())
+        self_attn.all_head_size = int(rows.numel())
+        report[f"layer.{index}.attention"] = {
+            "heads_before": heads,
+            "heads_after": int(kept_heads.numel()),
+            "removed": sorted(set(range(heads)) - set(kept_heads.tolist())),
+        }
+    return {"attention_heads": report}
+
+
+# ---------------------------------------------------------------- plain torch chains
+
+
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    if isinstance(module, nn.Sequential):
+        return [leaf for child in module for leaf in _leaves(child)]
+    return [module]
+
+
+def _prune_chain(model: nn.Sequential, config: StructuredPruningConfig) -> dict[str, Any]:
+    leaves = _leaves(model)
+    names = {id(m): n for n, m in model.named_modules()}
+    weighted = [i for i, m in enumerate(leaves) if isinstance(m, nn.Linear | nn.Conv2d)]
+    if len(weighted) < 2:
+        raise UnsupportedModelError(
+            "structured pruning needs at least two Linear/Conv2d layers in sequence: the "
+            "last one gives the model's outputs and cannot lose any"
+        )
+    report: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for producer_i, consumer_i in zip(weighted, weighted[1:], strict=False):
+        producer, consumer = leaves[producer_i], leaves[consumer_i]
+        assert isinstance(producer, nn.Linear | nn.Conv2d)
+        assert isinstance(consumer, nn.Linear | nn.Conv2d)
+        between = leaves[producer_i + 1 : consumer_i]
+        name = names.get(id(producer), str(producer_i))
+        blocker = next(
+            (
+                m
+                for m in between
+                if not isinstance(m, _PASS_THROUGH + (nn.BatchNorm1d, nn.BatchNorm2d, nn.Flatten))
+            ),
+            None,
+        )
+        if blocker is not None:
+            skipped[name] = f"{type(blocker).__name__} between it and its consumer"
+            continue
+        if (
+            isinstance(producer, nn.Conv2d)
+            and producer.groups != 1
+            or (isinstance(consumer, nn.Conv2d) and consumer.groups != 1)
+        ):
+            skipped[name] = "grouped/depthwise convolution"
+            continue
+        weight: torch.Tensor = producer.weight.data
+        scores = _norm(weight, tuple(range(1, weight.ndim)), config.importance)
+        keep = _keep(scores, config.amount)
+        before = int(weight.shape[0])
+        if isinstance(producer, nn.Linear):
+            _slice_linear(producer, rows=keep, cols=None)
+        else:
+            _slice_conv(producer, rows=keep, cols=None)
+        for m in between:
+            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+                _slice_batchnorm(m, keep)
+        if isinstance(consumer, nn.Conv2d):
+            _slice_conv(consumer, rows=None, cols=keep)
+        else:
+            # After Flatten, each channel owns a contiguous run of H*W columns.
+            per_channel = consumer.in_features // before
+            cols = (keep[:, None] * per_channel + torch.arange(per_channel)[None, :]).flatten()
+            _slice_linear(consumer, rows=None, cols=cols)
+        report[name] = {"before": before, "after": int(keep.numel())}
+    return {"units": report, "layers_not_pruned": skipped}
+
+
+def _slice_conv(layer: nn.Conv2d, *, rows: torch.Tensor | None, cols: torch.Tensor | None) -> None:
+    weight = layer.weight.data
+    if rows is not None:
+        weight = weight[rows]
+        if layer.bias is not None:
+            layer.bias = nn.Parameter(layer.bias.data[rows].clone())
+        layer.out_channels = int(rows.numel())
+    if cols is not None:
+        weight = weight[:, cols]
+        layer.in_channels = int(cols.numel())
+    layer.weight = nn.Parameter(weight.clone())
+
+
+def _slice_batchnorm(bn: nn.BatchNorm1d | nn.BatchNorm2d, keep: torch.Tensor) -> None:
+    if bn.affine:
+        bn.weight = nn.Parameter(bn.weight.data[keep].clone())
+        bn.bias = nn.Parameter(bn.bias.data[keep].clone())
+    if bn.running_mean is not None and bn.running_var is not None:
+        bn.running_mean = bn.running_mean[keep].clone()
+        bn.running_var = bn.running_var[keep].clone()
+    bn.num_features = int(keep.numel())
+
+
+@register("structured_pruning")
+class StructuredPruningHandler:
+    stage: ClassVar[Stage] = Stage.TORCH
+
+    def check(self, config: StructuredPruningConfig, target: Target) -> None:
+        if config.heads and target.runtime == "torch":
+            raise InvalidRecipeError(
+                "attention-head pruning leaves layers with fewer heads than config.json "
+                "declares, and transformers 5 has no setting for that, so the saved folder "
+                "would not reload: use runtime 'onnxruntime', or heads=false"
+            )
+        if not config.ffn and not config.heads:
+            raise InvalidRecipeError(
+                "structured_pruning with ffn=false and heads=false does nothing"
+            )
+
+    def apply(
+        self, config: StructuredPruningConfig, state: ModelState, ctx: StepContext
+    ) -> dict[str, Any]:
+        model = state.module
+        before = sum(p.numel() for p in model.parameters())
+        with torch.no_grad():
+            layers = _bert_layers(model)
+            if layers:
+                details: dict[str, Any] = {"family": "transformer encoder"}
+                if config.ffn:
+                    details.update(_prune_ffn(layers, config))
+                    model.config.intermediate_size = details["intermediate_size"]
+                if config.heads:
+                    details.update(_prune_heads(layers, config))
+            elif isinstance(model, nn.Sequential):
+                details = {"family": "sequential", **_prune_chain(model, config)}
+            else:
+                raise UnsupportedModelError(
+                    f"structured pruning supports BERT-like encoders and nn.Sequential chains, "
+                    f"not {type(model).__name__}"
+                )
+        after = sum(p.numel() for p in model.parameters())
+        return {
+            "amount": config.amount,
+            "importance": config.importance,
+            "parameters_before": before,
+            "parameters_after": after,
+            **details,
+        }

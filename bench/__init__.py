@@ -1,0 +1,1 @@
+"""Benchmarks against peers and published goals: ``.venv/bin/python -m bench.run``."""

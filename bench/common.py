@@ -1,0 +1,123 @@
+"""What every benchmark row shares: the machine, fresh-process measurement, rows and goals."""
+
+from __future__ import annotations
+
+import os
+import platform
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compressor.inputs import EvalInputs
+from compressor.measure.fidelity import fidelity
+from compressor.measure.runtime import RuntimeMeasurement, measure_in_fresh_process
+from compressor.measure.settings import MeasureSettings
+from compressor.techniques.base import _REGISTRY
+
+
+@dataclass
+class Row:
+    """One benchmark line: what was measured, against what, and whether the goal was met."""
+
+    name: str
+    figures: dict[str, str] = field(default_factory=dict)
+    goal: str = ""
+    met: bool | None = None
+    reached: str = ""
+    notes: str = ""
+
+    def verdict(self) -> str:
+        if self.met is None:
+            return self.reached or "n/a"
+        return ("met: " if self.met else "NOT met: ") + self.reached
+
+
+def not_available(name: str, techniques: list[str], goal: str = "") -> Row | None:
+    """A row for a technique that is not registered (yet), instead of a crash."""
+    missing = [t for t in techniques if t not in _REGISTRY]
+    if not missing:
+        return None
+    return Row(
+        name,
+        goal=goal,
+        reached="not available",
+        notes=f"technique(s) {missing} not registered in this build "
+        f"(registered: {sorted(_REGISTRY)})",
+    )
+
+
+def guarded(name: str, goal: str, fn: Callable[[], list[Row]]) -> list[Row]:
+    """Run one benchmark; a failure becomes a row saying so, the rest of the bench goes on."""
+    try:
+        return fn()
+    except Exception as exc:  # a benchmark must report, not crash the table
+        tail = traceback.format_exc().strip().splitlines()[-1]
+        return [Row(name, goal=goal, reached="failed", notes=f"{type(exc).__name__}: {tail}")]
+
+
+def measure(
+    runtime: str, path: Path, inputs: EvalInputs, batch: int, settings: MeasureSettings
+) -> RuntimeMeasurement:
+    return measure_in_fresh_process(
+        runtime=runtime, model_path=path, inputs=inputs, batch_size=batch, settings=settings
+    )
+
+
+def best_of(
+    rounds: int,
+    models: dict[str, Path],
+    inputs: EvalInputs,
+    batch: int,
+    settings: MeasureSettings,
+) -> dict[str, RuntimeMeasurement]:
+    """Alternate the models over ``rounds`` fresh processes and keep each one's fastest p50.
+
+    On a shared 2-core machine a neighbour's burst can slow one process; alternating and
+    keeping the best round treats every model alike.
+    """
+    best: dict[str, RuntimeMeasurement] = {}
+    for _ in range(rounds):
+        for name, path in models.items():
+            m = measure("onnxruntime", path, inputs, batch, settings)
+            if name not in best or m.latency_p50_ms < best[name].latency_p50_ms:
+                best[name] = m
+    return best
+
+
+def cosine_min(ref: RuntimeMeasurement, cand: RuntimeMeasurement, inputs: EvalInputs) -> float:
+    f = fidelity(ref.outputs, cand.outputs, attention_mask=inputs.tensors.get("attention_mask"))
+    return float(f["cosine_min"])
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    return float((outputs.argmax(-1) == labels).mean())
+
+
+def mb(n: int | float) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} KB"
+
+
+def machine() -> dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpu": "none",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }

@@ -37,6 +37,10 @@ class JobNotFound(NotFound):
     slug, title = "job-not-found", "Job not found"
 
 
+class DatasetNotFound(NotFound):
+    slug, title = "dataset-not-found", "Dataset not found"
+
+
 class Conflict(AppError):
     status, slug, title = 409, "conflict", "Conflict"
 
@@ -51,6 +55,10 @@ class JobStateConflict(Conflict):
 
 class InvalidUpload(AppError):
     status, slug, title = 422, "invalid-upload", "Invalid upload"
+
+
+class InvalidDataset(AppError):
+    status, slug, title = 422, "invalid-dataset", "Dataset does not fit the model"
 
 
 class UnsupportedModel(AppError):

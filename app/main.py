@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI
 
+from app.datasets.routes import router as datasets_router
 from app.errors import install_error_handlers
 from app.health.routes import router as health_router
 from app.jobs.routes import router as jobs_router
@@ -29,5 +30,6 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(models_router)
+    app.include_router(datasets_router)
     app.include_router(jobs_router)
     return app

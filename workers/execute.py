@@ -12,6 +12,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from app.db.models import Dataset as DatasetRow
 from app.db.models import Job, JobStatus, ModelFile, utcnow
 from app.db.session import get_sessionmaker
 from app.jobs import repository as jobs_repository
@@ -19,7 +22,10 @@ from app.models_upload.service import unpack_for_job
 from app.settings import get_settings
 from app.storage import get_storage
 from app.storage.base import StorageFull
+from compressor.datasets import Dataset, read_dataset, tokenize_texts
 from compressor.errors import CompressionError
+from compressor.formats.hf import load_tokenizer
+from compressor.inputs import LABELS
 from compressor.measure.settings import MeasureSettings
 from compressor.pipeline import compress_model
 from compressor.recipe import Recipe
@@ -143,10 +149,49 @@ def execute_job(job_id: str) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _job_data(job: Job, model: ModelFile, source: Path, workdir: Path) -> dict[str, Any]:
+    """compress_model keyword arguments from the job's datasets (already checked at submission)."""
+    target = Target.model_validate(job.target)
+    loaded: dict[str, Dataset] = {}
+    for role, dataset_id in job.data.items():
+        with get_sessionmaker()() as session:
+            row = session.get(DatasetRow, dataset_id)
+            if row is None:
+                raise CompressionError(f"the {role} dataset {dataset_id} was deleted")
+            key = row.storage_key
+        path = workdir / f"dataset-{role}"
+        get_storage().fetch_to(key, path)
+        loaded[role] = read_dataset(path)
+
+    def arrays(data: Dataset) -> dict[str, np.ndarray]:
+        if data.arrays is not None:
+            return data.arrays
+        assert data.texts is not None
+        names = [i["name"] for i in model.inspection.get("inputs", [])]
+        tensors = tokenize_texts(
+            load_tokenizer(source), data.texts, names, max_length=target.sequence_length
+        )
+        return tensors if data.labels is None else {**tensors, LABELS: data.labels}
+
+    kwargs: dict[str, Any] = {}
+    # Calibration data stands in for evaluation when no separate eval set is named.
+    evaluation = loaded.get("eval") or loaded.get("calibration")
+    if evaluation is not None:
+        kwargs["eval_data"] = arrays(evaluation)
+    train = loaded.get("train")
+    if train is not None:
+        if train.texts is not None and train.labels is None:
+            kwargs["train_texts"] = train.texts
+        else:
+            kwargs["train_data"] = arrays(train)
+    return kwargs
+
+
 def _run(job: Job, model: ModelFile, workdir: Path) -> None:
     settings = get_settings()
     _report_progress(job.id, "fetching model", 0.01)
     source = unpack_for_job(model, workdir / "input")
+    data = _job_data(job, model, source, workdir)
     measure = MeasureSettings(
         threads=settings.worker.worker_threads,
         warmup=settings.worker.measure_warmup,
@@ -159,6 +204,7 @@ def _run(job: Job, model: ModelFile, workdir: Path) -> None:
         workdir=workdir / "work",
         settings=measure,
         progress=lambda phase, fraction: _report_progress(job.id, phase, fraction * 0.95),
+        **data,
     )
     _report_progress(job.id, "uploading artifact", 0.96)
     archive = workdir / "artifact.zip"

@@ -10,6 +10,19 @@ from compressor.recipe import Recipe
 from compressor.target import Target
 
 
+class JobData(BaseModel):
+    """Dataset ids by role. Without ``eval``, fidelity uses fixed or generated inputs (reported)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    calibration: str | None = None
+    eval: str | None = None
+    train: str | None = None
+
+    def by_role(self) -> dict[str, str]:
+        return {role: ds for role, ds in self.model_dump().items() if ds is not None}
+
+
 class JobCreate(BaseModel):
     """The recipe and target are the engine's own validated configs, not a restatement."""
 
@@ -18,6 +31,7 @@ class JobCreate(BaseModel):
     model_id: str = Field(min_length=1, max_length=64)
     recipe: Recipe
     target: Target = Target()
+    data: JobData = JobData()
 
 
 class JobRead(BaseModel):
@@ -33,6 +47,7 @@ class JobRead(BaseModel):
     attempts: int
     recipe: dict[str, Any]
     target: dict[str, Any]
+    data: dict[str, str]
     artifact_bytes: int | None
     artifact_sha256: str | None
     artifact_format: str | None

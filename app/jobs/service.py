@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 from sqlalchemy.orm import Session
 
 from app import errors
+from app.datasets import service as datasets_service
 from app.db.models import Job, JobStatus, ModelStatus, new_id, utcnow
 from app.db.session import on_commit
 from app.jobs import repository
@@ -15,6 +17,8 @@ from app.models_upload import repository as models_repository
 from app.queue import enqueue_job
 from app.storage import get_storage
 from compressor.errors import InvalidRecipeError
+from compressor.formats.detect import ModelKind
+from compressor.loaders import check_recipe_for_kind
 from compressor.target import Target
 
 
@@ -30,8 +34,11 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         raise errors.UnsupportedModel(f"model {model.id} is not ready: {model.status}")
     try:
         request.recipe.check_target(request.target)
+        check_recipe_for_kind(request.recipe, cast(ModelKind, model.format), request.target)
     except InvalidRecipeError as exc:
         raise errors.InvalidRecipe(str(exc)) from exc
+    data = request.data.by_role()
+    datasets_service.check_job_data(session, model=model, data=data)
     job = Job(
         id=new_id(),
         model_id=model.id,
@@ -39,6 +46,7 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         queue=_queue_for(request.target),
         recipe=request.recipe.model_dump(mode="json"),
         target=request.target.model_dump(mode="json"),
+        data=data,
     )
     repository.add(session, job)
     job_id, queue = job.id, job.queue

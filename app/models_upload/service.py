@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import errors, uploads
 from app.db.models import ModelFile, ModelStatus, new_id
 from app.models_upload import repository
 from app.settings import get_settings
@@ -19,28 +18,6 @@ from compressor.errors import InvalidModelError, UnsupportedModelError
 from compressor.formats.archive import unpack_model_upload
 from compressor.formats.detect import inspect_model_dir
 
-_CHUNK = 1024 * 1024
-
-
-def _safe_filename(name: str | None) -> str:
-    """Client filenames are labels only; they never become paths."""
-    base = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*')
-    return (cleaned.strip(". ") or "upload")[:255]
-
-
-def _copy_with_hash(src: BinaryIO, dest: Path, *, limit: int) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with dest.open("wb") as out:
-        while chunk := src.read(_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise errors.PayloadTooLarge(f"the upload exceeds the limit of {limit} bytes")
-            digest.update(chunk)
-            out.write(chunk)
-    return size, digest.hexdigest()
-
 
 def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) -> ModelFile:
     settings = get_settings()
@@ -48,9 +25,7 @@ def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) ->
     with tempfile.TemporaryDirectory(dir=settings.tmp_dir, prefix="upload-") as tmp:
         work = Path(tmp)
         upload_path = work / "upload.bin"
-        size, sha256 = _copy_with_hash(stream, upload_path, limit=settings.storage.max_upload_bytes)
-        if size == 0:
-            raise errors.InvalidUpload("the uploaded file is empty")
+        size, sha256 = uploads.receive(stream, upload_path)
         try:
             root = unpack_model_upload(upload_path, work / "unpacked")
             inspection = inspect_model_dir(root)
@@ -60,7 +35,7 @@ def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) ->
             raise errors.InvalidUpload(str(exc)) from exc
         model = ModelFile(
             id=new_id(),
-            filename=_safe_filename(filename),
+            filename=uploads.safe_filename(filename),
             format=str(inspection["format"]),
             status=ModelStatus.READY,
             size_bytes=size,

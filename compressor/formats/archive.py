@@ -48,7 +48,7 @@ def _safe_relative(name: str) -> PurePosixPath:
     return rel
 
 
-def _check_totals(count: int, total: int, packed: int, limits: ArchiveLimits) -> None:
+def check_archive_totals(count: int, total: int, packed: int, limits: ArchiveLimits) -> None:
     if count > limits.max_members:
         raise UnsafeArchiveError(f"archive has more than {limits.max_members} members")
     if total > limits.max_total_bytes:
@@ -93,7 +93,7 @@ def _extract_zip(path: Path, dest: Path, packed: int, limits: ArchiveLimits) -> 
             if mode == 0o120000:
                 raise UnsafeArchiveError(f"archive member {info.filename!r} is a symlink")
             total += info.file_size
-        _check_totals(len(infos), total, packed, limits)
+        check_archive_totals(len(infos), total, packed, limits)
         for info in infos:
             target = dest / _safe_relative(info.filename)
             if info.is_dir():
@@ -115,7 +115,7 @@ def _extract_tar(path: Path, dest: Path, packed: int, limits: ArchiveLimits) -> 
             if not (member.isfile() or member.isdir()):
                 raise UnsafeArchiveError(f"archive member {member.name!r} is not a regular file")
             total += member.size
-        _check_totals(len(members), total, packed, limits)
+        check_archive_totals(len(members), total, packed, limits)
         for member in members:
             target = dest / _safe_relative(member.name)
             if member.isdir():

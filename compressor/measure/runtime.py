@@ -46,7 +46,7 @@ def measure_in_fresh_process(
 ) -> RuntimeMeasurement:
     with tempfile.TemporaryDirectory(prefix="modelpress-probe-") as tmp:
         tmp_path = Path(tmp)
-        np.savez(tmp_path / "inputs.npz", **inputs.tensors)
+        np.savez(tmp_path / "inputs.npz", **inputs.tensors)  # type: ignore[arg-type]
         cmd = [
             sys.executable,
             "-m",

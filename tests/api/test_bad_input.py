@@ -5,26 +5,13 @@ from __future__ import annotations
 import io
 import pickle
 import zipfile
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.api.conftest import LIMIT
 from tests.helpers import row_count, stored_files, upload
-from tests.stack import Stack, running_stack
-
-LIMIT = 150 * 1024 * 1024
-
-
-@pytest.fixture(scope="module", params=["embedded", "scaleout"])
-def api(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp(f"api-{request.param}")
-    with running_stack(
-        request.param, tmp, worker=False, MODELPRESS_MAX_UPLOAD_BYTES=str(LIMIT)
-    ) as running:
-        yield running
+from tests.stack import Stack
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
@@ -126,15 +113,6 @@ class TestUploadRejected:
             assert not (api.data_dir.parent / "etc").exists()
             assert client.delete(f"/v1/models/{response.json()['id']}").status_code == 204
         assert_nothing_left(api)
-
-
-@pytest.fixture(scope="module")
-def model_id(api: Stack, minilm_targz: bytes) -> Iterator[str]:
-    with api.client() as client:
-        response = upload(client, minilm_targz, "minilm.tar.gz")
-        assert response.status_code == 201, response.text
-        yield response.json()["id"]
-        client.delete(f"/v1/models/{response.json()['id']}")
 
 
 class TestJobRejected:

@@ -1,0 +1,170 @@
+"""Every engine technique through the job API on small digits models, with datasets.
+
+Each job's artifact is opened with onnxruntime (not with modelpress) and its effect is
+checked on the saved weights and on held-out accuracy.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+from scripts.train_digits import digits_split, train_and_save
+from tests.helpers import unzip_bytes, upload, wait_for_job
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def _zip_folder(folder: Path, names: tuple[str, ...]) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in names:
+            zf.write(folder / name, name)
+    return buf.getvalue()
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def digits(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("digits")
+    ids: dict[str, Any] = {}
+    with stack.client() as client:
+        for family in ("mlp", "cnn"):
+            summary = train_and_save(family, tmp / family)
+            archive = _zip_folder(tmp / family, ("architecture.json", "model.safetensors"))
+            created = upload(client, archive, f"digits-{family}.zip")
+            assert created.status_code == 201, created.text
+            split = digits_split(image=family == "cnn")
+            eval_ds = client.post(
+                "/v1/datasets",
+                files={"file": ("eval.npz", _npz(input=split.x_eval, labels=split.y_eval))},
+            )
+            train_ds = client.post(
+                "/v1/datasets",
+                files={"file": ("train.npz", _npz(input=split.x_train, labels=split.y_train))},
+            )
+            assert eval_ds.status_code == 201, eval_ds.text
+            assert train_ds.status_code == 201, train_ds.text
+            ids[family] = {
+                "model": created.json()["id"],
+                "eval": eval_ds.json()["id"],
+                "train": train_ds.json()["id"],
+                "accuracy": summary["eval_accuracy"],
+                "x_eval": split.x_eval,
+                "y_eval": split.y_eval,
+            }
+    yield ids
+
+
+def run_job(
+    stack: Stack,
+    model: dict[str, Any],
+    steps: list[dict[str, Any]],
+    tmp: Path,
+    *,
+    train: bool = False,
+) -> tuple[dict[str, Any], Path]:
+    data = {"eval": model["eval"], **({"train": model["train"]} if train else {})}
+    body = {"model_id": model["model"], "recipe": {"steps": steps}, "data": data}
+    with stack.client() as client:
+        submitted = client.post("/v1/jobs", json=body)
+        assert submitted.status_code == 202, submitted.text
+        job = wait_for_job(client, submitted.json()["id"], stack=stack)
+        assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+        report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]
+        content = client.get(f"/v1/jobs/{job['id']}/artifact").content
+    folder = unzip_bytes(content, tmp)
+    onnx_files = sorted(folder.rglob("*.onnx"))
+    assert len(onnx_files) == 1, list(folder.rglob("*"))
+    return report, onnx_files[0]
+
+
+def ort_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed_name = session.get_inputs()[0].name
+    want = session.get_inputs()[0].type
+    x_in = x.astype(np.float16 if "float16" in want else np.float32)
+    logits = session.run(None, {feed_name: x_in})[0]
+    return float((logits.argmax(-1) == y).mean())
+
+
+def weights(path: Path) -> dict[str, np.ndarray]:
+    graph = onnx.load(str(path)).graph
+    return {i.name: numpy_helper.to_array(i) for i in graph.initializer if len(i.dims) >= 2}
+
+
+class TestTechniquesThroughTheApi:
+    def test_prune_then_int8(self, stack: Stack, digits: dict[str, Any], tmp_path: Path) -> None:
+        mlp = digits["mlp"]
+        steps = [
+            {"technique": "pruning", "sparsity": 0.9, "scope": "global"},
+            {"technique": "quantization", "scheme": "int8_dynamic"},
+        ]
+        report, path = run_job(stack, mlp, steps, tmp_path)
+        assert report["measurement"]["labelled"] is True
+        assert report["steps"][0]["sparsity_reached"] >= 0.89
+        int_weights = [w for w in weights(path).values() if w.dtype in (np.int8, np.uint8)]
+        assert int_weights, "no integer weights in the artifact"
+        zeros = sum(int((w == 0).sum()) for w in int_weights) / sum(w.size for w in int_weights)
+        assert zeros >= 0.85
+        assert ort_accuracy(path, mlp["x_eval"], mlp["y_eval"]) >= mlp["accuracy"] - 0.03
+        assert report["fidelity"]["accuracy_original"] == pytest.approx(mlp["accuracy"], abs=1e-6)
+
+    def test_structured_pruning_shrinks_cnn(
+        self, stack: Stack, digits: dict[str, Any], tmp_path: Path
+    ) -> None:
+        cnn = digits["cnn"]
+        report, path = run_job(
+            stack, cnn, [{"technique": "structured_pruning", "amount": 0.5}], tmp_path
+        )
+        total = sum(w.size for w in weights(path).values())
+        assert total < 0.6 * report["original"]["parameters"]
+        assert ort_accuracy(path, cnn["x_eval"], cnn["y_eval"]) >= cnn["accuracy"] - 0.05
+
+    def test_low_rank(self, stack: Stack, digits: dict[str, Any], tmp_path: Path) -> None:
+        mlp = digits["mlp"]
+        report, path = run_job(stack, mlp, [{"technique": "low_rank", "energy": 0.9}], tmp_path)
+        assert sum(w.size for w in weights(path).values()) < report["original"]["parameters"]
+        assert ort_accuracy(path, mlp["x_eval"], mlp["y_eval"]) >= mlp["accuracy"] - 0.05
+
+    def test_distillation_with_train_dataset(
+        self, stack: Stack, digits: dict[str, Any], tmp_path: Path
+    ) -> None:
+        mlp = digits["mlp"]
+        steps = [{"technique": "distillation", "width": 0.5, "epochs": 5}]
+        report, path = run_job(stack, mlp, steps, tmp_path, train=True)
+        assert report["measurement"]["training_data"]
+        assert sum(w.size for w in weights(path).values()) < 0.6 * report["original"]["parameters"]
+        assert ort_accuracy(path, mlp["x_eval"], mlp["y_eval"]) >= 0.9 * mlp["accuracy"]
+
+    def test_nm_sparsity_and_fp16(
+        self, stack: Stack, digits: dict[str, Any], tmp_path: Path
+    ) -> None:
+        mlp = digits["mlp"]
+        report, path = run_job(stack, mlp, [{"technique": "nm_sparsity"}], tmp_path / "nm")
+        for w in weights(path).values():
+            if w.shape[-1] % 4 == 0 and w.ndim == 2:
+                groups = np.count_nonzero(w.reshape(-1, 4), axis=1) if w.shape[1] % 4 == 0 else None
+                rows = np.count_nonzero(w.T.reshape(-1, 4), axis=1)
+                assert rows.max() <= 2 or (groups is not None and groups.max() <= 2)
+        report, path = run_job(
+            stack, mlp, [{"technique": "quantization", "scheme": "fp16"}], tmp_path / "fp16"
+        )
+        assert any(w.dtype == np.float16 for w in weights(path).values())
+        assert ort_accuracy(path, mlp["x_eval"], mlp["y_eval"]) >= mlp["accuracy"] - 0.01

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from compressor.zoo import ARCHITECTURE_FILE, INPUT_NAME, WEIGHTS_FILE, ArchitectureSpec
+from compressor.zoo import ARCHITECTURE_FILE, WEIGHTS_FILE, ArchitectureSpec
 
 SPLIT_SEED = 0
 TRAIN_SEED = 0
@@ -103,7 +103,7 @@ def train_and_save(family: str, out: Path, *, epochs: int | None = None) -> dict
     out.mkdir(parents=True, exist_ok=True)
     (out / ARCHITECTURE_FILE).write_text(json.dumps(ARCHITECTURES[family], indent=2))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / WEIGHTS_FILE))
-    np.savez(out / "eval.npz", **{INPUT_NAME: split.x_eval, "labels": split.y_eval})
+    np.savez(out / "eval.npz", input=split.x_eval, labels=split.y_eval)
     return {
         "family": family,
         "out": str(out),

@@ -27,7 +27,7 @@ from compressor.training import (
 )
 
 
-class DistillationConfig(StepConfig, TrainingConfig):
+class DistillationConfig(TrainingConfig, StepConfig):
     technique: Literal["distillation"] = "distillation"
     student: Literal["derived", "current"] = Field(
         "derived",
@@ -35,7 +35,11 @@ class DistillationConfig(StepConfig, TrainingConfig):
         "by earlier steps by distilling from the original upload.",
     )
     num_layers: int | None = Field(
-        None, ge=1, le=256, description="Transformers: layers the student keeps (evenly spaced)."
+        None,
+        ge=1,
+        le=256,
+        description="Transformers: layers the student keeps, evenly spaced with the last one "
+        "(default: half).",
     )
     keep_every: int | None = Field(
         None, ge=2, le=64, description="Transformers: keep layers 0, k, 2k, ... (DistilBERT: 2)."

@@ -46,7 +46,8 @@ class Recipe(BaseModel):
             handler.check(step, target)
 
 
-_RESHAPING = ("pruning", "low_rank")
+# Steps that change weights in place: healing follows them, a derived student may not.
+_RESHAPING = ("pruning", "structured_pruning", "nm_sparsity", "low_rank")
 
 
 def _check_distillation_order(steps: list[TechniqueConfig]) -> None:
@@ -62,11 +63,11 @@ def _check_distillation_order(steps: list[TechniqueConfig]) -> None:
                 raise ValueError(
                     f"distillation into a derived student must come before {earlier[0]}: the "
                     "student is a new, dense model that would discard that step's effect "
-                    "(order: distill, prune or low_rank, heal, quantize)"
+                    "(order: distill, prune or factorize, heal, quantize)"
                 )
             derived_at = index
         elif not any(s.technique in _RESHAPING for s in steps[:index]):
             raise ValueError(
-                "a healing distillation (student 'current') must follow a pruning or low_rank "
-                "step: before them there is nothing to heal"
+                "a healing distillation (student 'current') must follow a step that changes "
+                f"weights ({', '.join(_RESHAPING)}): before one there is nothing to heal"
             )

@@ -35,6 +35,8 @@ QUANTIZE = {"technique": "quantization"}
         [LOW_RANK, QUANTIZE],
         [DISTILL, LOW_RANK, HEAL],
         [PRUNE, LOW_RANK, HEAL, HEAL],
+        [DISTILL, {"technique": "structured_pruning"}, HEAL, QUANTIZE],
+        [{"technique": "nm_sparsity"}, HEAL],
     ],
 )
 def test_valid_orders_round_trip(steps: list[dict[str, Any]]) -> None:
@@ -53,8 +55,9 @@ def test_valid_orders_round_trip(steps: list[dict[str, Any]]) -> None:
         ([PRUNE, DISTILL], "derived student must come before pruning"),
         ([LOW_RANK, DISTILL], "derived student must come before low_rank"),
         ([DISTILL, DISTILL], "derive a student only once"),
-        ([HEAL, PRUNE], "must follow a pruning or low_rank step"),
-        ([DISTILL, HEAL], "must follow a pruning or low_rank step"),
+        ([HEAL, PRUNE], "must follow a step that changes weights"),
+        ([DISTILL, HEAL], "must follow a step that changes weights"),
+        ([{"technique": "nm_sparsity"}, DISTILL], "derived student must come before nm_sparsity"),
         ([LOW_RANK, LOW_RANK], "factorize only once"),
     ],
 )

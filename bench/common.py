@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +54,8 @@ def guarded(name: str, goal: str, fn: Callable[[], list[Row]]) -> list[Row]:
     try:
         return fn()
     except Exception as exc:  # a benchmark must report, not crash the table
-        tail = traceback.format_exc().strip().splitlines()[-1]
-        return [Row(name, goal=goal, reached="failed", notes=f"{type(exc).__name__}: {tail}")]
+        message = " ".join(str(exc).split())[:400]
+        return [Row(name, goal=goal, reached="failed", notes=f"{type(exc).__name__}: {message}")]
 
 
 def measure(

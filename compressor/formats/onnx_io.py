@@ -66,8 +66,60 @@ def export_onnx(
             )
         assert program is not None
         program.save(str(path), external_data=False)
+        _gemm_to_matmul(path)
     except Exception as exc:  # the exporter raises many unrelated types
         raise UnsupportedModelError(f"export to ONNX failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _gemm_to_matmul(path: Path) -> None:
+    """Rewrite Gemm with a stored weight as MatMul + Add.
+
+    The exporter emits Gemm for a Linear on 2-D inputs (classifier heads, MLPs), but ONNX
+    Runtime has no integer Gemm and weight quantizers look for MatMul; the rewrite is exact.
+    """
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    uses: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    nodes: list[onnx.NodeProto] = []
+    changed = False
+    transposed: set[str] = set()
+    for node in graph.node:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        plain = attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0
+        weight = node.input[1] if node.op_type == "Gemm" and len(node.input) > 1 else ""
+        if not (plain and not attrs.get("transA", 0) and weight in inits and uses[weight] == 1):
+            nodes.append(node)
+            continue
+        if attrs.get("transB", 0):
+            init = inits[weight]
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).T.copy(), weight))
+            transposed.add(weight)
+        has_bias = len(node.input) > 2 and node.input[2] != ""
+        product = node.output[0] + "_matmul" if has_bias else node.output[0]
+        nodes.append(
+            onnx.helper.make_node(
+                "MatMul", [node.input[0], weight], [product], name=node.name + "_MatMul"
+            )
+        )
+        if has_bias:
+            nodes.append(
+                onnx.helper.make_node(
+                    "Add", [product, node.input[2]], [node.output[0]], name=node.name + "_Add"
+                )
+            )
+        changed = True
+    if changed:
+        del graph.node[:]
+        graph.node.extend(nodes)
+        # Recorded shapes of transposed weights are stale; shape inference recomputes them.
+        stale = [v for v in graph.value_info if v.name in transposed]
+        for value in stale:
+            graph.value_info.remove(value)
+        onnx.save(model, str(path))
 
 
 def onnx_parameter_stats(path: Path) -> dict[str, Any]:

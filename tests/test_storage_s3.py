@@ -1,0 +1,260 @@
+"""S3Storage against a real S3-compatible server (moto's server mode in a subprocess).
+
+First the storage interface on its own, then the whole service (API + worker) configured for S3:
+an upload and a job's artifact land in the bucket under their documented keys, the artifact
+downloads through the API, and nothing is written to the local storage folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.settings import StorageSettings
+from app.storage.s3 import S3Storage
+from tests.helpers import stored_files, unzip_bytes, upload, wait_for_job
+from tests.stack import free_port, running_stack
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/moto-api/", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto server did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+
+
+def s3_client(url: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+@pytest.fixture()
+def bucket(moto_url: str) -> str:
+    name = f"mp-{uuid.uuid4().hex[:12]}"
+    s3_client(moto_url).create_bucket(Bucket=name)
+    return name
+
+
+def storage_for(url: str, bucket: str) -> S3Storage:
+    return S3Storage(StorageSettings(storage_backend="s3", s3_bucket=bucket, s3_endpoint_url=url))
+
+
+def keys_in(url: str, bucket: str) -> list[str]:
+    listed = s3_client(url).list_objects_v2(Bucket=bucket)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+class TestS3Storage:
+    def test_put_overwrites_by_key_and_reads_back(
+        self, moto_url: str, bucket: str, tmp_path: Path
+    ) -> None:
+        storage = storage_for(moto_url, bucket)
+        first = os.urandom(300_000)
+        second = os.urandom(123_457)
+        storage.put_file("artifacts/j1/artifact.zip", _write(tmp_path / "a", first))
+        assert storage.exists("artifacts/j1/artifact.zip")
+        assert storage.size("artifacts/j1/artifact.zip") == len(first)
+
+        storage.put_file("artifacts/j1/artifact.zip", _write(tmp_path / "b", second))
+        # Same key: replaced, not duplicated.
+        assert keys_in(moto_url, bucket) == ["artifacts/j1/artifact.zip"]
+        assert storage.size("artifacts/j1/artifact.zip") == len(second)
+
+        dest_dir = tmp_path / "fetched"
+        dest_dir.mkdir()
+        storage.fetch_to("artifacts/j1/artifact.zip", dest_dir / "out.zip")
+        assert (dest_dir / "out.zip").read_bytes() == second
+        # The download's temporary file was renamed into place, nothing else is left.
+        assert [p.name for p in dest_dir.iterdir()] == ["out.zip"]
+
+        chunks = list(storage.iter_bytes("artifacts/j1/artifact.zip", chunk_size=10_000))
+        assert b"".join(chunks) == second
+        assert max(len(c) for c in chunks) <= 10_000
+        assert len(chunks) >= len(second) // 10_000
+
+    def test_failed_put_keeps_the_old_object(
+        self, moto_url: str, bucket: str, tmp_path: Path
+    ) -> None:
+        storage = storage_for(moto_url, bucket)
+        old = b"old artifact"
+        storage.put_file("k/obj", _write(tmp_path / "old", old))
+        with pytest.raises(OSError):
+            storage.put_file("k/obj", tmp_path / "does-not-exist")
+        assert b"".join(storage.iter_bytes("k/obj")) == old
+
+    def test_multipart_upload_is_whole_and_leaves_no_parts(
+        self, moto_url: str, bucket: str, tmp_path: Path
+    ) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        storage = storage_for(moto_url, bucket)
+        # S3's smallest part is 5 MiB; lower the threshold so 11 MiB goes in three parts.
+        storage._transfer = TransferConfig(
+            multipart_threshold=5 * 1024**2, multipart_chunksize=5 * 1024**2
+        )
+        data = os.urandom(11 * 1024**2 + 17)
+        storage.put_file("big/object", _write(tmp_path / "big", data))
+        storage.fetch_to("big/object", tmp_path / "big.out")
+        digest = hashlib.sha256(data).hexdigest()
+        assert hashlib.sha256((tmp_path / "big.out").read_bytes()).hexdigest() == digest
+        assert storage.size("big/object") == len(data)
+        pending = s3_client(moto_url).list_multipart_uploads(Bucket=bucket)
+        assert pending.get("Uploads", []) == []
+
+    def test_exists_and_delete(self, moto_url: str, bucket: str, tmp_path: Path) -> None:
+        storage = storage_for(moto_url, bucket)
+        assert not storage.exists("models/nope/upload")
+        storage.put_file("models/m1/upload", _write(tmp_path / "m", b"x" * 10))
+        assert storage.exists("models/m1/upload")
+        storage.delete("models/m1/upload")
+        assert not storage.exists("models/m1/upload")
+        storage.delete("models/m1/upload")  # idempotent, like LocalStorage
+        assert keys_in(moto_url, bucket) == []
+
+    def test_exists_raises_on_errors_other_than_not_found(
+        self, moto_url: str, bucket: str, tmp_path: Path
+    ) -> None:
+        from botocore.exceptions import ClientError
+
+        storage = storage_for(moto_url, bucket)
+        storage.put_file("k/present", _write(tmp_path / "p", b"data"))
+        # Turn on moto's IAM checks: the "test" key is unknown, so every call gets a 403.
+        httpx.post(f"{moto_url}/moto-api/reset-auth", content=b"0").raise_for_status()
+        try:
+            with pytest.raises(ClientError) as caught:
+                storage.exists("k/present")
+            assert caught.value.response["Error"]["Code"] == "403"
+            with pytest.raises(OSError, match="refused access"):
+                storage.ping()
+        finally:
+            httpx.post(f"{moto_url}/moto-api/reset-auth", content=b"inf").raise_for_status()
+        assert storage.exists("k/present")
+
+    def test_ping(self, moto_url: str, bucket: str) -> None:
+        storage_for(moto_url, bucket).ping()
+        with pytest.raises(OSError, match="does not exist"):
+            storage_for(moto_url, "mp-no-such-bucket").ping()
+        closed = f"http://127.0.0.1:{free_port()}"
+        started = time.monotonic()
+        with pytest.raises(OSError, match="unreachable"):
+            storage_for(closed, bucket).ping()
+        assert time.monotonic() - started < 10, "a readiness probe must fail fast"
+
+    @pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "./a"])
+    def test_rejects_keys_local_storage_would_reject(
+        self, moto_url: str, bucket: str, tmp_path: Path, key: str
+    ) -> None:
+        with pytest.raises(ValueError, match="invalid storage key"):
+            storage_for(moto_url, bucket).put_file(key, _write(tmp_path / "f", b"x"))
+
+
+@pytest.mark.e2e
+def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path) -> None:
+    from scripts.train_digits import train_and_save
+
+    train_and_save("mlp", tmp_path / "mlp", epochs=3)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in ("architecture.json", "model.safetensors"):
+            zf.write(tmp_path / "mlp" / name, name)
+
+    env = {
+        "MODELPRESS_STORAGE_BACKEND": "s3",
+        "MODELPRESS_S3_BUCKET": bucket,
+        "MODELPRESS_S3_ENDPOINT_URL": moto_url,
+        **CREDENTIALS,
+    }
+    with running_stack("embedded", tmp_path / "stack", **env) as stack, stack.client() as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["storage"] == "ok"
+
+        created = upload(client, buf.getvalue(), "digits-mlp.zip")
+        assert created.status_code == 201, created.text
+        model_id = created.json()["id"]
+        assert keys_in(moto_url, bucket) == [f"models/{model_id}/upload"]
+
+        steps = [{"technique": "quantization", "scheme": "int8_dynamic"}]
+        submitted = client.post("/v1/jobs", json={"model_id": model_id, "recipe": {"steps": steps}})
+        assert submitted.status_code == 202, submitted.text
+        job = wait_for_job(client, submitted.json()["id"], stack=stack, timeout=120)
+        assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+
+        artifact_key = f"artifacts/{job['id']}/artifact.zip"
+        assert keys_in(moto_url, bucket) == sorted([artifact_key, f"models/{model_id}/upload"])
+        downloaded = client.get(f"/v1/jobs/{job['id']}/artifact")
+        assert downloaded.status_code == 200
+        in_bucket = s3_client(moto_url).get_object(Bucket=bucket, Key=artifact_key)["Body"].read()
+        assert downloaded.content == in_bucket
+        assert downloaded.headers["x-checksum-sha256"] == hashlib.sha256(in_bucket).hexdigest()
+        onnx_files = list(unzip_bytes(downloaded.content, tmp_path / "artifact").rglob("*.onnx"))
+        assert len(onnx_files) == 1
+
+        # S3 holds everything: the local storage folder was never written, no temp files remain.
+        assert stored_files(stack) == []
+        assert not (stack.data_dir / "storage").exists()
+
+        # Deleting the model removes its upload and its jobs' artifacts from the bucket.
+        assert client.delete(f"/v1/models/{model_id}").status_code == 204
+        assert keys_in(moto_url, bucket) == []

@@ -82,7 +82,7 @@ def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
     steps: list[dict[str, Any]] = []
     for sparsity in MLP_SCHEDULE:
         steps += [{"technique": "pruning", "sparsity": sparsity, "scope": "global"}, heal(15)]
-    steps.append({"technique": "quantization", "per_channel": False})
+    steps.append({"technique": "quantization", "per_channel": False, "smoothing": 0.0})
     result = _run(folder, steps, work / "mlp-run", settings, eval_data, train_data)
     rep = result.report
     fp32 = int(rep["original"]["model_bytes"])
@@ -109,7 +109,8 @@ def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
             reached=f"{ratio:.1f}x, {lost:.2f} points lost",
             notes=f"schedule {list(MLP_SCHEDULE)} global magnitude, healed 15 epochs each "
             "by distillation from the original on the 1437-image training split; int8 "
-            "per-tensor dynamic; 360 held-out images",
+            "per-tensor dynamic without smoothing; 360 held-out images. At 0.98 final "
+            "sparsity the archive reaches 42.9x but loses 4.2 points (measured while tuning)",
         )
     ]
 

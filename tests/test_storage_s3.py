@@ -219,13 +219,19 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path) -> None:
         for name in ("architecture.json", "model.safetensors"):
             zf.write(tmp_path / "mlp" / name, name)
 
-    env = {
-        "MODELPRESS_STORAGE_BACKEND": "s3",
-        "MODELPRESS_S3_BUCKET": bucket,
-        "MODELPRESS_S3_ENDPOINT_URL": moto_url,
-        **CREDENTIALS,
-    }
-    with running_stack("embedded", tmp_path / "stack", **env) as stack, stack.client() as client:
+    with (
+        running_stack(
+            "embedded",
+            tmp_path / "stack",
+            MODELPRESS_STORAGE_BACKEND="s3",
+            MODELPRESS_S3_BUCKET=bucket,
+            MODELPRESS_S3_ENDPOINT_URL=moto_url,
+            AWS_ACCESS_KEY_ID=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            AWS_SECRET_ACCESS_KEY=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            AWS_DEFAULT_REGION=CREDENTIALS["AWS_DEFAULT_REGION"],
+        ) as stack,
+        stack.client() as client,
+    ):
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["storage"] == "ok"

@@ -162,3 +162,32 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI spec say what the API sends: every 422 is problem+json, and any
+    operation with a body may answer 400 when the body cannot be parsed at all."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path_item in spec.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {
+                        "description": "Problem details (RFC 9457)",
+                        **PROBLEM_SCHEMA,
+                    }
+                if "requestBody" in operation:
+                    responses.setdefault(
+                        "400", {"description": "Unparseable body (RFC 9457)", **PROBLEM_SCHEMA}
+                    )
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

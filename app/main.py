@@ -7,10 +7,11 @@ import logging
 from fastapi import FastAPI
 
 from app.datasets.routes import router as datasets_router
-from app.errors import install_error_handlers
+from app.errors import document_problems, install_error_handlers
 from app.health.routes import router as health_router
 from app.jobs.routes import router as jobs_router
 from app.models_upload.routes import router as models_router
+from app.pools.routes import router as pools_router
 from app.settings import get_settings
 from app.upload_limit import UploadLimitMiddleware
 
@@ -28,8 +29,10 @@ def create_app() -> FastAPI:
     )
     app.add_middleware(UploadLimitMiddleware, limit=settings.storage.max_upload_bytes)
     install_error_handlers(app)
+    document_problems(app)
     app.include_router(health_router)
     app.include_router(models_router)
     app.include_router(datasets_router)
     app.include_router(jobs_router)
+    app.include_router(pools_router)
     return app

@@ -9,10 +9,10 @@ log = logging.getLogger("modelpress.queue")
 RUN_JOB_TASK = "modelpress.run_job"
 
 
-def enqueue_job(job_id: str, *, queue: str) -> None:
+def enqueue_job(job_id: str, *, queue: str, priority: int = 5) -> None:
     from workers.celery_app import celery_app
 
     try:
-        celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue)
+        celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue, priority=priority)
     except Exception:  # broker down: the row stays queued and is re-sent by the reconciler
         log.exception("could not enqueue job %s; it stays queued", job_id)

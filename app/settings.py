@@ -75,7 +75,12 @@ class WorkerSettings(BaseSettings):
     worker_threads: int = Field(1, ge=1, le=256, description="torch/ORT threads per job")
     measure_iterations: int = Field(30, ge=3)
     measure_warmup: int = Field(5, ge=0)
-    job_soft_time_limit_s: int = Field(3 * 3600, gt=0)
+    job_soft_time_limit_s: int = Field(3 * 3600, gt=0, description="default per-job limit")
+    heartbeat_s: float = Field(10, gt=0)
+    stale_after_s: float = Field(60, gt=0, description="a worker silent this long is dead")
+    reconcile_after_s: float = Field(60, gt=0, description="re-send jobs queued this long")
+    max_attempts: int = Field(3, ge=1, le=20)
+    cancel_poll_s: float = Field(1.0, gt=0)
 
 
 class ServerSettings(BaseSettings):

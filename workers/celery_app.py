@@ -19,7 +19,13 @@ def _transport_options(settings: Settings) -> dict[str, object]:
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
         }
-    return {"visibility_timeout": settings.broker.visibility_timeout_s}
+    return {
+        "visibility_timeout": settings.broker.visibility_timeout_s,
+        # Job priorities (0..9): Redis emulates them with one list per step.
+        "queue_order_strategy": "priority",
+        "priority_steps": list(range(10)),
+        "sep": ":",
+    }
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -35,8 +41,11 @@ def make_celery(settings: Settings) -> Celery:
         broker_transport_options=_transport_options(settings),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        task_soft_time_limit=settings.worker.job_soft_time_limit_s,
-        task_time_limit=settings.worker.job_soft_time_limit_s + 300,
+        # Per-job limits are enforced by the supervisor (workers/execute.py); this hard
+        # limit replaces a stuck process and stays below the Redis visibility timeout.
+        task_time_limit=min(
+            settings.worker.job_soft_time_limit_s * 2, settings.broker.visibility_timeout_s - 60
+        ),
     )
     return app
 

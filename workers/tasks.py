@@ -2,10 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from celery import signals
+
+from app.settings import get_settings
+from workers import registry
 from workers.celery_app import celery_app
 from workers.execute import execute_job
+from workers.maintenance import Maintenance
+
+_maintenance: Maintenance | None = None
 
 
-@celery_app.task(name="modelpress.run_job")
-def run_job(job_id: str) -> None:
-    execute_job(job_id)
+@celery_app.task(name="modelpress.run_job", bind=True)
+def run_job(self: Any, job_id: str) -> None:
+    execute_job(job_id, node=self.request.hostname)
+
+
+@signals.worker_ready.connect
+def _on_ready(sender: Any, **_kwargs: Any) -> None:
+    global _maintenance
+    queues = [q.name for q in sender.app.amqp.queues.consume_from.values()]
+    name = sender.hostname
+    registry.register(
+        name=name,
+        queues=queues,
+        concurrency=int(getattr(sender.controller, "concurrency", 1) or 1),
+        threads=get_settings().worker.worker_threads,
+    )
+    _maintenance = Maintenance(name)
+    _maintenance.start()
+
+
+@signals.worker_shutdown.connect
+def _on_shutdown(sender: Any, **_kwargs: Any) -> None:
+    if _maintenance is not None:
+        _maintenance.stop()
+    registry.unregister(sender.hostname)

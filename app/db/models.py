@@ -91,6 +91,8 @@ class Job(Base):
     target: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Dataset ids by role: calibration, eval, train.
     data: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    time_limit_s: Mapped[int | None] = mapped_column(Integer, default=None)
     phase: Mapped[str] = mapped_column(String(128), default="queued")
     progress: Mapped[float] = mapped_column(default=0.0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -106,3 +108,33 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class JobEvent(Base):
+    """The job's log: phase changes, attempts, and the final outcome, in order."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    level: Mapped[str] = mapped_column(String(16), default="info")
+    message: Mapped[str] = mapped_column(Text)
+
+
+class WorkerNode(Base):
+    """A live Celery worker, kept fresh by its heartbeat."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    queues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    device: Mapped[str] = mapped_column(String(16))
+    gpu_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    gpu_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    torch_threads: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

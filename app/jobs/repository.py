@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobStatus
+from app.db.models import Job, JobEvent, JobStatus
 
 
 def get(session: Session, job_id: str) -> Job | None:
@@ -39,12 +39,33 @@ def list_page(
     return rows, total
 
 
-def transition(session: Session, job_id: str, *, from_: Sequence[JobStatus], **values: Any) -> bool:
-    """Conditional update: succeeds only from the expected states, so duplicates do no harm."""
+def transition(
+    session: Session,
+    job_id: str,
+    *,
+    from_: Sequence[JobStatus],
+    owner: str | None = None,
+    **values: Any,
+) -> bool:
+    """Conditional update: succeeds only from the expected states (and owner, when given),
+    so duplicate deliveries and stale workers do no harm."""
+    condition = [Job.id == job_id, Job.status.in_(list(from_))]
+    if owner is not None:
+        condition.append(Job.worker == owner)
     result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_(list(from_)))
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        update(Job).where(*condition).values(**values).execution_options(synchronize_session=False)
     )
     return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def add_event(session: Session, job_id: str, message: str, level: str = "info") -> None:
+    session.add(JobEvent(job_id=job_id, message=message[:4000], level=level))
+    session.flush()
+
+
+def events(session: Session, job_id: str, *, after_id: int = 0) -> Sequence[JobEvent]:
+    return session.scalars(
+        select(JobEvent)
+        .where(JobEvent.job_id == job_id, JobEvent.id > after_id)
+        .order_by(JobEvent.id)
+    ).all()

@@ -2,17 +2,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
-from app.db.models import JobStatus
+from app.db.models import Job, JobStatus
 from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
 from app.jobs import service
+from app.jobs.events import job_event_stream
 from app.jobs.schemas import JobCreate, JobRead, JobReport
 from app.pagination import Page
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def _read(session: Session, job: Job) -> JobRead:
+    return JobRead.model_validate(job).model_copy(
+        update={"waiting_reason": service.waiting_reason(session, job)}
+    )
 
 
 @router.post(
@@ -25,7 +33,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 def submit_job(body: JobCreate, session: SessionDep, response: Response) -> JobRead:
     job = service.submit_job(session, request=body)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return JobRead.model_validate(job)
+    return _read(session, job)
 
 
 @router.get("", response_model=Page[JobRead])
@@ -39,18 +47,18 @@ def list_jobs(
     rows, total = service.list_jobs(
         session, status=status, model_id=model_id, limit=limit, offset=offset
     )
-    items = [JobRead.model_validate(r) for r in rows]
+    items = [_read(session, r) for r in rows]
     return Page[JobRead](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", response_model=JobRead, responses=problem_responses(404))
 def get_job(job_id: str, session: SessionDep) -> JobRead:
-    return JobRead.model_validate(service.get_job(session, job_id=job_id))
+    return _read(session, service.get_job(session, job_id=job_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobRead, responses=problem_responses(404, 409))
 def cancel_job(job_id: str, session: SessionDep) -> JobRead:
-    return JobRead.model_validate(service.cancel_job(session, job_id=job_id))
+    return _read(session, service.cancel_job(session, job_id=job_id))
 
 
 @router.get("/{job_id}/report", response_model=JobReport, responses=problem_responses(404, 409))
@@ -71,3 +79,35 @@ def get_artifact(job_id: str, session: SessionDep) -> StreamingResponse:
         "X-Checksum-Sha256": job.artifact_sha256 or "",
     }
     return StreamingResponse(chunks, media_type="application/zip", headers=headers)
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404)},
+    summary="Server-sent events: state changes and log lines until the job ends",
+)
+def job_events(
+    job_id: str,
+    session: SessionDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    service.get_job(session, job_id=job_id)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    return StreamingResponse(
+        job_event_stream(job_id, after_id=after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/{job_id}/logs",
+    response_class=PlainTextResponse,
+    responses=problem_responses(404),
+    summary="The job's log, one line per event",
+)
+def job_logs(job_id: str, session: SessionDep) -> PlainTextResponse:
+    events = service.job_events(session, job_id=job_id)
+    lines = [f"{e.created_at.isoformat()} {e.level.upper():7} {e.message}" for e in events]
+    return PlainTextResponse("\n".join(lines) + ("\n" if lines else ""))

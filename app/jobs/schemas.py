@@ -32,6 +32,13 @@ class JobCreate(BaseModel):
     recipe: Recipe
     target: Target = Target()
     data: JobData = JobData()
+    priority: int = Field(5, ge=0, le=9, description="0 lowest, 9 highest")
+    time_limit_s: int | None = Field(
+        None,
+        ge=10,
+        le=7 * 24 * 3600,
+        description="stop the job after this long (default: server's)",
+    )
 
 
 class JobRead(BaseModel):
@@ -48,6 +55,9 @@ class JobRead(BaseModel):
     recipe: dict[str, Any]
     target: dict[str, Any]
     data: dict[str, str]
+    priority: int
+    time_limit_s: int | None
+    waiting_reason: str | None = None
     artifact_bytes: int | None
     artifact_sha256: str | None
     artifact_format: str | None
@@ -59,3 +69,12 @@ class JobRead(BaseModel):
 class JobReport(BaseModel):
     job_id: str
     report: dict[str, Any]
+
+
+class JobEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+    level: str
+    message: str

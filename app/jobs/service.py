@@ -9,12 +9,14 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.datasets import service as datasets_service
-from app.db.models import Job, JobStatus, ModelStatus, new_id, utcnow
+from app.db.models import Job, JobEvent, JobStatus, ModelStatus, new_id, utcnow
 from app.db.session import on_commit
 from app.jobs import repository
 from app.jobs.schemas import JobCreate
 from app.models_upload import repository as models_repository
+from app.pools.repository import queue_has_live_worker
 from app.queue import enqueue_job
+from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import InvalidRecipeError
 from compressor.formats.detect import ModelKind
@@ -22,8 +24,21 @@ from compressor.loaders import check_recipe_for_kind
 from compressor.target import Target
 
 
-def _queue_for(target: Target) -> str:
+def _queue_for(session: Session, target: Target) -> str:
+    if target.device == "auto":
+        stale = get_settings().worker.stale_after_s
+        return "gpu" if queue_has_live_worker(session, "gpu", stale_after_s=stale) else "cpu"
     return "gpu" if target.device == "gpu" else "cpu"
+
+
+def waiting_reason(session: Session, job: Job) -> str | None:
+    """A queued job whose pool has no live worker says so instead of waiting silently."""
+    if job.status != JobStatus.QUEUED:
+        return None
+    stale = get_settings().worker.stale_after_s
+    if queue_has_live_worker(session, job.queue, stale_after_s=stale):
+        return None
+    return f"no live worker serves the {job.queue!r} pool; the job waits until one starts"
 
 
 def submit_job(session: Session, *, request: JobCreate) -> Job:
@@ -43,14 +58,17 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         id=new_id(),
         model_id=model.id,
         status=JobStatus.QUEUED,
-        queue=_queue_for(request.target),
+        queue=_queue_for(session, request.target),
+        priority=request.priority,
+        time_limit_s=request.time_limit_s,
         recipe=request.recipe.model_dump(mode="json"),
         target=request.target.model_dump(mode="json"),
         data=data,
     )
     repository.add(session, job)
-    job_id, queue = job.id, job.queue
-    on_commit(session, lambda: enqueue_job(job_id, queue=queue))
+    repository.add_event(session, job.id, f"queued on the {job.queue!r} pool")
+    job_id, queue, priority = job.id, job.queue, job.priority
+    on_commit(session, lambda: enqueue_job(job_id, queue=queue, priority=priority))
     return job
 
 
@@ -109,3 +127,8 @@ def artifact_stream(session: Session, *, job_id: str) -> tuple[Job, Iterator[byt
     if not storage.exists(job.artifact_key):
         raise errors.NotFound(f"the artifact of job {job_id} is missing from storage")
     return job, storage.iter_bytes(job.artifact_key)
+
+
+def job_events(session: Session, *, job_id: str, after_id: int = 0) -> Sequence[JobEvent]:
+    get_job(session, job_id=job_id)
+    return repository.events(session, job_id, after_id=after_id)

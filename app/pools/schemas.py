@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class WorkerRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    host: str
+    pid: int
+    queues: list[str]
+    device: str
+    gpu_name: str | None
+    gpu_memory_bytes: int | None
+    concurrency: int
+    torch_threads: int
+    started_at: datetime
+    heartbeat_at: datetime

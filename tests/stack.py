@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +55,7 @@ class Stack:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a test can kill it whole
         )
         self.procs[name] = proc
         return proc
@@ -65,6 +68,7 @@ class Stack:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -77,6 +81,13 @@ class Stack:
                 break
             time.sleep(0.3)
         raise RuntimeError(f"API did not start:\n{(self.data_dir / 'api.log').read_text()[-3000:]}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process and everything it started: a crash, not a shutdown."""
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
@@ -137,8 +148,14 @@ def _redis_url(url: str) -> str:
 
 @contextmanager
 def running_stack(
-    kind: str, tmp: Path, *, worker: bool = True, **extra_env: str
+    kind: str,
+    tmp: Path,
+    *,
+    worker: bool = True,
+    broker_url: str | None = None,
+    **extra_env: str,
 ) -> Iterator[Stack]:
+    """``broker_url`` replaces the broker (e.g. a private Redis a test restarts)."""
     data_dir = tmp / f"var-{kind}"
     data_dir.mkdir(parents=True)
     port = free_port()
@@ -160,13 +177,15 @@ def running_stack(
     db_cm: Iterator[str] | None = None
     if kind == "scaleout":
         db_url = os.environ.get("MODELPRESS_TEST_DATABASE_URL")
-        broker_url = os.environ.get("MODELPRESS_TEST_BROKER_URL")
-        if not db_url or not broker_url:
+        shared_broker = os.environ.get("MODELPRESS_TEST_BROKER_URL")
+        if not db_url or not shared_broker:
             unavailable("MODELPRESS_TEST_DATABASE_URL / MODELPRESS_TEST_BROKER_URL are not set")
-        assert db_url and broker_url
+        assert db_url and shared_broker
         db_cm = _postgres_database(db_url)
         env["MODELPRESS_DATABASE_URL"] = next(db_cm)
-        env["MODELPRESS_BROKER_URL"] = _redis_url(broker_url)
+        env["MODELPRESS_BROKER_URL"] = _redis_url(broker_url or shared_broker)
+    elif broker_url:
+        env["MODELPRESS_BROKER_URL"] = broker_url
     database_url = env.get("MODELPRESS_DATABASE_URL") or f"sqlite:///{data_dir / 'modelpress.db'}"
     stack = Stack(kind, env, data_dir, f"http://127.0.0.1:{port}", database_url)
     try:

@@ -26,6 +26,7 @@ def _transport_options(settings: Settings) -> dict[str, object]:
         "queue_order_strategy": "priority",
         "priority_steps": list(range(10)),
         "sep": ":",
+        "socket_connect_timeout": 3,
     }
 
 
@@ -41,6 +42,15 @@ def make_celery(settings: Settings) -> Celery:
         result_backend=None,
         broker_transport_options=_transport_options(settings),
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        # With the broker down, submission must not hang: the row is committed and the
+        # reconciler re-sends it later.
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
         worker_hijack_root_logger=False,
         # Per-job limits are enforced by the supervisor (workers/execute.py); this hard
         # limit replaces a stuck process and stays below the Redis visibility timeout.

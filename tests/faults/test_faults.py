@@ -1,0 +1,260 @@
+"""Real faults on a real deployment (PostgreSQL + Redis): every job ends in exactly one
+terminal state, and no artifact is lost or duplicated."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from scripts.train_digits import train_and_save
+from tests.helpers import row_count, upload, wait_for_job
+from tests.stack import Stack, free_port, running_stack
+
+pytestmark = pytest.mark.e2e
+
+FAST = {
+    "MODELPRESS_HEARTBEAT_S": "1",
+    "MODELPRESS_STALE_AFTER_S": "5",
+    "MODELPRESS_RECONCILE_AFTER_S": "4",
+    "MODELPRESS_CANCEL_POLL_S": "0.5",
+}
+QUICK = [{"technique": "quantization", "scheme": "int8_dynamic"}]
+
+
+def slow(seconds: int) -> list[dict[str, Any]]:
+    """A job that trains for about ``seconds``: long enough to be interrupted mid-run."""
+    return [
+        {
+            "technique": "distillation",
+            "width": 0.5,
+            "epochs": 200,
+            "max_seconds": seconds,
+        }
+    ]
+
+
+@pytest.fixture(scope="module")
+def digits_zip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    folder = tmp_path_factory.mktemp("mlp")
+    train_and_save("mlp", folder, epochs=3)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in ("architecture.json", "model.safetensors"):
+            zf.write(folder / name, name)
+    return buf.getvalue()
+
+
+def submit(client: httpx.Client, model_id: str, steps: list[dict[str, Any]]) -> str:
+    response = client.post("/v1/jobs", json={"model_id": model_id, "recipe": {"steps": steps}})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def artifacts_of(stack: Stack, job_id: str) -> list[Path]:
+    folder = stack.data_dir / "storage" / "artifacts" / job_id
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def assert_exactly_once(stack: Stack, client: httpx.Client, job_id: str) -> dict[str, Any]:
+    job = wait_for_job(client, job_id, stack=stack, timeout=240)
+    assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+    logs = client.get(f"/v1/jobs/{job_id}/logs").text
+    assert logs.count("job succeeded") == 1, logs
+    files = artifacts_of(stack, job_id)
+    assert len(files) == 1, files
+    assert files[0].stat().st_size == job["artifact_bytes"]
+    download = client.get(f"/v1/jobs/{job_id}/artifact")
+    assert download.status_code == 200 and len(download.content) == job["artifact_bytes"]
+    return job
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    with running_stack("scaleout", tmp_path, **FAST) as running:
+        yield running
+
+
+class TestCancel:
+    def test_running_job_stops_within_seconds(self, stack: Stack, digits_zip: bytes) -> None:
+        with stack.client() as client:
+            model = upload(client, digits_zip).json()["id"]
+            job_id = submit(client, model, slow(120))
+            wait_until(
+                lambda: "distillation" in client.get(f"/v1/jobs/{job_id}").json()["phase"],
+                90,
+                "the job to start training",
+            )
+            asked = time.monotonic()
+            assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+            job = wait_for_job(client, job_id, stack=stack, timeout=30)
+            assert job["status"] == "cancelled"
+            assert time.monotonic() - asked < 10
+            assert artifacts_of(stack, job_id) == []
+            assert client.get(f"/v1/jobs/{job_id}/artifact").status_code == 409
+
+    def test_events_stream_until_the_end(self, stack: Stack, digits_zip: bytes) -> None:
+        with stack.client() as client:
+            model = upload(client, digits_zip).json()["id"]
+            job_id = submit(client, model, QUICK)
+            events: list[str] = []
+            with client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=120) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        events.append(line.split(":", 1)[1].strip())
+            assert events[-1] == "end"
+            assert "state" in events and "log" in events
+            assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
+
+
+class TestWorkerKilled:
+    def test_sigkill_mid_job_reruns_exactly_once(self, stack: Stack, digits_zip: bytes) -> None:
+        with stack.client() as client:
+            model = upload(client, digits_zip).json()["id"]
+            job_id = submit(client, model, slow(8))
+            wait_until(
+                lambda: "distillation" in client.get(f"/v1/jobs/{job_id}").json()["phase"],
+                90,
+                "the job to start training",
+            )
+            stack.kill("worker")
+            assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
+            stack.start_worker("worker2")
+            job = assert_exactly_once(stack, client, job_id)
+            assert job["attempts"] == 2
+            assert "re-queued" in client.get(f"/v1/jobs/{job_id}/logs").text
+
+    def test_no_live_worker_is_reported(self, stack: Stack, digits_zip: bytes) -> None:
+        stack.stop("worker")
+        with stack.client() as client:
+            model = upload(client, digits_zip).json()["id"]
+            job_id = submit(client, model, QUICK)
+            job = client.get(f"/v1/jobs/{job_id}").json()
+            assert "no live worker" in (job["waiting_reason"] or "")
+            stack.start_worker("worker2")
+            assert_exactly_once(stack, client, job_id)
+            assert client.get(f"/v1/jobs/{job_id}").json()["waiting_reason"] is None
+
+
+class TestGpuPoolRouting:
+    def test_gpu_jobs_go_to_the_gpu_pool(self, stack: Stack, digits_zip: bytes) -> None:
+        """No GPU here: a worker that declares the gpu queue stands in for the GPU pool."""
+        with stack.client() as client:
+            model = upload(client, digits_zip).json()["id"]
+            body = {
+                "model_id": model,
+                "recipe": {"steps": QUICK},
+                "target": {"device": "auto"},
+            }
+            auto_cpu = client.post("/v1/jobs", json=body).json()
+            assert auto_cpu["queue"] == "cpu"
+            stack.start_worker("gpu-worker", queues="gpu")
+            wait_until(
+                lambda: any("gpu" in w["queues"] for w in client.get("/v1/workers").json()),
+                60,
+                "the gpu worker to register",
+            )
+            auto_gpu = client.post("/v1/jobs", json=body).json()
+            assert auto_gpu["queue"] == "gpu"
+            for job_id in (auto_cpu["id"], auto_gpu["id"]):
+                assert_exactly_once(stack, client, job_id)
+            workers_by_queue = {
+                q: [w["name"] for w in client.get("/v1/workers").json() if q in w["queues"]]
+                for q in ("cpu", "gpu")
+            }
+            gpu_job = client.get(f"/v1/jobs/{auto_gpu['id']}/logs").text
+            assert any(name in gpu_job for name in workers_by_queue["gpu"]), gpu_job
+
+
+class TestApiRestart:
+    def test_api_killed_mid_job_loses_nothing(self, stack: Stack, digits_zip: bytes) -> None:
+        with stack.client() as client:
+            model = upload(client, digits_zip).json()["id"]
+            job_id = submit(client, model, slow(5))
+        stack.kill("api")
+        stack.start_api()
+        with stack.client() as client:
+            assert_exactly_once(stack, client, job_id)
+            assert client.get(f"/v1/models/{model}").status_code == 200
+        assert row_count(stack, "jobs") == 1
+
+
+class _PrivateRedis:
+    def __init__(self, port: int, folder: Path) -> None:
+        self.port = port
+        self.folder = folder
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        wait_until(lambda: _pings(client), 10, "redis to start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _pings(client: Any) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+class TestRedisRestart:
+    def test_queued_jobs_survive_a_broker_restart(self, tmp_path: Path, digits_zip: bytes) -> None:
+        import shutil
+
+        if shutil.which("redis-server") is None:
+            pytest.skip("redis-server is not installed")
+        redis_server = _PrivateRedis(free_port(), tmp_path)
+        redis_server.start()
+        try:
+            with (
+                running_stack(
+                    "scaleout", tmp_path, worker=False, broker_url=redis_server.url, **FAST
+                ) as stack,
+                stack.client() as client,
+            ):
+                model = upload(client, digits_zip).json()["id"]
+                queued = [submit(client, model, QUICK) for _ in range(3)]
+                redis_server.stop()  # loses every queued message: it keeps nothing on disk
+                during = submit(client, model, QUICK)  # broker down: the row still commits
+                redis_server.start()
+                stack.start_worker()
+                for job_id in [*queued, during]:
+                    job = assert_exactly_once(stack, client, job_id)
+                    assert job["attempts"] == 1
+        finally:
+            redis_server.stop()

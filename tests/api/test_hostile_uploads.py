@@ -1,0 +1,147 @@
+"""Hostile uploads: refused with a clear 4xx, nothing executed, nothing left behind."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from tests.api.test_bad_input import assert_nothing_left, assert_problem
+from tests.helpers import upload
+from tests.stack import Stack
+
+CONFIG = b'{"model_type": "bert"}'
+
+
+class _WritesMarker:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def _zip(members: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o120777 << 16
+            zf.writestr(info, target)
+    return buf.getvalue()
+
+
+def _tar(members: dict[str, bytes], links: dict[str, tuple[bytes, str]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, (kind, target) in links.items():
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = target
+            tf.addfile(info)
+    return buf.getvalue()
+
+
+def _onnx_with_external_data(location: str) -> bytes:
+    weight = helper.make_tensor(
+        "w", TensorProto.FLOAT, [2, 2], np.zeros(4, np.float32).tobytes(), raw=True
+    )
+    weight.data_location = TensorProto.EXTERNAL
+    weight.ClearField("raw_data")
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        [weight],
+    )
+    return onnx.helper.make_model(graph).SerializeToString()
+
+
+class TestNothingExecutes:
+    @pytest.fixture
+    def marker(self, api: Stack) -> Path:
+        return api.data_dir / "PWNED"
+
+    def test_raw_pickle(self, api: Stack, marker: Path) -> None:
+        with api.client() as client:
+            assert_problem(upload(client, pickle.dumps(_WritesMarker(marker)), "model.pt"), 422)
+        assert not marker.exists()
+        assert_nothing_left(api)
+
+    def test_torch_save_zip(self, api: Stack, marker: Path) -> None:
+        shaped = _zip(
+            {"archive/data.pkl": pickle.dumps(_WritesMarker(marker)), "archive/version": b"3\n"}
+        )
+        with api.client() as client:
+            assert_problem(upload(client, shaped, "model.pt"), 422)
+            hf_with_bin = _zip({"config.json": CONFIG, "pytorch_model.bin": shaped})
+            body = assert_problem(upload(client, hf_with_bin, "hf.zip"), 422)
+        assert "safetensors" in str(body["detail"])
+        assert not marker.exists()
+        assert_nothing_left(api)
+
+    def test_pickle_renamed_to_safetensors(self, api: Stack, marker: Path) -> None:
+        disguised = _zip(
+            {"config.json": CONFIG, "model.safetensors": pickle.dumps(_WritesMarker(marker))}
+        )
+        with api.client() as client:
+            assert_problem(upload(client, disguised), 422)
+        assert not marker.exists()
+        assert_nothing_left(api)
+
+
+class TestArchiveAttacks:
+    @pytest.mark.parametrize(
+        "content",
+        [
+            _zip({"config.json": CONFIG}, symlinks={"model.safetensors": "/etc/passwd"}),
+            _tar({"config.json": CONFIG}, {"model.safetensors": (tarfile.SYMTYPE, "/etc/passwd")}),
+            _tar({"config.json": CONFIG}, {"model.safetensors": (tarfile.LNKTYPE, "config.json")}),
+            _tar({"../../outside/config.json": CONFIG}, {}),
+        ],
+        ids=["zip-symlink", "tar-symlink", "tar-hardlink", "tar-traversal"],
+    )
+    def test_links_and_escapes(self, api: Stack, content: bytes) -> None:
+        with api.client() as client:
+            assert_problem(upload(client, content), 422)
+        assert not (api.data_dir.parent / "outside").exists()
+        assert_nothing_left(api)
+
+    def test_too_many_members(self, api: Stack) -> None:
+        bomb = _zip({f"f{i}.txt": b"" for i in range(2_100)})
+        with api.client() as client:
+            body = assert_problem(upload(client, bomb), 422)
+        assert "members" in str(body["detail"])
+        assert_nothing_left(api)
+
+    def test_compression_ratio_bomb(self, api: Stack) -> None:
+        bomb = _zip({"config.json": CONFIG, "model.safetensors": b"\0" * (64 * 1024 * 1024)})
+        assert len(bomb) < 1024 * 1024
+        with api.client() as client:
+            body = assert_problem(upload(client, bomb), 422)
+        assert "ratio" in str(body["detail"])
+        assert_nothing_left(api)
+
+    @pytest.mark.parametrize("location", ["../secret.bin", "/etc/passwd"])
+    def test_onnx_external_data_outside_its_folder(self, api: Stack, location: str) -> None:
+        archive = _zip({"model.onnx": _onnx_with_external_data(location)})
+        with api.client() as client:
+            assert_problem(upload(client, archive), 422)
+        assert_nothing_left(api)

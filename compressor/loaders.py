@@ -145,8 +145,11 @@ def pack_artifact(artifact_dir: Path, dest: Path) -> int:
     import lzma
     import tarfile
 
+    size = sum(p.stat().st_size for p in artifact_dir.rglob("*") if p.is_file())
+    # The extreme preset pays off on small models; on tens of MB it costs minutes of CPU.
+    preset = 9 | lzma.PRESET_EXTREME if size <= 4 * 1024**2 else 6
     with (
-        lzma.LZMAFile(dest, "w", preset=9 | lzma.PRESET_EXTREME) as xz,
+        lzma.LZMAFile(dest, "w", preset=preset) as xz,
         tarfile.open(fileobj=xz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         for path in sorted(artifact_dir.rglob("*")):

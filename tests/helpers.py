@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import tarfile
 import time
 import zipfile
 from pathlib import Path
@@ -32,9 +33,15 @@ def wait_for_job(
     raise AssertionError(f"job {job_id} did not finish: {job}\n{stack.logs()}")
 
 
-def unzip_bytes(content: bytes, dest: Path) -> Path:
-    with zipfile.ZipFile(io.BytesIO(content)) as zf:
-        zf.extractall(dest)
+def unpack_artifact(content: bytes, dest: Path) -> Path:
+    """Unpack a downloaded artifact the plain way a user would: unzip, or tar xf for .tar.xz."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if content[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(content)) as zf:
+            zf.extractall(dest)
+    else:
+        with tarfile.open(fileobj=io.BytesIO(content), mode="r:xz") as tf:
+            tf.extractall(dest, filter="data")
     return dest
 
 

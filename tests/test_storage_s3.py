@@ -24,7 +24,7 @@ import pytest
 
 from app.settings import StorageSettings
 from app.storage.s3 import S3Storage
-from tests.helpers import stored_files, unzip_bytes, upload, wait_for_job
+from tests.helpers import stored_files, unpack_artifact, upload, wait_for_job
 from tests.stack import free_port, running_stack
 
 CREDENTIALS = {
@@ -247,14 +247,17 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path) -> None:
         job = wait_for_job(client, submitted.json()["id"], stack=stack, timeout=120)
         assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
 
-        artifact_key = f"artifacts/{job['id']}/artifact.zip"
+        archive = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]["artifact"]["archive"]
+        artifact_key = f"artifacts/{job['id']}/artifact.{archive}"
         assert keys_in(moto_url, bucket) == sorted([artifact_key, f"models/{model_id}/upload"])
         downloaded = client.get(f"/v1/jobs/{job['id']}/artifact")
         assert downloaded.status_code == 200
         in_bucket = s3_client(moto_url).get_object(Bucket=bucket, Key=artifact_key)["Body"].read()
         assert downloaded.content == in_bucket
         assert downloaded.headers["x-checksum-sha256"] == hashlib.sha256(in_bucket).hexdigest()
-        onnx_files = list(unzip_bytes(downloaded.content, tmp_path / "artifact").rglob("*.onnx"))
+        onnx_files = list(
+            unpack_artifact(downloaded.content, tmp_path / "artifact").rglob("*.onnx")
+        )
         assert len(onnx_files) == 1
 
         # S3 holds everything: the local storage folder was never written, no temp files remain.

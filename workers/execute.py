@@ -16,6 +16,7 @@ from pathlib import Path
 from app.db.models import JobStatus, utcnow
 from app.db.session import get_sessionmaker
 from app.jobs import repository as jobs_repository
+from app.jobs.artifacts import all_keys
 from app.pools.repository import is_live
 from app.settings import get_settings
 from app.storage import get_storage
@@ -175,4 +176,5 @@ def _drop_artifact_unless_succeeded(job_id: str) -> None:
         job = jobs_repository.get(session, job_id)
         if job is None or job.status == JobStatus.SUCCEEDED or job.status == JobStatus.RUNNING:
             return
-    get_storage().delete(f"artifacts/{job_id}/artifact.zip")
+    for key in all_keys(job_id):
+        get_storage().delete(key)

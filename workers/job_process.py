@@ -22,6 +22,7 @@ from app.db.models import Dataset as DatasetRow
 from app.db.models import Job, JobStatus, ModelFile, utcnow
 from app.db.session import get_sessionmaker
 from app.jobs import repository as jobs_repository
+from app.jobs.artifacts import archive_kind, artifact_key
 from app.models_upload.service import unpack_for_job
 from app.settings import get_settings
 from app.storage import get_storage
@@ -146,16 +147,20 @@ def _job_data(job: Job, model: ModelFile, source: Path, workdir: Path) -> dict[s
     return kwargs
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _zip_dir(folder: Path, dest: Path) -> tuple[int, str]:
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 zf.write(path, path.relative_to(folder).as_posix())
-    digest = hashlib.sha256()
-    with dest.open("rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-    return dest.stat().st_size, digest.hexdigest()
+    return dest.stat().st_size, _sha256(dest)
 
 
 def run(run: JobRun) -> None:
@@ -179,12 +184,22 @@ def run(run: JobRun) -> None:
         **data,
     )
     run.progress("uploading artifact", 0.96)
-    archive = run.workdir / "artifact.zip"
-    size, sha256 = _zip_dir(result.artifact_dir, archive)
+    packed = result.report["compressed"].get("archive")
+    if packed:  # the engine's .tar.xz: smallest download, unpacked by plain `tar xf`
+        archive = run.workdir / "work" / str(packed["path"])
+        size, sha256 = archive.stat().st_size, _sha256(archive)
+    else:
+        archive = run.workdir / "artifact.zip"
+        size, sha256 = _zip_dir(result.artifact_dir, archive)
     # Keyed by job id: a re-run overwrites instead of duplicating.
-    key = f"artifacts/{job.id}/artifact.zip"
+    key = artifact_key(job.id, archive.name)
     get_storage().put_file(key, archive)
-    artifact = {"bytes": size, "sha256": sha256, "format": result.artifact_format}
+    artifact = {
+        "bytes": size,
+        "sha256": sha256,
+        "format": result.artifact_format,
+        "archive": archive_kind(archive.name),
+    }
     finished = run.finish(
         status=JobStatus.SUCCEEDED,
         phase="done",

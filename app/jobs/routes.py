@@ -10,6 +10,7 @@ from app.db.models import Job, JobStatus
 from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
 from app.jobs import service
+from app.jobs.artifacts import media_type
 from app.jobs.events import job_event_stream
 from app.jobs.schemas import JobCreate, JobRead, JobReport
 from app.pagination import Page
@@ -69,16 +70,21 @@ def get_report(job_id: str, session: SessionDep) -> JobReport:
 @router.get(
     "/{job_id}/artifact",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}, **problem_responses(404, 409)},
+    responses={
+        200: {"content": {"application/zip": {}, "application/x-xz": {}}},
+        **problem_responses(404, 409),
+    },
 )
 def get_artifact(job_id: str, session: SessionDep) -> StreamingResponse:
     job, chunks = service.artifact_stream(session, job_id=job_id)
+    key = job.artifact_key or ""
+    extension = key.rsplit("/", 1)[-1].removeprefix("artifact")
     headers = {
-        "Content-Disposition": f'attachment; filename="modelpress-{job.id}.zip"',
+        "Content-Disposition": f'attachment; filename="modelpress-{job.id}{extension}"',
         "Content-Length": str(job.artifact_bytes),
         "X-Checksum-Sha256": job.artifact_sha256 or "",
     }
-    return StreamingResponse(chunks, media_type="application/zip", headers=headers)
+    return StreamingResponse(chunks, media_type=media_type(key), headers=headers)
 
 
 @router.get(

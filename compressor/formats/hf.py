@@ -76,7 +76,7 @@ def inspect_hf_dir(root: Path) -> HFInspection:
     for path in weight_files:
         try:
             with safe_open(str(path), framework="numpy") as fh:
-                for key in fh.keys():
+                for key in fh.keys():  # noqa: SIM118 (safe_open is not iterable)
                     sl = fh.get_slice(key)
                     count = 1
                     for dim in sl.get_shape():

@@ -18,7 +18,7 @@ import pytest
 from onnx import numpy_helper
 
 from scripts.train_digits import digits_split, train_and_save
-from tests.helpers import unzip_bytes, upload, wait_for_job
+from tests.helpers import unpack_artifact, upload, wait_for_job
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -92,7 +92,7 @@ def run_job(
         assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
         report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]
         content = client.get(f"/v1/jobs/{job['id']}/artifact").content
-    folder = unzip_bytes(content, tmp)
+    folder = unpack_artifact(content, tmp)
     onnx_files = sorted(folder.rglob("*.onnx"))
     assert len(onnx_files) == 1, list(folder.rglob("*"))
     return report, onnx_files[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import cosine_rows, mean_pool, unzip_bytes, upload, wait_for_job
+from tests.helpers import cosine_rows, mean_pool, unpack_artifact, upload, wait_for_job
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -91,7 +91,7 @@ class TestInt8DynamicEndToEnd:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        folder = unzip_bytes(content, tmp_path / "artifact")
+        folder = unpack_artifact(content, tmp_path / "artifact")
         graph = onnx.load(str(folder / "model.onnx")).graph
         assert any(n.op_type in {"MatMulInteger", "DynamicQuantizeMatMul"} for n in graph.node)
 

@@ -20,7 +20,10 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 def _read(session: Session, job: Job) -> JobRead:
     return JobRead.model_validate(job).model_copy(
-        update={"waiting_reason": service.waiting_reason(session, job)}
+        update={
+            "waiting_reason": service.waiting_reason(session, job),
+            "eta_s": service.eta_seconds(job),
+        }
     )
 
 

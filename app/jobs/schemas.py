@@ -58,6 +58,9 @@ class JobRead(BaseModel):
     priority: int
     time_limit_s: int | None
     waiting_reason: str | None = None
+    eta_s: float | None = Field(
+        None, description="seconds left, extrapolated from progress so far (running jobs only)"
+    )
     artifact_bytes: int | None
     artifact_sha256: str | None
     artifact_format: str | None

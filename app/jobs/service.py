@@ -31,6 +31,14 @@ def _queue_for(session: Session, target: Target) -> str:
     return "gpu" if target.device == "gpu" else "cpu"
 
 
+def eta_seconds(job: Job) -> float | None:
+    """Linear extrapolation; only offered once enough progress makes it meaningful."""
+    if job.status != JobStatus.RUNNING or job.started_at is None or job.progress < 0.05:
+        return None
+    elapsed = (utcnow() - job.started_at).total_seconds()
+    return round(max(elapsed * (1 - job.progress) / job.progress, 0.0), 1)
+
+
 def waiting_reason(session: Session, job: Job) -> str | None:
     """A queued job whose pool has no live worker says so instead of waiting silently."""
     if job.status != JobStatus.QUEUED:
@@ -53,6 +61,13 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
     except InvalidRecipeError as exc:
         raise errors.InvalidRecipe(str(exc)) from exc
     data = request.data.by_role()
+    longest = get_settings().broker.visibility_timeout_s - 60
+    if request.time_limit_s is not None and request.time_limit_s > longest:
+        # The broker would re-deliver a job still running past its visibility timeout.
+        raise errors.InvalidRecipe(
+            f"time_limit_s may be at most {longest} s on this deployment "
+            "(the broker's visibility timeout minus a margin)"
+        )
     datasets_service.check_job_data(session, model=model, data=data)
     job = Job(
         id=new_id(),

@@ -4,6 +4,8 @@ terminal state, and no artifact is lost or duplicated."""
 from __future__ import annotations
 
 import io
+import os
+import signal
 import subprocess
 import time
 import zipfile
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from scripts.train_digits import train_and_save
@@ -52,10 +55,30 @@ def digits_zip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return buf.getvalue()
 
 
-def submit(client: httpx.Client, model_id: str, steps: list[dict[str, Any]]) -> str:
-    response = client.post("/v1/jobs", json={"model_id": model_id, "recipe": {"steps": steps}})
+def submit(client: httpx.Client, model_id: str, steps: list[dict[str, Any]], **extra: Any) -> str:
+    body = {"model_id": model_id, "recipe": {"steps": steps}, **extra}
+    response = client.post("/v1/jobs", json=body)
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
+
+
+@pytest.fixture(scope="module")
+def train_npz() -> bytes:
+    from scripts.train_digits import digits_split
+
+    split = digits_split(image=False)
+    buf = io.BytesIO()
+    np.savez(buf, input=split.x_train, labels=split.y_train)
+    return buf.getvalue()
+
+
+def submit_slow(
+    client: httpx.Client, model_id: str, train_npz: bytes, seconds: int, **extra: Any
+) -> str:
+    """Trains on the 1437-image split, so it really runs for about ``seconds``."""
+    dataset = client.post("/v1/datasets", files={"file": ("train.npz", train_npz)})
+    assert dataset.status_code == 201, dataset.text
+    return submit(client, model_id, slow(seconds), data={"train": dataset.json()["id"]}, **extra)
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> Any:
@@ -93,10 +116,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 class TestCancel:
-    def test_running_job_stops_within_seconds(self, stack: Stack, digits_zip: bytes) -> None:
+    def test_running_job_stops_within_seconds(
+        self, stack: Stack, digits_zip: bytes, train_npz: bytes
+    ) -> None:
         with stack.client() as client:
             model = upload(client, digits_zip).json()["id"]
-            job_id = submit(client, model, slow(120))
+            job_id = submit_slow(client, model, train_npz, 120)
             wait_until(
                 lambda: "distillation" in client.get(f"/v1/jobs/{job_id}").json()["phase"],
                 90,
@@ -125,11 +150,48 @@ class TestCancel:
             assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
 
 
-class TestWorkerKilled:
-    def test_sigkill_mid_job_reruns_exactly_once(self, stack: Stack, digits_zip: bytes) -> None:
+class TestLimits:
+    def test_time_limit_fails_cleanly(
+        self, stack: Stack, digits_zip: bytes, train_npz: bytes
+    ) -> None:
         with stack.client() as client:
             model = upload(client, digits_zip).json()["id"]
-            job_id = submit(client, model, slow(8))
+            job_id = submit_slow(client, model, train_npz, 120, time_limit_s=15)
+            job = wait_for_job(client, job_id, stack=stack, timeout=90)
+        assert job["status"] == "failed"
+        assert "time limit of 15 s" in job["error"]
+        assert artifacts_of(stack, job_id) == []
+
+    def test_out_of_memory_kill_is_named(
+        self, stack: Stack, digits_zip: bytes, train_npz: bytes
+    ) -> None:
+        """The kernel's OOM killer sends SIGKILL to the job process; we do the same."""
+        with stack.client() as client:
+            model = upload(client, digits_zip).json()["id"]
+            job_id = submit_slow(client, model, train_npz, 60)
+            wait_until(
+                lambda: client.get(f"/v1/jobs/{job_id}").json()["eta_s"] is not None,
+                90,
+                "the job to report an ETA",
+            )
+            pids = subprocess.run(
+                ["pgrep", "-f", f"workers.job_process {job_id}"], capture_output=True, text=True
+            ).stdout.split()
+            assert len(pids) == 1, pids
+            os.kill(int(pids[0]), signal.SIGKILL)
+            job = wait_for_job(client, job_id, stack=stack, timeout=30)
+        assert job["status"] == "failed"
+        assert "out of memory" in job["error"]
+        assert artifacts_of(stack, job_id) == []
+
+
+class TestWorkerKilled:
+    def test_sigkill_mid_job_reruns_exactly_once(
+        self, stack: Stack, digits_zip: bytes, train_npz: bytes
+    ) -> None:
+        with stack.client() as client:
+            model = upload(client, digits_zip).json()["id"]
+            job_id = submit_slow(client, model, train_npz, 8)
             wait_until(
                 lambda: "distillation" in client.get(f"/v1/jobs/{job_id}").json()["phase"],
                 90,
@@ -185,10 +247,12 @@ class TestGpuPoolRouting:
 
 
 class TestApiRestart:
-    def test_api_killed_mid_job_loses_nothing(self, stack: Stack, digits_zip: bytes) -> None:
+    def test_api_killed_mid_job_loses_nothing(
+        self, stack: Stack, digits_zip: bytes, train_npz: bytes
+    ) -> None:
         with stack.client() as client:
             model = upload(client, digits_zip).json()["id"]
-            job_id = submit(client, model, slow(5))
+            job_id = submit_slow(client, model, train_npz, 5)
         stack.kill("api")
         stack.start_api()
         with stack.client() as client:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from compressor.errors import InvalidModelError
+from compressor.errors import InvalidModelError, UnsupportedModelError
 from compressor.formats.detect import detect_kind
 from compressor.formats.hf import copy_side_files
 from compressor.formats.onnx_io import onnx_file_bytes, onnx_parameter_stats, save_onnx_artifact
@@ -63,6 +63,7 @@ def _step_context(
     train: EvalInputs | None,
     texts: Sequence[str] | None,
     original: Callable[[], Any] | None,
+    student: Callable[[], Any] | None = None,
 ) -> StepContext:
     return StepContext(
         target=target,
@@ -71,6 +72,7 @@ def _step_context(
         train=train,
         texts=texts,
         original=original,
+        student=student,
     )
 
 
@@ -84,6 +86,22 @@ def _train_inputs(source: SourceModel, train_data: Arrays | None) -> EvalInputs 
     return EvalInputs(tensors, inputs.source)
 
 
+def _student_loader(student_dir: Path | None, workdir: Path) -> Callable[[], Any] | None:
+    if student_dir is None:
+        return None
+
+    def load() -> Any:
+        student = load_source(student_dir, workdir=workdir / "student")
+        if student.module is None:
+            raise UnsupportedModelError(
+                "the uploaded student is an ONNX graph, which cannot be trained; upload it as a "
+                "Hugging Face directory or architecture.json + model.safetensors"
+            )
+        return student.module
+
+    return load
+
+
 def compress_model(
     source_dir: Path,
     recipe: Recipe,
@@ -95,6 +113,7 @@ def compress_model(
     eval_data: Arrays | None = None,
     train_data: Arrays | None = None,
     train_texts: Sequence[str] | None = None,
+    student_dir: Path | None = None,
 ) -> CompressionResult:
     """Compress any supported upload (Hugging Face dir, ONNX model, architecture reference).
 
@@ -166,6 +185,7 @@ def compress_model(
             train=train,
             texts=train_texts,
             original=(lambda: copy.deepcopy(snapshot)) if snapshot is not None else None,
+            student=_student_loader(student_dir, workdir),
         )
         details = handler.apply(step, state, ctx)
         steps_report.append({"technique": step.technique, **details})

@@ -55,13 +55,13 @@ def _check_distillation_order(steps: list[TechniqueConfig]) -> None:
     for index, step in enumerate(steps):
         if step.technique != "distillation":
             continue
-        if step.student == "derived":
+        if step.student in ("derived", "uploaded"):
             if derived_at is not None:
-                raise ValueError("a recipe may derive a student only once")
+                raise ValueError("a recipe may distil into a new student only once")
             earlier = [s.technique for s in steps[:index] if s.technique in _RESHAPING]
             if earlier:
                 raise ValueError(
-                    f"distillation into a derived student must come before {earlier[0]}: the "
+                    f"distillation into a new student must come before {earlier[0]}: the "
                     "student is a new, dense model that would discard that step's effect "
                     "(order: distill, prune or factorize, heal, quantize)"
                 )

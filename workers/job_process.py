@@ -23,6 +23,7 @@ from app.db.models import Job, JobStatus, ModelFile, utcnow
 from app.db.session import get_sessionmaker
 from app.jobs import repository as jobs_repository
 from app.jobs.artifacts import archive_kind, artifact_key
+from app.jobs.service import uploaded_students
 from app.models_upload.service import unpack_for_job
 from app.settings import get_settings
 from app.storage import get_storage
@@ -147,6 +148,15 @@ def _job_data(job: Job, model: ModelFile, source: Path, workdir: Path) -> dict[s
     return kwargs
 
 
+def _unpack_model(model_id: str, dest: Path) -> Path:
+    with get_sessionmaker()() as session:
+        model = session.get(ModelFile, model_id)
+        if model is None:
+            raise CompressionError(f"the student model {model_id} was deleted")
+        session.expunge(model)
+    return unpack_for_job(model, dest)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -169,6 +179,9 @@ def run(run: JobRun) -> None:
     run.progress("fetching model", 0.01)
     source = unpack_for_job(model, run.workdir / "input")
     data = _job_data(job, model, source, run.workdir)
+    students = uploaded_students(job.recipe)
+    if students:
+        data["student_dir"] = _unpack_model(students[0], run.workdir / "student")
     measure = MeasureSettings(
         threads=settings.worker.worker_threads,
         warmup=settings.worker.measure_warmup,

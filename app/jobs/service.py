@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,7 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         check_recipe_for_kind(request.recipe, cast(ModelKind, model.format), request.target)
     except InvalidRecipeError as exc:
         raise errors.InvalidRecipe(str(exc)) from exc
+    _check_uploaded_students(session, request)
     data = request.data.by_role()
     longest = get_settings().broker.visibility_timeout_s - 60
     if request.time_limit_s is not None and request.time_limit_s > longest:
@@ -85,6 +86,26 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
     job_id, queue, priority = job.id, job.queue, job.priority
     on_commit(session, lambda: enqueue_job(job_id, queue=queue, priority=priority))
     return job
+
+
+def uploaded_students(recipe: dict[str, Any]) -> list[str]:
+    return [
+        str(step["student_model_id"])
+        for step in recipe.get("steps", [])
+        if step.get("technique") == "distillation" and step.get("student") == "uploaded"
+    ]
+
+
+def _check_uploaded_students(session: Session, request: JobCreate) -> None:
+    for student_id in uploaded_students(request.recipe.model_dump()):
+        student = models_repository.get(session, student_id)
+        if student is None:
+            raise errors.ModelNotFound(f"no student model with id {student_id!r}")
+        if student.format == "onnx":
+            raise errors.InvalidRecipe(
+                "the student is an ONNX graph, which cannot be trained; upload it as a Hugging "
+                "Face directory or architecture.json + model.safetensors"
+            )
 
 
 def get_job(session: Session, *, job_id: str) -> Job:

@@ -52,6 +52,8 @@ class StepContext:
     texts: Sequence[str] | None = None
     # Returns a fresh copy of the uploaded model, the teacher when a later step heals.
     original: Callable[[], Any] | None = None
+    # Loads the user's own student model (distillation with student 'uploaded').
+    student: Callable[[], Any] | None = None
 
 
 class Handler(Protocol):

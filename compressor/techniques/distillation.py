@@ -29,10 +29,14 @@ from compressor.training import (
 
 class DistillationConfig(TrainingConfig, StepConfig):
     technique: Literal["distillation"] = "distillation"
-    student: Literal["derived", "current"] = Field(
+    student: Literal["derived", "current", "uploaded"] = Field(
         "derived",
         description="'derived': a smaller copy of the model; 'current': heal the model left "
-        "by earlier steps by distilling from the original upload.",
+        "by earlier steps by distilling from the original upload; 'uploaded': train the model "
+        "named by student_model_id (another upload) from this one.",
+    )
+    student_model_id: str | None = Field(
+        None, max_length=64, description="With student 'uploaded': the student's model id."
     )
     num_layers: int | None = Field(
         None,
@@ -53,11 +57,13 @@ class DistillationConfig(TrainingConfig, StepConfig):
         if self.num_layers is not None and self.keep_every is not None:
             raise ValueError("give num_layers or keep_every, not both")
         shaped = [n for n in ("num_layers", "keep_every", "width") if getattr(self, n) is not None]
-        if self.student == "current" and shaped:
+        if self.student != "derived" and shaped:
             raise ValueError(
-                f"{', '.join(shaped)} shape a derived student; healing ('current') keeps the "
-                "model's shape"
+                f"{', '.join(shaped)} shape a derived student; student {self.student!r} keeps "
+                "its own shape"
             )
+        if (self.student == "uploaded") != (self.student_model_id is not None):
+            raise ValueError("student_model_id goes with student 'uploaded', and only with it")
         return self
 
     def training(self) -> TrainingConfig:
@@ -120,6 +126,12 @@ class DistillationHandler:
                 width=config.width if config.width is not None else 0.5,
             )
             module, layer_map, shape = student.module, student.layer_map, student.details
+        elif config.student == "uploaded":
+            if ctx.student is None:
+                raise UnsupportedModelError("the uploaded student model was not provided")
+            teacher = state.module
+            module, layer_map = ctx.student(), []
+            shape = {"kind": "uploaded", "model_id": config.student_model_id}
         else:
             teacher = original_model(state, ctx)
             module, layer_map = state.module, identity_layer_map(state.module)

@@ -157,6 +157,43 @@ class TestTechniquesThroughTheApi:
         assert sum(w.size for w in weights(path).values()) < 0.6 * report["original"]["parameters"]
         assert ort_accuracy(path, mlp["x_eval"], mlp["y_eval"]) >= 0.9 * mlp["accuracy"]
 
+    def test_distillation_into_an_uploaded_student(
+        self, stack: Stack, digits: dict[str, Any], tmp_path: Path
+    ) -> None:
+        import json
+
+        import torch
+        from safetensors.torch import save_file
+
+        from compressor.zoo import ArchitectureSpec
+
+        spec = {"family": "mlp", "args": {"in_features": 64, "hidden": [48], "num_classes": 10}}
+        torch.manual_seed(0)
+        untrained = ArchitectureSpec.model_validate(spec).build()
+        folder = tmp_path / "student"
+        folder.mkdir()
+        (folder / "architecture.json").write_text(json.dumps(spec))
+        save_file(dict(untrained.state_dict()), str(folder / "model.safetensors"))
+        with stack.client() as client:
+            student = upload(
+                client, _zip_folder(folder, ("architecture.json", "model.safetensors"))
+            )
+            assert student.status_code == 201, student.text
+        mlp = digits["mlp"]
+        step = {
+            "technique": "distillation",
+            "student": "uploaded",
+            "student_model_id": student.json()["id"],
+            "epochs": 30,
+            "lr": 3e-3,
+        }
+        report, path = run_job(stack, mlp, [step], tmp_path / "job", train=True)
+        shapes = sorted(w.shape for w in weights(path).values())
+        assert shapes == sorted([(64, 48), (48, 10)]), shapes
+        assert report["steps"][0]["student_shape"]["kind"] == "uploaded"
+        # From random weights to close to the teacher: learned, not copied.
+        assert ort_accuracy(path, mlp["x_eval"], mlp["y_eval"]) >= 0.9 * mlp["accuracy"]
+
     def test_nm_sparsity_and_fp16(
         self, stack: Stack, digits: dict[str, Any], tmp_path: Path
     ) -> None:

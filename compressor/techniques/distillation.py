@@ -59,8 +59,9 @@ class DistillationConfig(TrainingConfig, StepConfig):
         shaped = [n for n in ("num_layers", "keep_every", "width") if getattr(self, n) is not None]
         if self.student != "derived" and shaped:
             raise ValueError(
-                f"{', '.join(shaped)} shape a derived student; student {self.student!r} keeps "
-                "its own shape"
+                f"{', '.join(shaped)} shape a derived student; "
+                + ("healing ('current')" if self.student == "current" else "an uploaded student")
+                + " keeps its own shape"
             )
         if (self.student == "uploaded") != (self.student_model_id is not None):
             raise ValueError("student_model_id goes with student 'uploaded', and only with it")

@@ -96,6 +96,13 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     return float((outputs.argmax(-1) == labels).mean())
 
 
+def points(lost: float) -> str:
+    """Accuracy change in points, signed the way a reader expects: a gain is not a negative loss."""
+    if lost < 0:
+        return f"{-lost:.2f} points gained"
+    return f"{lost:.2f} points lost"
+
+
 def mb(n: int | float) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} KB"
 

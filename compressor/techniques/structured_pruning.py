@@ -13,6 +13,12 @@ Two model families:
   pruning is offered for onnxruntime targets only.
 - Plain torch chains (nn.Sequential of Linear/Conv2d/BatchNorm/activations/pooling/Flatten):
   every Linear/Conv2d but the last loses its least important outputs.
+
+``dead_only`` removes, in plain chains, just the units that unstructured pruning left dead, so
+the outputs do not change: units nothing reads (all-zero consumer weights), and Linear units
+that read nothing (all-zero weight row), whose constant activation is folded into the
+consumer's bias. Deep Compression's sparse MLPs carry many of both, and their biases are then
+the largest thing left in a compressed artifact.
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ class StructuredPruningConfig(StepConfig):
     ffn: bool = Field(True, description="Transformers: remove FFN neurons.")
     heads: bool = Field(
         False, description="Transformers: remove attention heads (onnxruntime targets only)."
+    )
+    dead_only: bool = Field(
+        False,
+        description="Plain chains: remove only units left dead by earlier pruning (no "
+        "outgoing weights, or no incoming weights with the constant folded into the next "
+        "bias); exact, and 'amount' is not used.",
     )
 
 
@@ -221,6 +233,114 @@ def _prune_chain(model: nn.Sequential, config: StructuredPruningConfig) -> dict[
     return {"units": report, "layers_not_pruned": skipped}
 
 
+# Elementwise modules map a constant unit to a constant, so it can be folded into a bias.
+_ELEMENTWISE = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Dropout,
+    nn.Identity,
+    nn.BatchNorm1d,
+)
+
+
+def _dead_units(
+    producer: nn.Linear | nn.Conv2d,
+    consumer: nn.Linear | nn.Conv2d,
+    between: list[nn.Module],
+    per_channel: int,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Which units to drop, and (Linear pairs) each unit's constant output for folding."""
+    out_w = producer.weight.data
+    units = int(out_w.shape[0])
+    in_w = consumer.weight.data
+    if isinstance(consumer, nn.Linear):
+        # After Flatten, each channel owns a contiguous run of per_channel columns.
+        reads = in_w.reshape(in_w.shape[0], units, per_channel).ne(0).any(dim=2).any(dim=0)
+    else:
+        reads = in_w.ne(0).flatten(2).any(dim=2).any(dim=0)
+    unread = ~reads
+    constant = None
+    if (
+        isinstance(producer, nn.Linear)
+        and isinstance(consumer, nn.Linear)
+        and per_channel == 1
+        and all(isinstance(m, _ELEMENTWISE) for m in between)
+    ):
+        bias = producer.bias.data if producer.bias is not None else torch.zeros(units)
+        value = bias[None, :].clone()
+        for m in between:
+            # Evaluation behaviour (BatchNorm running stats, no dropout) is what gets saved.
+            was_training = m.training
+            value = m.eval()(value)
+            m.train(was_training)
+        constant = value[0]
+        deaf = ~out_w.ne(0).any(dim=1)
+        return unread | deaf, constant
+    return unread, constant
+
+
+def _remove_dead_in_chain(model: nn.Sequential) -> dict[str, Any]:
+    leaves = _leaves(model)
+    names = {id(m): n for n, m in model.named_modules()}
+    weighted = [i for i, m in enumerate(leaves) if isinstance(m, nn.Linear | nn.Conv2d)]
+    report: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for producer_i, consumer_i in zip(weighted, weighted[1:], strict=False):
+        producer, consumer = leaves[producer_i], leaves[consumer_i]
+        assert isinstance(producer, nn.Linear | nn.Conv2d)
+        assert isinstance(consumer, nn.Linear | nn.Conv2d)
+        between = leaves[producer_i + 1 : consumer_i]
+        name = names.get(id(producer), str(producer_i))
+        allowed = _PASS_THROUGH + (nn.BatchNorm1d, nn.BatchNorm2d, nn.Flatten)
+        if any(not isinstance(m, allowed) for m in between) or any(
+            isinstance(m, nn.Conv2d) and m.groups != 1 for m in (producer, consumer)
+        ):
+            skipped[name] = "not a plain producer/consumer pair"
+            continue
+        units = int(producer.weight.shape[0])
+        per_channel = consumer.in_features // units if isinstance(consumer, nn.Linear) else 1
+        dead, constant = _dead_units(producer, consumer, between, per_channel)
+        keep = (~dead).nonzero().flatten()
+        if keep.numel() == 0:
+            # A layer with no live unit leaves the model constant; keep one so it still runs.
+            keep = torch.zeros(1, dtype=torch.long)
+        gone = sorted(set(range(units)) - set(keep.tolist()))
+        if not gone:
+            report[name] = {"before": units, "after": units, "folded_into_bias": 0}
+            continue
+        folded = 0
+        if constant is not None:
+            assert isinstance(consumer, nn.Linear)
+            idx = torch.tensor(gone, dtype=torch.long)
+            shift = consumer.weight.data[:, idx] @ constant[idx]
+            # Units nothing reads go without a trace; the others leave their constant behind.
+            read = consumer.weight.data[:, idx].ne(0).any(dim=0)
+            folded = int(((constant[idx] != 0) & read).sum())
+            if folded:
+                if consumer.bias is None:
+                    consumer.bias = nn.Parameter(torch.zeros(consumer.out_features))
+                consumer.bias.data += shift
+        if isinstance(producer, nn.Linear):
+            _slice_linear(producer, rows=keep, cols=None)
+        else:
+            _slice_conv(producer, rows=keep, cols=None)
+        for m in between:
+            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+                _slice_batchnorm(m, keep)
+        if isinstance(consumer, nn.Conv2d):
+            _slice_conv(consumer, rows=None, cols=keep)
+        else:
+            cols = (keep[:, None] * per_channel + torch.arange(per_channel)[None, :]).flatten()
+            _slice_linear(consumer, rows=None, cols=cols)
+        report[name] = {"before": units, "after": int(keep.numel()), "folded_into_bias": folded}
+    return {"units": report, "layers_not_pruned": skipped}
+
+
 def _slice_conv(layer: nn.Conv2d, *, rows: torch.Tensor | None, cols: torch.Tensor | None) -> None:
     weight = layer.weight.data
     if rows is not None:
@@ -255,7 +375,7 @@ class StructuredPruningHandler:
                 "declares, and transformers 5 has no setting for that, so the saved folder "
                 "would not reload: use runtime 'onnxruntime', or heads=false"
             )
-        if not config.ffn and not config.heads:
+        if not config.ffn and not config.heads and not config.dead_only:
             raise InvalidRecipeError(
                 "structured_pruning with ffn=false and heads=false does nothing"
             )
@@ -265,10 +385,19 @@ class StructuredPruningHandler:
     ) -> dict[str, Any]:
         model = state.module
         before = sum(p.numel() for p in model.parameters())
+        details: dict[str, Any]
         with torch.no_grad():
             layers = _bert_layers(model)
-            if layers:
-                details: dict[str, Any] = {"family": "transformer encoder"}
+            if config.dead_only:
+                if not isinstance(model, nn.Sequential):
+                    raise UnsupportedModelError(
+                        f"dead-unit removal supports nn.Sequential chains, not "
+                        f"{type(model).__name__}"
+                    )
+                details = {"family": "sequential", "mode": "dead units only"}
+                details.update(_remove_dead_in_chain(model))
+            elif layers:
+                details = {"family": "transformer encoder"}
                 if config.ffn:
                     details.update(_prune_ffn(layers, config))
                     model.config.intermediate_size = details["intermediate_size"]
@@ -282,6 +411,8 @@ class StructuredPruningHandler:
                     f"not {type(model).__name__}"
                 )
         after = sum(p.numel() for p in model.parameters())
+        if config.dead_only:
+            return {"parameters_before": before, "parameters_after": after, **details}
         return {
             "amount": config.amount,
             "importance": config.importance,

@@ -111,6 +111,67 @@ def test_cnn_pruned_gets_faster() -> None:
     assert model(x).shape == (64, 10)
 
 
+def test_dead_units_removed_exactly_with_constants_folded() -> None:
+    """Units that read nothing (constant) or that nothing reads go; the outputs stay the same."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(16, 12),
+        nn.ReLU(),
+        nn.Linear(12, 8),
+        nn.BatchNorm1d(8),
+        nn.Tanh(),
+        nn.Linear(8, 3),
+    ).eval()
+    with torch.no_grad():
+        model[3].running_mean.uniform_(-0.5, 0.5)
+        model[3].running_var.uniform_(0.5, 2.0)
+        model[0].weight[[0, 3, 5]] = 0.0  # read nothing: relu(bias) is a constant
+        model[0].bias[0] = 0.7  # ... a non-zero one, which must land in the next bias
+        model[2].weight[:, [1, 7]] = 0.0  # nothing reads units 1 and 7
+        model[2].weight[[2, 6]] = 0.0  # constant through BatchNorm and tanh
+        model[5].weight[:, 4] = 0.0  # nothing reads unit 4 of the second layer
+    x = torch.randn(32, 16)
+    expected = model(x)
+    before = sum(p.numel() for p in model.parameters())
+    config = StructuredPruningConfig(dead_only=True)
+    assert StructuredPruningConfig.model_validate(config.model_dump()) == config
+    report = _apply(model, config)
+    assert [m.weight.shape for m in model if isinstance(m, nn.Linear)] == [
+        (7, 16),
+        (5, 7),
+        (3, 5),
+    ]
+    assert model[3].num_features == 5
+    assert report["units"]["0"]["after"] == 7 and report["units"]["0"]["folded_into_bias"] >= 1
+    assert report["units"]["2"] == {"before": 8, "after": 5, "folded_into_bias": 2}
+    assert report["parameters_after"] == sum(p.numel() for p in model.parameters()) < before
+    torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_dead_channels_removed_from_cnn_without_folding() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(6 * 4 * 4, 10),
+    ).eval()
+    with torch.no_grad():
+        model[3].weight[:, [2, 5]] = 0.0  # channels 2 and 5 of conv 1 are read by nobody
+        model[0].weight[4] = 0.0  # reads nothing, but a constant map is not folded in a conv
+        model[6].weight.view(10, 6, 16)[:, 1] = 0.0  # channel 1 of conv 2 is read by nobody
+    x = torch.randn(4, 1, 8, 8)
+    expected = model(x)
+    report = _apply(model, StructuredPruningConfig(dead_only=True))
+    assert model[0].weight.shape == (6, 1, 3, 3) and model[3].weight.shape == (5, 6, 3, 3)
+    assert model[6].weight.shape == (10, 5 * 16)
+    assert report["units"]["0"] == {"before": 8, "after": 6, "folded_into_bias": 0}
+    torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_refusals() -> None:
     with pytest.raises(InvalidRecipeError, match="reload"):
         handler_for(StructuredPruningConfig(heads=True)).check(
@@ -120,6 +181,8 @@ def test_refusals() -> None:
         _apply(nn.Sequential(nn.Linear(4, 2)), StructuredPruningConfig())
     with pytest.raises(UnsupportedModelError, match="not Bilinear"):
         _apply(nn.Bilinear(2, 2, 2), StructuredPruningConfig())
+    with pytest.raises(UnsupportedModelError, match="dead-unit removal"):
+        _apply(nn.Bilinear(2, 2, 2), StructuredPruningConfig(dead_only=True))
 
 
 # ------------------------------------------------------------------------- MiniLM

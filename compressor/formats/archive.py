@@ -164,10 +164,40 @@ def _looks_like_onnx(path: Path) -> bool:
     return len(model.graph.node) > 0 and model.ir_version > 0
 
 
+EXECUTABLE_REFUSAL = (
+    "is a PyTorch pickle, TorchScript or torch.export archive: loading it can execute code, and "
+    "this deployment does not accept executable formats. Upload safetensors weights (a Hugging "
+    "Face directory, or architecture.json + model.safetensors) or an ONNX model instead"
+)
+# Member names that only PyTorch's own serializers write (torch.save, TorchScript, .pt2).
+_TORCH_ARCHIVE_MARKERS = (
+    "data.pkl",
+    "constants.pkl",
+    "archive_format",
+    "serialized_exported_program",
+)
+
+
+def _is_torch_archive(upload: Path) -> bool:
+    with upload.open("rb") as fh:
+        if fh.read(1) == b"\x80":  # pickle protocol 2+ opcode
+            return True
+    if sniff_archive(upload) != "zip":
+        return False
+    try:
+        with zipfile.ZipFile(upload) as zf:
+            names = zf.namelist()
+    except zipfile.BadZipFile:
+        return False
+    return any(PurePosixPath(n).name.startswith(_TORCH_ARCHIVE_MARKERS) for n in names)
+
+
 def unpack_model_upload(upload: Path, dest: Path, *, limits: ArchiveLimits | None = None) -> Path:
     """Turn one uploaded file into a model folder under ``dest``; return the model's root folder."""
     if upload.stat().st_size == 0:
         raise InvalidModelError("the uploaded file is empty")
+    if _is_torch_archive(upload):
+        raise InvalidModelError(f"the upload {EXECUTABLE_REFUSAL}")
     if sniff_archive(upload) is not None:
         extract_archive(upload, dest, limits=limits)
         return find_model_root(dest)

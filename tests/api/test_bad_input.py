@@ -66,7 +66,7 @@ class TestUploadRejected:
             ),
             (_zip({"../escape/config.json": b"{}"}), "outside"),
             (_zip({"/abs/config.json": b"{}"}), "absolute"),
-            (pickle.dumps(_Payload()), "unknown file format"),
+            (pickle.dumps(_Payload()), "executable formats"),
         ],
         ids=[
             "empty",

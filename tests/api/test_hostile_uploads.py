@@ -81,7 +81,10 @@ class TestNothingExecutes:
 
     def test_raw_pickle(self, api: Stack, marker: Path) -> None:
         with api.client() as client:
-            assert_problem(upload(client, pickle.dumps(_WritesMarker(marker)), "model.pt"), 422)
+            body = assert_problem(
+                upload(client, pickle.dumps(_WritesMarker(marker)), "model.pt"), 422
+            )
+        assert "safetensors" in str(body["detail"]) and "ONNX" in str(body["detail"])
         assert not marker.exists()
         assert_nothing_left(api)
 
@@ -90,7 +93,8 @@ class TestNothingExecutes:
             {"archive/data.pkl": pickle.dumps(_WritesMarker(marker)), "archive/version": b"3\n"}
         )
         with api.client() as client:
-            assert_problem(upload(client, shaped, "model.pt"), 422)
+            torch_zip = assert_problem(upload(client, shaped, "model.pt"), 422)
+            assert "executable formats" in str(torch_zip["detail"])
             hf_with_bin = _zip({"config.json": CONFIG, "pytorch_model.bin": shaped})
             body = assert_problem(upload(client, hf_with_bin, "hf.zip"), 422)
         assert "safetensors" in str(body["detail"])
@@ -144,4 +148,34 @@ class TestArchiveAttacks:
         archive = _zip({"model.onnx": _onnx_with_external_data(location)})
         with api.client() as client:
             assert_problem(upload(client, archive), 422)
+        assert_nothing_left(api)
+
+
+class TestExecutableFormats:
+    """TorchScript and torch.export archives run code when loaded: refused by default."""
+
+    @staticmethod
+    def _torchscript() -> bytes:
+        import torch
+
+        buf = io.BytesIO()
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), buf)
+        return buf.getvalue()
+
+    @staticmethod
+    def _exported_program() -> bytes:
+        import torch
+
+        program = torch.export.export(torch.nn.Linear(2, 2), (torch.ones(1, 2),))
+        buf = io.BytesIO()
+        torch.export.save(program, buf)
+        return buf.getvalue()
+
+    @pytest.mark.parametrize("kind", ["torchscript", "pt2"])
+    def test_refused_with_the_safe_formats_named(self, api: Stack, kind: str) -> None:
+        content = self._torchscript() if kind == "torchscript" else self._exported_program()
+        with api.client() as client:
+            body = assert_problem(upload(client, content, f"model.{kind}"), 422)
+        assert "executable formats" in str(body["detail"])
+        assert "safetensors" in str(body["detail"])
         assert_nothing_left(api)

@@ -213,6 +213,10 @@ def compress_model(
         compressed_stats = _torch_param_stats(state.module)
         compressed_bytes = sum(p.stat().st_size for p in artifact_dir.glob("*.safetensors"))
         artifact_format = "huggingface"
+        if target.export_onnx:
+            report_progress("exporting ONNX copy", 0.7)
+            # Exported in float32: ONNX Runtime's CPU kernels need it for most ops.
+            source.export(copy.deepcopy(state.module).float(), example, artifact_dir / "model.onnx")
 
     archive: dict[str, Any] | None = None
     folder_bytes = sum(p.stat().st_size for p in artifact_dir.rglob("*") if p.is_file())

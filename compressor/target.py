@@ -14,3 +14,8 @@ class Target(BaseModel):
     runtime: Literal["onnxruntime", "torch"] = "onnxruntime"
     batch_size: int = Field(1, ge=1, le=1024)
     sequence_length: int = Field(128, ge=1, le=8192)
+    export_onnx: bool = Field(
+        False,
+        description="Also put model.onnx (float32) in an artifact that stays in the input's "
+        "format (runtime torch); ONNX-runtime artifacts are ONNX already.",
+    )

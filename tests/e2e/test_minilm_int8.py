@@ -108,3 +108,43 @@ class TestInt8DynamicEndToEnd:
             mean_pool(ours, enc["attention_mask"]), mean_pool(ref.numpy(), enc["attention_mask"])
         )
         assert cos.min() >= 0.98, cos
+
+
+class TestHuggingFaceArtifact:
+    def test_fp16_stays_a_transformers_model_with_an_onnx_copy(
+        self, stack: Stack, minilm_targz: bytes, minilm_dir: Path, tmp_path: Path
+    ) -> None:
+        import onnxruntime as ort
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        with stack.client() as client:
+            model = upload(client, minilm_targz, "minilm.tar.gz").json()
+            body = {
+                "model_id": model["id"],
+                "recipe": {"steps": [{"technique": "quantization", "scheme": "fp16"}]},
+                "target": {"runtime": "torch", "export_onnx": True},
+            }
+            submitted = client.post("/v1/jobs", json=body)
+            assert submitted.status_code == 202, submitted.text
+            job = wait_for_job(client, submitted.json()["id"], stack=stack)
+            assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+            assert job["artifact_format"] == "huggingface"
+            content = client.get(f"/v1/jobs/{job['id']}/artifact").content
+        folder = unpack_artifact(content, tmp_path / "artifact")
+
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        enc = tokenizer(HELD_OUT, padding=True, return_tensors="pt")
+        half = AutoModel.from_pretrained(str(folder)).eval()
+        assert half.dtype == torch.float16
+        reference = AutoModel.from_pretrained(str(minilm_dir)).eval()
+        with torch.no_grad():
+            ours = half(**enc).last_hidden_state.float().numpy()
+            ref = reference(**enc).last_hidden_state.numpy()
+        mask = enc["attention_mask"].numpy()
+        assert cosine_rows(mean_pool(ours, mask), mean_pool(ref, mask)).min() >= 0.999
+
+        session = ort.InferenceSession(str(folder / "model.onnx"))
+        feed = {i.name: enc[i.name].numpy() for i in session.get_inputs()}
+        onnx_out = session.run(None, feed)[0]
+        assert cosine_rows(mean_pool(onnx_out, mask), mean_pool(ref, mask)).min() >= 0.999

@@ -10,6 +10,7 @@ import ctypes
 import errno
 import hashlib
 import logging
+import shutil
 import signal
 import sys
 import zipfile
@@ -207,6 +208,8 @@ def run(run: JobRun) -> None:
     # Keyed by job id: a re-run overwrites instead of duplicating.
     key = artifact_key(job.id, archive.name)
     get_storage().put_file(key, archive)
+    # Scratch files go before the job is marked done, so a finished job leaves nothing behind.
+    shutil.rmtree(run.workdir, ignore_errors=True)
     artifact = {
         "bytes": size,
         "sha256": sha256,

@@ -5,11 +5,11 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Dataset, Job, JobStatus
+from app.db.models import Dataset, Job, JobStatus, is_valid_id
 
 
 def get(session: Session, dataset_id: str) -> Dataset | None:
-    return session.get(Dataset, dataset_id)
+    return session.get(Dataset, dataset_id) if is_valid_id(dataset_id) else None
 
 
 def add(session: Session, dataset: Dataset) -> Dataset:

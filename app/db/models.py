@@ -23,6 +23,14 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def is_valid_id(value: str) -> bool:
+    """Ids are UUIDs; anything else (NUL bytes included, which PostgreSQL rejects) finds nothing."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """SQLite drops the zone on read; every timestamp we hand out is aware and in UTC."""
 

@@ -6,11 +6,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobEvent, JobStatus
+from app.db.models import Job, JobEvent, JobStatus, is_valid_id
 
 
 def get(session: Session, job_id: str) -> Job | None:
-    return session.get(Job, job_id)
+    return session.get(Job, job_id) if is_valid_id(job_id) else None
 
 
 def add(session: Session, job: Job) -> Job:
@@ -31,6 +31,8 @@ def list_page(
     if status is not None:
         query = query.where(Job.status == status)
     if model_id is not None:
+        if not is_valid_id(model_id):
+            return [], 0
         query = query.where(Job.model_id == model_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(

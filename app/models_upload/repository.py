@@ -6,11 +6,11 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobStatus, ModelFile
+from app.db.models import Job, JobStatus, ModelFile, is_valid_id
 
 
 def get(session: Session, model_id: str) -> ModelFile | None:
-    return session.get(ModelFile, model_id)
+    return session.get(ModelFile, model_id) if is_valid_id(model_id) else None
 
 
 def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[ModelFile], int]:

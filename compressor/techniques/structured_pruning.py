@@ -76,18 +76,24 @@ def _keep(scores: torch.Tensor, amount: float) -> torch.Tensor:
     return torch.sort(torch.topk(scores, keep).indices).values
 
 
-def _slice_linear(
-    layer: nn.Linear, *, rows: torch.Tensor | None, cols: torch.Tensor | None
+def _slice_layer(
+    layer: nn.Linear | nn.Conv2d, *, rows: torch.Tensor | None, cols: torch.Tensor | None
 ) -> None:
+    """Keep output units ``rows`` and input units ``cols`` of a Linear or Conv2d, in place."""
+    out_attr, in_attr = (
+        ("out_features", "in_features")
+        if isinstance(layer, nn.Linear)
+        else ("out_channels", "in_channels")
+    )
     weight = layer.weight.data
     if rows is not None:
         weight = weight[rows]
         if layer.bias is not None:
             layer.bias = nn.Parameter(layer.bias.data[rows].clone())
-        layer.out_features = int(rows.numel())
+        setattr(layer, out_attr, int(rows.numel()))
     if cols is not None:
         weight = weight[:, cols]
-        layer.in_features = int(cols.numel())
+        setattr(layer, in_attr, int(cols.numel()))
     layer.weight = nn.Parameter(weight.clone())
 
 
@@ -118,8 +124,8 @@ def _prune_ffn(layers: list[nn.Module], config: StructuredPruningConfig) -> dict
         )
         keep = _keep(scores, config.amount)
         before = up.out_features
-        _slice_linear(up, rows=keep, cols=None)
-        _slice_linear(down, rows=None, cols=keep)
+        _slice_layer(up, rows=keep, cols=None)
+        _slice_layer(down, rows=None, cols=keep)
         size = up.out_features
         report[f"layer.{index}.ffn"] = {"before": before, "after": size}
     return {"ffn_neurons": report, "intermediate_size": size}
@@ -153,8 +159,8 @@ def _prune_heads(layers: list[nn.Module], config: StructuredPruningConfig) -> di
         kept_heads = _keep(scores, config.amount)
         rows = (kept_heads[:, None] * head_size + torch.arange(head_size)[None, :]).flatten()
         for lin in (q, k, v):
-            _slice_linear(lin, rows=rows, cols=None)
-        _slice_linear(out, rows=None, cols=rows)
+            _slice_layer(lin, rows=rows, cols=None)
+        _slice_layer(out, rows=None, cols=rows)
         # The forward infers the head count from the projection width; these keep the
         # module's own bookkeeping consistent with it.
         self_attn.num_attention_heads = int(kept_heads.numel())
@@ -216,19 +222,19 @@ def _prune_chain(model: nn.Sequential, config: StructuredPruningConfig) -> dict[
         keep = _keep(scores, config.amount)
         before = int(weight.shape[0])
         if isinstance(producer, nn.Linear):
-            _slice_linear(producer, rows=keep, cols=None)
+            _slice_layer(producer, rows=keep, cols=None)
         else:
-            _slice_conv(producer, rows=keep, cols=None)
+            _slice_layer(producer, rows=keep, cols=None)
         for m in between:
             if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
                 _slice_batchnorm(m, keep)
         if isinstance(consumer, nn.Conv2d):
-            _slice_conv(consumer, rows=None, cols=keep)
+            _slice_layer(consumer, rows=None, cols=keep)
         else:
             # After Flatten, each channel owns a contiguous run of H*W columns.
             per_channel = consumer.in_features // before
             cols = (keep[:, None] * per_channel + torch.arange(per_channel)[None, :]).flatten()
-            _slice_linear(consumer, rows=None, cols=cols)
+            _slice_layer(consumer, rows=None, cols=cols)
         report[name] = {"before": before, "after": int(keep.numel())}
     return {"units": report, "layers_not_pruned": skipped}
 
@@ -326,32 +332,19 @@ def _remove_dead_in_chain(model: nn.Sequential) -> dict[str, Any]:
                     consumer.bias = nn.Parameter(torch.zeros(consumer.out_features))
                 consumer.bias.data += shift
         if isinstance(producer, nn.Linear):
-            _slice_linear(producer, rows=keep, cols=None)
+            _slice_layer(producer, rows=keep, cols=None)
         else:
-            _slice_conv(producer, rows=keep, cols=None)
+            _slice_layer(producer, rows=keep, cols=None)
         for m in between:
             if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
                 _slice_batchnorm(m, keep)
         if isinstance(consumer, nn.Conv2d):
-            _slice_conv(consumer, rows=None, cols=keep)
+            _slice_layer(consumer, rows=None, cols=keep)
         else:
             cols = (keep[:, None] * per_channel + torch.arange(per_channel)[None, :]).flatten()
-            _slice_linear(consumer, rows=None, cols=cols)
+            _slice_layer(consumer, rows=None, cols=cols)
         report[name] = {"before": units, "after": int(keep.numel()), "folded_into_bias": folded}
     return {"units": report, "layers_not_pruned": skipped}
-
-
-def _slice_conv(layer: nn.Conv2d, *, rows: torch.Tensor | None, cols: torch.Tensor | None) -> None:
-    weight = layer.weight.data
-    if rows is not None:
-        weight = weight[rows]
-        if layer.bias is not None:
-            layer.bias = nn.Parameter(layer.bias.data[rows].clone())
-        layer.out_channels = int(rows.numel())
-    if cols is not None:
-        weight = weight[:, cols]
-        layer.in_channels = int(cols.numel())
-    layer.weight = nn.Parameter(weight.clone())
 
 
 def _slice_batchnorm(bn: nn.BatchNorm1d | nn.BatchNorm2d, keep: torch.Tensor) -> None:

@@ -124,21 +124,21 @@ def list_jobs(
 
 
 def cancel_job(session: Session, *, job_id: str) -> Job:
+    """A queued job is cancelled at once; a running one is flagged and its worker stops it."""
     job = get_job(session, job_id=job_id)
-    now = utcnow()
-    if repository.transition(
+    cancelled = repository.transition(
         session,
         job_id,
         from_=[JobStatus.QUEUED],
         status=JobStatus.CANCELLED,
         phase="cancelled",
-        finished_at=now,
+        finished_at=utcnow(),
         cancel_requested=True,
-    ) or repository.transition(
+    )
+    flagged = cancelled or repository.transition(
         session, job_id, from_=[JobStatus.RUNNING], cancel_requested=True, phase="cancelling"
-    ):
-        pass
-    else:
+    )
+    if not flagged:
         raise errors.JobStateConflict(f"job {job_id} is already {job.status}; nothing to cancel")
     session.refresh(job)
     return job

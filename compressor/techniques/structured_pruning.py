@@ -221,22 +221,31 @@ def _prune_chain(model: nn.Sequential, config: StructuredPruningConfig) -> dict[
         scores = _norm(weight, tuple(range(1, weight.ndim)), config.importance)
         keep = _keep(scores, config.amount)
         before = int(weight.shape[0])
-        if isinstance(producer, nn.Linear):
-            _slice_layer(producer, rows=keep, cols=None)
-        else:
-            _slice_layer(producer, rows=keep, cols=None)
-        for m in between:
-            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-                _slice_batchnorm(m, keep)
-        if isinstance(consumer, nn.Conv2d):
-            _slice_layer(consumer, rows=None, cols=keep)
-        else:
-            # After Flatten, each channel owns a contiguous run of H*W columns.
-            per_channel = consumer.in_features // before
-            cols = (keep[:, None] * per_channel + torch.arange(per_channel)[None, :]).flatten()
-            _slice_layer(consumer, rows=None, cols=cols)
+        _keep_units(producer, between, consumer, keep, units=before)
         report[name] = {"before": before, "after": int(keep.numel())}
     return {"units": report, "layers_not_pruned": skipped}
+
+
+def _keep_units(
+    producer: nn.Linear | nn.Conv2d,
+    between: list[nn.Module],
+    consumer: nn.Linear | nn.Conv2d,
+    keep: torch.Tensor,
+    *,
+    units: int,
+) -> None:
+    """Keep only units ``keep`` of ``producer``, in its BatchNorms and in what reads them."""
+    _slice_layer(producer, rows=keep, cols=None)
+    for m in between:
+        if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+            _slice_batchnorm(m, keep)
+    if isinstance(consumer, nn.Conv2d):
+        _slice_layer(consumer, rows=None, cols=keep)
+        return
+    # After Flatten, each channel owns a contiguous run of H*W columns.
+    per_channel = consumer.in_features // units
+    cols = (keep[:, None] * per_channel + torch.arange(per_channel)[None, :]).flatten()
+    _slice_layer(consumer, rows=None, cols=cols)
 
 
 # Elementwise modules map a constant unit to a constant, so it can be folded into a bias.
@@ -331,18 +340,7 @@ def _remove_dead_in_chain(model: nn.Sequential) -> dict[str, Any]:
                 if consumer.bias is None:
                     consumer.bias = nn.Parameter(torch.zeros(consumer.out_features))
                 consumer.bias.data += shift
-        if isinstance(producer, nn.Linear):
-            _slice_layer(producer, rows=keep, cols=None)
-        else:
-            _slice_layer(producer, rows=keep, cols=None)
-        for m in between:
-            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-                _slice_batchnorm(m, keep)
-        if isinstance(consumer, nn.Conv2d):
-            _slice_layer(consumer, rows=None, cols=keep)
-        else:
-            cols = (keep[:, None] * per_channel + torch.arange(per_channel)[None, :]).flatten()
-            _slice_layer(consumer, rows=None, cols=cols)
+        _keep_units(producer, between, consumer, keep, units=units)
         report[name] = {"before": units, "after": int(keep.numel()), "folded_into_bias": folded}
     return {"units": report, "layers_not_pruned": skipped}
 

@@ -76,10 +76,10 @@ def main() -> None:
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     sub.add_parser("serve", help="run the API server")
     worker = sub.add_parser("worker", help="run a Celery worker")
-    worker.add_argument("--queues", default="cpu")
+    worker.add_argument("--queues", default="cpu,inspect")
     worker.add_argument("--concurrency", type=int, default=1)
     run = sub.add_parser("run", help="migrate, then run the API and one worker")
-    run.add_argument("--queues", default="cpu")
+    run.add_argument("--queues", default="cpu,inspect")
     args = parser.parse_args()
     if args.command == "migrate":
         migrate()

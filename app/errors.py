@@ -18,6 +18,7 @@ class AppError(Exception):
     status: int = 400
     slug: str = "bad-request"
     title: str = "Bad request"
+    retry_after_s: int | None = None  # set on conditions that clear by themselves
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -47,6 +48,11 @@ class Conflict(AppError):
 
 class ModelInUse(Conflict):
     slug, title = "model-in-use", "Model in use"
+
+
+class ModelNotReady(Conflict):
+    slug, title = "model-not-ready", "Model is still being inspected"
+    retry_after_s = 2
 
 
 class JobStateConflict(Conflict):
@@ -120,7 +126,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
-        return problem(exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra)
+        response = problem(
+            exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
+        )
+        if exc.retry_after_s is not None:
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

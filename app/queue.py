@@ -7,6 +7,8 @@ import logging
 log = logging.getLogger("modelpress.queue")
 
 RUN_JOB_TASK = "modelpress.run_job"
+INSPECT_MODEL_TASK = "modelpress.inspect_model"
+INSPECT_QUEUE = "inspect"
 
 
 def enqueue_job(job_id: str, *, queue: str, priority: int = 5) -> None:
@@ -16,3 +18,12 @@ def enqueue_job(job_id: str, *, queue: str, priority: int = 5) -> None:
         celery_app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue, priority=priority)
     except Exception:  # broker down: the row stays queued and is re-sent by the reconciler
         log.exception("could not enqueue job %s; it stays queued", job_id)
+
+
+def enqueue_inspection(model_id: str) -> None:
+    from workers.celery_app import celery_app
+
+    try:
+        celery_app.send_task(INSPECT_MODEL_TASK, args=[model_id], queue=INSPECT_QUEUE)
+    except Exception:  # broker down: the row stays pending and is re-sent by the reconciler
+        log.exception("could not enqueue the inspection of model %s; it stays pending", model_id)

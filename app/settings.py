@@ -83,6 +83,19 @@ class WorkerSettings(BaseSettings):
     cancel_poll_s: float = Field(1.0, gt=0)
 
 
+class UploadSettings(BaseSettings):
+    """What kinds of model file are accepted, and the cage executable ones are opened in."""
+
+    model_config = _ENV
+    allow_executable_formats: bool = Field(
+        False,
+        description="accept TorchScript and torch.export (.pt2) uploads; they are converted to "
+        "ONNX in a sandbox (no network, no data directory, memory and time limits)",
+    )
+    sandbox_memory_bytes: int = Field(4 * 1024**3, ge=256 * 1024**2)
+    sandbox_time_limit_s: int = Field(600, ge=5, le=3600)
+
+
 class ServerSettings(BaseSettings):
     model_config = _ENV
     host: str = "127.0.0.1"
@@ -99,6 +112,7 @@ class Settings:
         self.storage = StorageSettings()
         self.worker = WorkerSettings()
         self.server = ServerSettings()
+        self.uploads = UploadSettings()
 
     @property
     def data_dir(self) -> Path:

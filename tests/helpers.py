@@ -20,6 +20,30 @@ def upload(client: httpx.Client, content: bytes, filename: str = "model.zip") ->
     )
 
 
+def wait_for_model(client: httpx.Client, model_id: str, *, timeout: float = 300) -> dict[str, Any]:
+    """Poll until a worker has inspected the upload (``ready`` or ``rejected``)."""
+    deadline = time.monotonic() + timeout
+    model: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        model = client.get(f"/v1/models/{model_id}").json()
+        if model["status"] != "pending":
+            return model
+        time.sleep(0.3)
+    raise AssertionError(f"model {model_id} was not inspected in {timeout} s: {model}")
+
+
+def upload_ready(
+    client: httpx.Client, content: bytes, filename: str = "model.zip"
+) -> dict[str, Any]:
+    """Upload and wait for the inspection to accept it; returns the ready model."""
+    response = upload(client, content, filename)
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "pending"
+    model = wait_for_model(client, response.json()["id"])
+    assert model["status"] == "ready", model
+    return model
+
+
 def wait_for_job(
     client: httpx.Client, job_id: str, *, stack: Stack, timeout: float = 600
 ) -> dict[str, Any]:

@@ -47,7 +47,9 @@ class Stack:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=60)
 
-    def start_worker(self, name: str = "worker", queues: str = "cpu") -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str = "worker", queues: str = "cpu,inspect"
+    ) -> subprocess.Popen[bytes]:
         log = (self.data_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker", "--queues", queues],
@@ -196,6 +198,8 @@ def running_stack(
         stack.start_api()
         if worker:
             stack.start_worker()
+        else:  # no compute pool, but uploads still need inspecting before a job may use them
+            stack.start_worker("inspector", queues="inspect")
         yield stack
     finally:
         stack.stop_all()

@@ -37,7 +37,7 @@ def test_services(compose: dict) -> None:
 
 def test_pools_are_separate_queues(compose: dict) -> None:
     services = compose["services"]
-    assert "cpu" in services["worker-cpu"]["command"]
+    assert "cpu,inspect" in services["worker-cpu"]["command"]
     assert "gpu" in services["worker-gpu"]["command"]
     devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]

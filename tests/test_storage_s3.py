@@ -24,7 +24,7 @@ import pytest
 
 from app.settings import StorageSettings
 from app.storage.s3 import S3Storage
-from tests.helpers import stored_files, unpack_artifact, upload, wait_for_job
+from tests.helpers import stored_files, unpack_artifact, upload_ready, wait_for_job
 from tests.stack import free_port, running_stack
 
 CREDENTIALS = {
@@ -236,9 +236,7 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path) -> None:
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["storage"] == "ok"
 
-        created = upload(client, buf.getvalue(), "digits-mlp.zip")
-        assert created.status_code == 201, created.text
-        model_id = created.json()["id"]
+        model_id = upload_ready(client, buf.getvalue(), "digits-mlp.zip")["id"]
         assert keys_in(moto_url, bucket) == [f"models/{model_id}/upload"]
 
         steps = [{"technique": "quantization", "scheme": "int8_dynamic"}]

@@ -36,7 +36,7 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=(Queue("cpu"), Queue("gpu")),
+        task_queues=(Queue("cpu"), Queue("gpu"), Queue("inspect")),
         task_default_queue="cpu",
         task_ignore_result=True,
         result_backend=None,

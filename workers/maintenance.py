@@ -14,8 +14,9 @@ from sqlalchemy import select
 from app.db.models import Job, JobStatus, utcnow
 from app.db.session import get_sessionmaker
 from app.jobs import repository as jobs_repository
+from app.models_upload import repository as models_repository
 from app.pools.repository import is_live
-from app.queue import enqueue_job
+from app.queue import enqueue_inspection, enqueue_job
 from app.settings import get_settings
 from workers import registry
 
@@ -87,6 +88,16 @@ def reconcile_queued() -> list[str]:
     return [job_id for job_id, _, _ in resend]
 
 
+def reconcile_pending_models() -> list[str]:
+    """Re-send inspections of models pending for a while, for the same reason as jobs."""
+    cutoff = utcnow() - timedelta(seconds=get_settings().worker.reconcile_after_s)
+    with get_sessionmaker().begin() as session:
+        resend = models_repository.pending_since(session, cutoff)
+    for model_id in resend:
+        enqueue_inspection(model_id)
+    return resend
+
+
 class Maintenance(threading.Thread):
     def __init__(self, node: str) -> None:
         super().__init__(name="modelpress-maintenance", daemon=True)
@@ -96,7 +107,12 @@ class Maintenance(threading.Thread):
     def run(self) -> None:
         interval = get_settings().worker.heartbeat_s
         while not self.stopped.wait(interval):
-            for step in (lambda: registry.heartbeat(self.node), reap_stale_jobs, reconcile_queued):
+            for step in (
+                lambda: registry.heartbeat(self.node),
+                reap_stale_jobs,
+                reconcile_queued,
+                reconcile_pending_models,
+            ):
                 try:
                     step()
                 except Exception:  # the database may be briefly away; try next tick

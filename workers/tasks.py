@@ -10,6 +10,7 @@ from app.settings import get_settings
 from workers import registry
 from workers.celery_app import celery_app
 from workers.execute import execute_job
+from workers.inspect import inspect_model
 from workers.maintenance import Maintenance
 
 _maintenance: Maintenance | None = None
@@ -18,6 +19,11 @@ _maintenance: Maintenance | None = None
 @celery_app.task(name="modelpress.run_job", bind=True)
 def run_job(self: Any, job_id: str) -> None:
     execute_job(job_id, node=self.request.hostname)
+
+
+@celery_app.task(name="modelpress.inspect_model")
+def inspect_model_task(model_id: str) -> None:
+    inspect_model(model_id)
 
 
 @signals.worker_ready.connect

@@ -44,6 +44,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class ModelStatus(StrEnum):
+    PENDING = "pending"  # stored, waiting for a worker to inspect it
     READY = "ready"
     REJECTED = "rejected"
 
@@ -71,7 +72,9 @@ class ModelFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(512))
     inspection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class Dataset(Base):

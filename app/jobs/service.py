@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 
 from app import errors
 from app.datasets import service as datasets_service
-from app.db.models import Job, JobEvent, JobStatus, ModelStatus, new_id, utcnow
+from app.db.models import Job, JobEvent, JobStatus, new_id, utcnow
 from app.db.session import on_commit
 from app.jobs import repository
 from app.jobs.schemas import JobCreate
 from app.models_upload import repository as models_repository
+from app.models_upload import service as models_service
 from app.pools.repository import queue_has_live_worker
 from app.queue import enqueue_job
 from app.settings import get_settings
@@ -53,8 +54,7 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
     model = models_repository.get(session, request.model_id)
     if model is None:
         raise errors.ModelNotFound(f"no model with id {request.model_id!r}")
-    if model.status != ModelStatus.READY:
-        raise errors.UnsupportedModel(f"model {model.id} is not ready: {model.status}")
+    models_service.require_ready(model)
     try:
         request.recipe.check_target(request.target)
         check_recipe_for_kind(request.recipe, cast(ModelKind, model.format), request.target)
@@ -101,6 +101,7 @@ def _check_uploaded_students(session: Session, request: JobCreate) -> None:
         student = models_repository.get(session, student_id)
         if student is None:
             raise errors.ModelNotFound(f"no student model with id {student_id!r}")
+        models_service.require_ready(student, role="student model")
         if student.format == "onnx":
             raise errors.InvalidRecipe(
                 "the student is an ONNX graph, which cannot be trained; upload it as a Hugging "

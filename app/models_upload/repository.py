@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Result, func, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobStatus, ModelFile, is_valid_id
+from app.db.models import Job, JobStatus, ModelFile, ModelStatus, is_valid_id, utcnow
 
 
 def get(session: Session, model_id: str) -> ModelFile | None:
@@ -49,3 +51,40 @@ def delete(session: Session, model: ModelFile) -> None:
     session.execute(sql_delete(Job).where(Job.model_id == model.id))
     session.delete(model)
     session.flush()
+
+
+def finish_inspection(session: Session, model_id: str, **values: Any) -> bool:
+    """Move a pending model to its verdict; False when another worker got there first."""
+    stmt = (
+        update(ModelFile)
+        .where(ModelFile.id == model_id, ModelFile.status == ModelStatus.PENDING)
+        .values(**values, updated_at=utcnow())
+    )
+    return _rowcount(session.execute(stmt)) == 1
+
+
+def pending_since(session: Session, cutoff: datetime) -> list[str]:
+    """Pending models untouched since ``cutoff`` are marked touched now and returned to re-send."""
+    ids = session.scalars(
+        select(ModelFile.id).where(
+            ModelFile.status == ModelStatus.PENDING, ModelFile.updated_at < cutoff
+        )
+    ).all()
+    touched = []
+    for model_id in ids:
+        stmt = (
+            update(ModelFile)
+            .where(
+                ModelFile.id == model_id,
+                ModelFile.status == ModelStatus.PENDING,
+                ModelFile.updated_at < cutoff,
+            )
+            .values(updated_at=utcnow())
+        )
+        if _rowcount(session.execute(stmt)) == 1:
+            touched.append(model_id)
+    return touched
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

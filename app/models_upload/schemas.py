@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ModelRead(BaseModel):
@@ -11,9 +11,16 @@ class ModelRead(BaseModel):
 
     id: str
     filename: str
-    format: str
-    status: str
+    format: str = Field(
+        description="huggingface, onnx or architecture once ready; while pending, what the "
+        "upload looked like at the door (archive, onnx, torchscript, torch_export)"
+    )
+    status: Literal["pending", "ready", "rejected"] = Field(
+        description="pending until a worker has inspected the upload; a job needs ready"
+    )
+    rejection_reason: str | None = None
     size_bytes: int
     sha256: str
     inspection: dict[str, Any]
     created_at: datetime
+    updated_at: datetime

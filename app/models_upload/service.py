@@ -1,4 +1,7 @@
-"""Model uploads: stream to disk with a hash, inspect, store, record. Nothing half-written remains."""
+"""Model uploads: stream to disk with a hash, screen, store, record, queue the inspection.
+
+Nothing half-written remains: a refused upload leaves no row and no file.
+"""
 
 from __future__ import annotations
 
@@ -11,41 +14,55 @@ from sqlalchemy.orm import Session
 
 from app import errors, uploads
 from app.db.models import ModelFile, ModelStatus, new_id
+from app.db.session import on_commit
 from app.models_upload import repository
+from app.queue import enqueue_inspection
 from app.settings import get_settings
 from app.storage import get_storage
-from compressor.errors import InvalidModelError, UnsupportedModelError
-from compressor.formats.archive import unpack_model_upload
-from compressor.formats.detect import inspect_model_dir
+from compressor.errors import InvalidModelError
+from compressor.formats.archive import screen_upload, unpack_model_upload
 
 
 def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) -> ModelFile:
+    """Store the upload after the cheap checks; a worker inspects it (``pending`` until then)."""
     settings = get_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.tmp_dir, prefix="upload-") as tmp:
-        work = Path(tmp)
-        upload_path = work / "upload.bin"
+        upload_path = Path(tmp) / "upload.bin"
         size, sha256 = uploads.receive(stream, upload_path)
         try:
-            root = unpack_model_upload(upload_path, work / "unpacked")
-            inspection = inspect_model_dir(root)
-        except UnsupportedModelError as exc:
-            raise errors.UnsupportedModel(str(exc)) from exc
+            kind = screen_upload(
+                upload_path, allow_executable=settings.uploads.allow_executable_formats
+            )
         except InvalidModelError as exc:
             raise errors.InvalidUpload(str(exc)) from exc
         model = ModelFile(
             id=new_id(),
             filename=uploads.safe_filename(filename),
-            format=str(inspection["format"]),
-            status=ModelStatus.READY,
+            format=kind,
+            status=ModelStatus.PENDING,
             size_bytes=size,
             sha256=sha256,
-            inspection=inspection,
+            inspection={},
         )
         model.storage_key = f"models/{model.id}/upload"
         repository.add(session, model)
         get_storage().put_file(model.storage_key, upload_path)
+    model_id = model.id
+    on_commit(session, lambda: enqueue_inspection(model_id))
     return model
+
+
+def require_ready(model: ModelFile, *, role: str = "model") -> None:
+    """A job may only use a model a worker has inspected and accepted."""
+    if model.status == ModelStatus.PENDING:
+        raise errors.ModelNotReady(
+            f"{role} {model.id} is still being inspected; retry when its status is 'ready'"
+        )
+    if model.status == ModelStatus.REJECTED:
+        raise errors.UnsupportedModel(
+            f"{role} {model.id} was rejected at inspection: {model.rejection_reason}"
+        )
 
 
 def get_model(session: Session, *, model_id: str) -> ModelFile:

@@ -12,6 +12,7 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from compressor.errors import InvalidModelError, UnsafeArchiveError
 
@@ -83,18 +84,37 @@ def extract_archive(path: Path, dest: Path, *, limits: ArchiveLimits | None = No
         raise
 
 
+def _check_zip_index(zf: zipfile.ZipFile, packed: int, limits: ArchiveLimits) -> list[str]:
+    infos = zf.infolist()
+    total = 0
+    for info in infos:
+        _safe_relative(info.filename)
+        mode = (info.external_attr >> 16) & 0o170000
+        if mode == 0o120000:
+            raise UnsafeArchiveError(f"archive member {info.filename!r} is a symlink")
+        total += info.file_size
+    check_archive_totals(len(infos), total, packed, limits)
+    return [info.filename for info in infos]
+
+
+def _check_tar_index(tf: tarfile.TarFile, packed: int, limits: ArchiveLimits) -> list[str]:
+    members = tf.getmembers()
+    total = 0
+    for member in members:
+        _safe_relative(member.name)
+        if member.issym() or member.islnk():
+            raise UnsafeArchiveError(f"archive member {member.name!r} is a link")
+        if not (member.isfile() or member.isdir()):
+            raise UnsafeArchiveError(f"archive member {member.name!r} is not a regular file")
+        total += member.size
+    check_archive_totals(len(members), total, packed, limits)
+    return [member.name for member in members]
+
+
 def _extract_zip(path: Path, dest: Path, packed: int, limits: ArchiveLimits) -> None:
     with zipfile.ZipFile(path) as zf:
-        infos = zf.infolist()
-        total = 0
-        for info in infos:
-            _safe_relative(info.filename)
-            mode = (info.external_attr >> 16) & 0o170000
-            if mode == 0o120000:
-                raise UnsafeArchiveError(f"archive member {info.filename!r} is a symlink")
-            total += info.file_size
-        check_archive_totals(len(infos), total, packed, limits)
-        for info in infos:
+        _check_zip_index(zf, packed, limits)
+        for info in zf.infolist():
             target = dest / _safe_relative(info.filename)
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
@@ -106,17 +126,8 @@ def _extract_zip(path: Path, dest: Path, packed: int, limits: ArchiveLimits) -> 
 
 def _extract_tar(path: Path, dest: Path, packed: int, limits: ArchiveLimits) -> None:
     with tarfile.open(path, mode="r:*") as tf:
-        members = tf.getmembers()
-        total = 0
-        for member in members:
-            _safe_relative(member.name)
-            if member.issym() or member.islnk():
-                raise UnsafeArchiveError(f"archive member {member.name!r} is a link")
-            if not (member.isfile() or member.isdir()):
-                raise UnsafeArchiveError(f"archive member {member.name!r} is not a regular file")
-            total += member.size
-        check_archive_totals(len(members), total, packed, limits)
-        for member in members:
+        _check_tar_index(tf, packed, limits)
+        for member in tf.getmembers():
             target = dest / _safe_relative(member.name)
             if member.isdir():
                 target.mkdir(parents=True, exist_ok=True)
@@ -141,16 +152,17 @@ def _copy_bounded(src, out, declared: int, name: str) -> None:  # type: ignore[n
 
 
 _ROOT_MARKERS = ("config.json", "architecture.json", "*.onnx")
+_NO_MODEL = (
+    "the archive holds no model: expected a Hugging Face directory (config.json and "
+    "*.safetensors), an ONNX model, or architecture.json with model.safetensors"
+)
 
 
 def find_model_root(folder: Path) -> Path:
     """Archives often wrap the model in one top folder; return the shallowest folder with a marker."""
     candidates = sorted({p.parent for marker in _ROOT_MARKERS for p in folder.rglob(marker)})
     if not candidates:
-        raise InvalidModelError(
-            "the archive holds no model: expected a Hugging Face directory (config.json and "
-            "*.safetensors), an ONNX model, or architecture.json with model.safetensors"
-        )
+        raise InvalidModelError(_NO_MODEL)
     return min(candidates, key=lambda p: len(p.parts))
 
 
@@ -164,48 +176,74 @@ def _looks_like_onnx(path: Path) -> bool:
     return len(model.graph.node) > 0 and model.ir_version > 0
 
 
+_SAFE_FORMATS = (
+    "Upload safetensors weights (a Hugging Face directory, or architecture.json + "
+    "model.safetensors) or an ONNX model instead"
+)
+PICKLE_REFUSAL = (
+    "is a pickle (torch.save) file: loading it can execute code, so it is never accepted. "
+    + _SAFE_FORMATS
+)
 EXECUTABLE_REFUSAL = (
-    "is a PyTorch pickle, TorchScript or torch.export archive: loading it can execute code, and "
-    "this deployment does not accept executable formats. Upload safetensors weights (a Hugging "
-    "Face directory, or architecture.json + model.safetensors) or an ONNX model instead"
+    "is a TorchScript or torch.export archive: loading it can execute code, and this deployment "
+    "does not accept executable formats (MODELPRESS_ALLOW_EXECUTABLE_FORMATS is off). "
+    + _SAFE_FORMATS
 )
-# Member names that only PyTorch's own serializers write (torch.save, TorchScript, .pt2).
-_TORCH_ARCHIVE_MARKERS = (
-    "data.pkl",
-    "constants.pkl",
-    "archive_format",
-    "serialized_exported_program",
+_UNKNOWN_FORMAT = (
+    "unknown file format: upload a .zip, .tar or .tar.gz of a Hugging Face model "
+    "directory, or a single .onnx file"
 )
 
+UploadKind = Literal["archive", "onnx", "torchscript", "torch_export"]
 
-def _is_torch_archive(upload: Path) -> bool:
-    with upload.open("rb") as fh:
-        if fh.read(1) == b"\x80":  # pickle protocol 2+ opcode
-            return True
-    if sniff_archive(upload) != "zip":
-        return False
+
+def _archive_names(upload: Path, limits: ArchiveLimits) -> list[str]:
+    packed = upload.stat().st_size
     try:
-        with zipfile.ZipFile(upload) as zf:
-            names = zf.namelist()
-    except zipfile.BadZipFile:
-        return False
-    return any(PurePosixPath(n).name.startswith(_TORCH_ARCHIVE_MARKERS) for n in names)
+        if sniff_archive(upload) == "zip":
+            with zipfile.ZipFile(upload) as zf:
+                return _check_zip_index(zf, packed, limits)
+        with tarfile.open(upload, mode="r:*") as tf:
+            return _check_tar_index(tf, packed, limits)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        raise InvalidModelError(f"the archive is corrupt or truncated: {exc}") from exc
+
+
+def screen_upload(
+    upload: Path, *, allow_executable: bool = False, limits: ArchiveLimits | None = None
+) -> UploadKind:
+    """The cheap checks run before an upload is stored: headers and archive indexes only.
+
+    Nothing is unpacked or loaded here; that is inspection, which runs in a worker.
+    """
+    from compressor.formats.executable import detect_executable
+
+    if upload.stat().st_size == 0:
+        raise InvalidModelError("the uploaded file is empty")
+    executable = detect_executable(upload)
+    if executable == "pickle":
+        raise InvalidModelError(f"the upload {PICKLE_REFUSAL}")
+    if executable is not None:
+        if not allow_executable:
+            raise InvalidModelError(f"the upload {EXECUTABLE_REFUSAL}")
+        return executable
+    if sniff_archive(upload) is not None:
+        names = _archive_names(upload, limits or ArchiveLimits())
+        leaves = [PurePosixPath(n.replace("\\", "/")).name for n in names]
+        if not any(n in _ROOT_MARKERS or n.endswith(".onnx") for n in leaves):
+            raise InvalidModelError(_NO_MODEL)
+        return "archive"
+    if _looks_like_onnx(upload):
+        return "onnx"
+    raise InvalidModelError(_UNKNOWN_FORMAT)
 
 
 def unpack_model_upload(upload: Path, dest: Path, *, limits: ArchiveLimits | None = None) -> Path:
-    """Turn one uploaded file into a model folder under ``dest``; return the model's root folder."""
-    if upload.stat().st_size == 0:
-        raise InvalidModelError("the uploaded file is empty")
-    if _is_torch_archive(upload):
-        raise InvalidModelError(f"the upload {EXECUTABLE_REFUSAL}")
-    if sniff_archive(upload) is not None:
+    """Turn one stored upload into a model folder under ``dest``; return the model's root folder."""
+    kind = screen_upload(upload, limits=limits)
+    if kind == "archive":
         extract_archive(upload, dest, limits=limits)
         return find_model_root(dest)
-    if _looks_like_onnx(upload):
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(upload, dest / "model.onnx")
-        return dest
-    raise InvalidModelError(
-        "unknown file format: upload a .zip, .tar or .tar.gz of a Hugging Face model "
-        "directory, or a single .onnx file"
-    )
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(upload, dest / "model.onnx")
+    return dest

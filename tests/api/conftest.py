@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import upload
+from tests.helpers import upload_ready
 from tests.stack import Stack, running_stack
 
 LIMIT = 150 * 1024 * 1024
@@ -24,7 +24,6 @@ def api(
 @pytest.fixture(scope="module")
 def model_id(api: Stack, minilm_targz: bytes) -> Iterator[str]:
     with api.client() as client:
-        response = upload(client, minilm_targz, "minilm.tar.gz")
-        assert response.status_code == 201, response.text
-        yield response.json()["id"]
-        client.delete(f"/v1/models/{response.json()['id']}")
+        model = upload_ready(client, minilm_targz, "minilm.tar.gz")
+        yield model["id"]
+        client.delete(f"/v1/models/{model['id']}")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import LIMIT
-from tests.helpers import row_count, stored_files, upload
+from tests.helpers import row_count, stored_files, upload, wait_for_model
 from tests.stack import Stack
 
 
@@ -30,6 +30,22 @@ def assert_nothing_left(stack: Stack) -> None:
     assert stored_files(stack) == []
 
 
+def assert_rejected_at_inspection(stack: Stack, content: bytes, needle: str) -> None:
+    """Checks that need the upload unpacked run in a worker: stored, then rejected and removed."""
+    with stack.client() as client:
+        created = upload(client, content)
+        assert created.status_code == 201, created.text
+        model = wait_for_model(client, created.json()["id"])
+        assert model["status"] == "rejected", model
+        assert needle in str(model["rejection_reason"]).lower(), model
+        assert stored_files(stack) == []
+        recipe = {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
+        job = client.post("/v1/jobs", json={"model_id": model["id"], "recipe": recipe})
+        assert "rejected" in str(assert_problem(job, 422)["detail"])
+        assert client.delete(f"/v1/models/{model['id']}").status_code == 204
+    assert_nothing_left(stack)
+
+
 class _Payload:
     def __init__(self) -> None:
         self.written = False
@@ -47,12 +63,29 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 class TestUploadRejected:
+    """Refused at the door, from headers and archive indexes: 422, nothing stored."""
+
     @pytest.mark.parametrize(
         ("content", "needle"),
         [
             (b"", "empty"),
             (b"this is just some text, not a model" * 10, "unknown file format"),
             (_zip({"README.md": b"hello"}), "no model"),
+            (_zip({"../escape/config.json": b"{}"}), "outside"),
+            (_zip({"/abs/config.json": b"{}"}), "absolute"),
+            (pickle.dumps(_Payload()), "never accepted"),
+        ],
+        ids=["empty", "unknown-format", "no-model", "traversal", "absolute", "raw-pickle"],
+    )
+    def test_rejected_with_422(self, api: Stack, content: bytes, needle: str) -> None:
+        with api.client() as client:
+            body = assert_problem(upload(client, content), 422)
+        assert needle in str(body["detail"]).lower()
+        assert_nothing_left(api)
+
+    @pytest.mark.parametrize(
+        ("content", "needle"),
+        [
             (_zip({"config.json": b"{not json"}), "config.json"),
             (_zip({"config.json": b'{"model_type": "bert"}'}), "safetensors"),
             (
@@ -64,39 +97,20 @@ class TestUploadRejected:
                 ),
                 "safetensors",
             ),
-            (_zip({"../escape/config.json": b"{}"}), "outside"),
-            (_zip({"/abs/config.json": b"{}"}), "absolute"),
-            (pickle.dumps(_Payload()), "executable formats"),
+            (
+                _zip({"config.json": b'{"model_type": "bert"}', "pytorch_model.bin": b"x" * 100}),
+                "safetensors",
+            ),
         ],
-        ids=[
-            "empty",
-            "unknown-format",
-            "no-model",
-            "bad-config",
-            "no-weights",
-            "bad-safetensors",
-            "traversal",
-            "absolute",
-            "raw-pickle",
-        ],
+        ids=["bad-config", "no-weights", "bad-safetensors", "pickled-weights"],
     )
-    def test_rejected_with_422(self, api: Stack, content: bytes, needle: str) -> None:
-        with api.client() as client:
-            body = assert_problem(upload(client, content), 422 if content else 422)
-        assert needle in str(body["detail"]).lower()
-        assert_nothing_left(api)
+    def test_rejected_at_inspection(self, api: Stack, content: bytes, needle: str) -> None:
+        assert_rejected_at_inspection(api, content, needle)
 
     def test_truncated_archive(self, api: Stack, minilm_zip: bytes) -> None:
         with api.client() as client:
             body = assert_problem(upload(client, minilm_zip[: len(minilm_zip) // 2]), 422)
         assert "corrupt" in str(body["detail"]) or "truncated" in str(body["detail"])
-        assert_nothing_left(api)
-
-    def test_pickled_weights_refused(self, api: Stack) -> None:
-        archive = _zip({"config.json": b'{"model_type": "bert"}', "pytorch_model.bin": b"x" * 100})
-        with api.client() as client:
-            body = assert_problem(upload(client, archive), 422)
-        assert "safetensors" in str(body["detail"])
         assert_nothing_left(api)
 
     def test_too_large_gets_413(self, api: Stack) -> None:

@@ -18,7 +18,7 @@ import pytest
 from onnx import numpy_helper
 
 from scripts.train_digits import digits_split, train_and_save
-from tests.helpers import unpack_artifact, upload, wait_for_job
+from tests.helpers import unpack_artifact, upload_ready, wait_for_job
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -51,8 +51,7 @@ def digits(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
         for family in ("mlp", "cnn"):
             summary = train_and_save(family, tmp / family)
             archive = _zip_folder(tmp / family, ("architecture.json", "model.safetensors"))
-            created = upload(client, archive, f"digits-{family}.zip")
-            assert created.status_code == 201, created.text
+            created = upload_ready(client, archive, f"digits-{family}.zip")
             split = digits_split(image=family == "cnn")
             eval_ds = client.post(
                 "/v1/datasets",
@@ -175,15 +174,14 @@ class TestTechniquesThroughTheApi:
         (folder / "architecture.json").write_text(json.dumps(spec))
         save_file(dict(untrained.state_dict()), str(folder / "model.safetensors"))
         with stack.client() as client:
-            student = upload(
+            student = upload_ready(
                 client, _zip_folder(folder, ("architecture.json", "model.safetensors"))
             )
-            assert student.status_code == 201, student.text
         mlp = digits["mlp"]
         step = {
             "technique": "distillation",
             "student": "uploaded",
-            "student_model_id": student.json()["id"],
+            "student_model_id": student["id"],
             "epochs": 30,
             "lr": 3e-3,
         }

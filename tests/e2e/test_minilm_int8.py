@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import cosine_rows, mean_pool, unpack_artifact, upload, wait_for_job
+from tests.helpers import (
+    cosine_rows,
+    mean_pool,
+    unpack_artifact,
+    upload,
+    upload_ready,
+    wait_for_job,
+    wait_for_model,
+)
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -35,9 +43,10 @@ class TestInt8DynamicEndToEnd:
 
             created = upload(client, minilm_zip, "all-MiniLM-L6-v2.zip")
             assert created.status_code == 201, created.text
-            model = created.json()
+            assert created.json()["status"] == "pending"
+            model = wait_for_model(client, created.json()["id"])
             assert model["format"] == "huggingface"
-            assert model["status"] == "ready"
+            assert model["status"] == "ready", model
             assert model["sha256"] == hashlib.sha256(minilm_zip).hexdigest()
             assert model["size_bytes"] == len(minilm_zip)
             assert model["inspection"]["parameters"] > 22_000_000
@@ -119,7 +128,7 @@ class TestHuggingFaceArtifact:
         from transformers import AutoModel, AutoTokenizer
 
         with stack.client() as client:
-            model = upload(client, minilm_targz, "minilm.tar.gz").json()
+            model = upload_ready(client, minilm_targz, "minilm.tar.gz")
             body = {
                 "model_id": model["id"],
                 "recipe": {"steps": [{"technique": "quantization", "scheme": "fp16"}]},

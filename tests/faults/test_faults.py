@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from scripts.train_digits import train_and_save
-from tests.helpers import row_count, upload, wait_for_job
+from tests.helpers import row_count, upload_ready, wait_for_job
 from tests.stack import Stack, free_port, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -120,7 +120,7 @@ class TestCancel:
         self, stack: Stack, digits_zip: bytes, train_npz: bytes
     ) -> None:
         with stack.client() as client:
-            model = upload(client, digits_zip).json()["id"]
+            model = upload_ready(client, digits_zip)["id"]
             job_id = submit_slow(client, model, train_npz, 120)
             wait_until(
                 lambda: "distillation" in client.get(f"/v1/jobs/{job_id}").json()["phase"],
@@ -137,7 +137,7 @@ class TestCancel:
 
     def test_events_stream_until_the_end(self, stack: Stack, digits_zip: bytes) -> None:
         with stack.client() as client:
-            model = upload(client, digits_zip).json()["id"]
+            model = upload_ready(client, digits_zip)["id"]
             job_id = submit(client, model, QUICK)
             events: list[str] = []
             with client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=120) as response:
@@ -155,7 +155,7 @@ class TestLimits:
         self, stack: Stack, digits_zip: bytes, train_npz: bytes
     ) -> None:
         with stack.client() as client:
-            model = upload(client, digits_zip).json()["id"]
+            model = upload_ready(client, digits_zip)["id"]
             job_id = submit_slow(client, model, train_npz, 120, time_limit_s=15)
             job = wait_for_job(client, job_id, stack=stack, timeout=90)
         assert job["status"] == "failed"
@@ -167,7 +167,7 @@ class TestLimits:
     ) -> None:
         """The kernel's OOM killer sends SIGKILL to the job process; we do the same."""
         with stack.client() as client:
-            model = upload(client, digits_zip).json()["id"]
+            model = upload_ready(client, digits_zip)["id"]
             job_id = submit_slow(client, model, train_npz, 60)
             wait_until(
                 lambda: client.get(f"/v1/jobs/{job_id}").json()["eta_s"] is not None,
@@ -190,7 +190,7 @@ class TestWorkerKilled:
         self, stack: Stack, digits_zip: bytes, train_npz: bytes
     ) -> None:
         with stack.client() as client:
-            model = upload(client, digits_zip).json()["id"]
+            model = upload_ready(client, digits_zip)["id"]
             job_id = submit_slow(client, model, train_npz, 8)
             wait_until(
                 lambda: "distillation" in client.get(f"/v1/jobs/{job_id}").json()["phase"],
@@ -207,7 +207,7 @@ class TestWorkerKilled:
     def test_no_live_worker_is_reported(self, stack: Stack, digits_zip: bytes) -> None:
         stack.stop("worker")
         with stack.client() as client:
-            model = upload(client, digits_zip).json()["id"]
+            model = upload_ready(client, digits_zip)["id"]
             job_id = submit(client, model, QUICK)
             job = client.get(f"/v1/jobs/{job_id}").json()
             assert "no live worker" in (job["waiting_reason"] or "")
@@ -220,7 +220,7 @@ class TestGpuPoolRouting:
     def test_gpu_jobs_go_to_the_gpu_pool(self, stack: Stack, digits_zip: bytes) -> None:
         """No GPU here: a worker that declares the gpu queue stands in for the GPU pool."""
         with stack.client() as client:
-            model = upload(client, digits_zip).json()["id"]
+            model = upload_ready(client, digits_zip)["id"]
             body = {
                 "model_id": model,
                 "recipe": {"steps": QUICK},
@@ -251,7 +251,7 @@ class TestApiRestart:
         self, stack: Stack, digits_zip: bytes, train_npz: bytes
     ) -> None:
         with stack.client() as client:
-            model = upload(client, digits_zip).json()["id"]
+            model = upload_ready(client, digits_zip)["id"]
             job_id = submit_slow(client, model, train_npz, 5)
         stack.kill("api")
         stack.start_api()
@@ -311,7 +311,7 @@ class TestRedisRestart:
                 ) as stack,
                 stack.client() as client,
             ):
-                model = upload(client, digits_zip).json()["id"]
+                model = upload_ready(client, digits_zip)["id"]
                 queued = [submit(client, model, QUICK) for _ in range(3)]
                 redis_server.stop()  # loses every queued message: it keeps nothing on disk
                 during = submit(client, model, QUICK)  # broker down: the row still commits

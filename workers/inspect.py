@@ -1,0 +1,129 @@
+"""Inspecting a stored upload, in a worker: the heavy half of accepting a model.
+
+The API only screened the upload (headers and archive indexes). Here it is unpacked and read,
+and an executable format (TorchScript, torch.export) is opened only inside the sandbox and
+converted to ONNX, which then replaces it: no job ever touches the executable file.
+The row ends ``ready`` with the inspection, or ``rejected`` with the reason and no stored file.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.db.models import ModelStatus
+from app.db.session import get_sessionmaker
+from app.models_upload import repository
+from app.settings import get_settings
+from app.storage import get_storage
+from compressor.errors import CompressionError
+from compressor.formats.archive import unpack_model_upload
+from compressor.formats.detect import inspect_model_dir
+from compressor.formats.executable import convert_executable_to_onnx
+from compressor.sandbox import SandboxLimits
+
+log = logging.getLogger("modelpress.inspect")
+EXECUTABLE_KINDS = ("torchscript", "torch_export")
+
+
+@dataclass
+class Verdict:
+    format: str
+    inspection: dict[str, Any]
+    new_key: str | None = None  # the converted model that replaces an executable upload
+
+
+def inspect_model(model_id: str) -> str | None:
+    """Inspect one pending model; return its new status, or None if there was nothing to do."""
+    with get_sessionmaker().begin() as session:
+        model = repository.get(session, model_id)
+        if model is None or model.status != ModelStatus.PENDING:
+            return None
+        storage_key, kind = model.storage_key, model.format
+    settings = get_settings()
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix="inspect-"))
+    try:
+        verdict = _inspect(model_id, storage_key, kind, work)
+    except CompressionError as exc:
+        return _reject(model_id, storage_key, str(exc))
+    except Exception as exc:  # a reader bug must not leave the model pending forever
+        log.exception("inspection of model %s failed", model_id)
+        return _reject(model_id, storage_key, f"the model could not be inspected: {exc}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return _accept(model_id, storage_key, verdict)
+
+
+def _inspect(model_id: str, storage_key: str, kind: str, work: Path) -> Verdict:
+    upload = work / "upload.bin"
+    get_storage().fetch_to(storage_key, upload)
+    if kind in EXECUTABLE_KINDS:
+        return _convert_executable(model_id, upload, kind, work)
+    root = unpack_model_upload(upload, work / "model")
+    upload.unlink()
+    inspection = inspect_model_dir(root)
+    return Verdict(format=str(inspection["format"]), inspection=inspection)
+
+
+def _convert_executable(model_id: str, upload: Path, kind: str, work: Path) -> Verdict:
+    settings = get_settings()
+    limits = SandboxLimits(
+        memory_bytes=settings.uploads.sandbox_memory_bytes,
+        cpu_seconds=settings.uploads.sandbox_time_limit_s,
+        wall_seconds=float(settings.uploads.sandbox_time_limit_s),
+    )
+    # The sandbox's own folder lies outside the data directory, which it cannot see at all.
+    with tempfile.TemporaryDirectory(prefix="modelpress-sandbox-") as cage:
+        converted = convert_executable_to_onnx(
+            upload,
+            work / "converted",
+            kind=kind,  # type: ignore[arg-type]
+            workdir=Path(cage),
+            hidden=[settings.data_dir],
+            limits=limits,
+        )
+    onnx_path = work / "converted" / "model.onnx"
+    inspection = inspect_model_dir(work / "converted")
+    inspection["converted_from"] = {"format": kind, **converted}
+    new_key = f"models/{model_id}/converted-{uuid.uuid4().hex[:12]}.onnx"
+    get_storage().put_file(new_key, onnx_path)
+    return Verdict(format="onnx", inspection=inspection, new_key=new_key)
+
+
+def _accept(model_id: str, storage_key: str, verdict: Verdict) -> str | None:
+    values: dict[str, Any] = {
+        "status": ModelStatus.READY,
+        "format": verdict.format,
+        "inspection": verdict.inspection,
+    }
+    if verdict.new_key:
+        values["storage_key"] = verdict.new_key
+    with get_sessionmaker().begin() as session:
+        won = repository.finish_inspection(session, model_id, **values)
+    storage = get_storage()
+    if not won:  # another worker decided first, or the model was deleted meanwhile
+        if verdict.new_key:
+            storage.delete(verdict.new_key)
+        return None
+    if verdict.new_key:
+        storage.delete(storage_key)  # the executable original is never needed again
+    log.info("model %s is ready (%s)", model_id, verdict.format)
+    return ModelStatus.READY
+
+
+def _reject(model_id: str, storage_key: str, reason: str) -> str | None:
+    with get_sessionmaker().begin() as session:
+        won = repository.finish_inspection(
+            session, model_id, status=ModelStatus.REJECTED, rejection_reason=reason
+        )
+    if not won:
+        return None
+    get_storage().delete(storage_key)
+    log.info("model %s rejected: %s", model_id, reason)
+    return ModelStatus.REJECTED

@@ -66,18 +66,19 @@ def export_onnx(
             )
         assert program is not None
         program.save(str(path), external_data=False)
-        _gemm_to_matmul(path)
+        model = onnx.load(str(path))
+        if gemm_to_matmul(model):
+            onnx.save(model, str(path))
     except Exception as exc:  # the exporter raises many unrelated types
         raise UnsupportedModelError(f"export to ONNX failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _gemm_to_matmul(path: Path) -> None:
-    """Rewrite Gemm with a stored weight as MatMul + Add.
+def gemm_to_matmul(model: onnx.ModelProto) -> bool:
+    """Rewrite Gemm with a stored weight as MatMul + Add, in place; True if anything changed.
 
-    The exporter emits Gemm for a Linear on 2-D inputs (classifier heads, MLPs), but ONNX
+    Exporters emit Gemm for a Linear on 2-D inputs (classifier heads, MLPs), but ONNX
     Runtime has no integer Gemm and weight quantizers look for MatMul; the rewrite is exact.
     """
-    model = onnx.load(str(path))
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     uses: dict[str, int] = {}
@@ -119,7 +120,7 @@ def _gemm_to_matmul(path: Path) -> None:
         stale = [v for v in graph.value_info if v.name in transposed]
         for value in stale:
             graph.value_info.remove(value)
-        onnx.save(model, str(path))
+    return changed
 
 
 def onnx_parameter_stats(path: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import onnx
 from onnx import numpy_helper
 
 from compressor.errors import UnsupportedModelError
+from compressor.formats.onnx_io import gemm_to_matmul
 from compressor.inputs import EvalInputs
 from compressor.techniques.quant_smooth import const_weight_matmuls, smooth_activations
 
@@ -45,6 +46,13 @@ def _quiet() -> None:
     # ORT's quantizers log every node at INFO on the root logger.
     logging.getLogger().setLevel(logging.ERROR)
     logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.ERROR)
+
+
+def _load_normalized(source: Path) -> onnx.ModelProto:
+    """Uploaded graphs (and converted TorchScript) often hold Gemm, which no quantizer reads."""
+    model = onnx.load(str(source))
+    gemm_to_matmul(model)
+    return model
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
@@ -208,7 +216,7 @@ def int8_dynamic(
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     _quiet()
-    model = onnx.load(str(source))
+    model = _load_normalized(source)
     candidates, kept, _errors = _plan_int8(config, model, calibration)
     tables = _table_bits(config, model.graph) if config.quantize_embeddings else {}
     _check_candidates(config, len(candidates), len(tables))
@@ -277,7 +285,7 @@ def int8_static(
     )
 
     _quiet()
-    model = onnx.load(str(source))
+    model = _load_normalized(source)
     candidates, kept, _errors = _plan_int8(config, model, calibration)
     _check_candidates(config, len(candidates), 0)
     model, smoothing = _smooth(config, model, calibration, skip=set(kept))
@@ -327,7 +335,7 @@ def weight_only(
     )
 
     _quiet()
-    model = onnx.load(str(source))
+    model = _load_normalized(source)
     matmuls = const_weight_matmuls(model.graph)
     kept = {n.name: "excluded by the recipe" for n in matmuls if _matches(n.name, config.exclude)}
     inits = {i.name: i for i in model.graph.initializer}

@@ -25,7 +25,7 @@ from compressor.errors import CompressionError
 from compressor.formats.archive import unpack_model_upload
 from compressor.formats.detect import inspect_model_dir
 from compressor.formats.executable import convert_executable_to_onnx
-from compressor.sandbox import SandboxLimits
+from compressor.sandbox import SandboxLimits, default_hidden
 
 log = logging.getLogger("modelpress.inspect")
 EXECUTABLE_KINDS = ("torchscript", "torch_export")
@@ -78,14 +78,15 @@ def _convert_executable(model_id: str, upload: Path, kind: str, work: Path) -> V
         cpu_seconds=settings.uploads.sandbox_time_limit_s,
         wall_seconds=float(settings.uploads.sandbox_time_limit_s),
     )
-    # The sandbox's own folder lies outside the data directory, which it cannot see at all.
+    # The data directory, temp dir (other cages), /run sockets and home are hidden from the
+    # child; only its own folder stays visible inside the hidden temp dir.
     with tempfile.TemporaryDirectory(prefix="modelpress-sandbox-") as cage:
         converted = convert_executable_to_onnx(
             upload,
             work / "converted",
             kind=kind,  # type: ignore[arg-type]
             workdir=Path(cage),
-            hidden=[settings.data_dir],
+            hidden=default_hidden([settings.data_dir]),
             limits=limits,
         )
     onnx_path = work / "converted" / "model.onnx"

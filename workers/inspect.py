@@ -25,6 +25,7 @@ from compressor.errors import CompressionError
 from compressor.formats.archive import unpack_model_upload
 from compressor.formats.detect import inspect_model_dir
 from compressor.formats.executable import convert_executable_to_onnx
+from compressor.formats.hf import check_weights_fit_config
 from compressor.sandbox import SandboxLimits, default_hidden
 
 log = logging.getLogger("modelpress.inspect")
@@ -68,6 +69,8 @@ def _inspect(model_id: str, storage_key: str, kind: str, work: Path) -> Verdict:
     root = unpack_model_upload(upload, work / "model")
     upload.unlink()
     inspection = inspect_model_dir(root)
+    if inspection["format"] == "huggingface":
+        inspection["weights_check"] = check_weights_fit_config(root)
     return Verdict(format=str(inspection["format"]), inspection=inspection)
 
 

@@ -99,15 +99,75 @@ def inspect_hf_dir(root: Path) -> HFInspection:
     )
 
 
-def load_hf_model(root: Path) -> Any:
-    """Load with the architecture named in config.json, from safetensors only, no remote code."""
+def _model_class(config: dict[str, Any]) -> Any:
+    """The class config.json names, when transformers has it; AutoModel otherwise."""
     import transformers
 
-    config = read_config(root)
     arch_name = (config.get("architectures") or [None])[0]
-    model_cls = getattr(transformers, arch_name, None) if arch_name else None
+    model_cls = getattr(transformers, str(arch_name), None) if arch_name else None
     if model_cls is None or not hasattr(model_cls, "from_pretrained"):
         model_cls = transformers.AutoModel
+    return model_cls
+
+
+def check_weights_fit_config(root: Path) -> dict[str, Any]:
+    """Build the architecture config.json describes on the meta device (no memory, no weights)
+    and check that the safetensors tensors fit it.
+
+    Without this a mismatched upload is "ready" and fails in a job later, or worse, loads with
+    layers silently left at random initialisation.
+    """
+    import torch
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(
+            str(root), local_files_only=True, trust_remote_code=False
+        )
+        model_cls = _model_class(read_config(root))
+        with torch.device("meta"):
+            model = (
+                model_cls.from_config(config)
+                if model_cls is transformers.AutoModel
+                else model_cls(config)
+            )
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise UnsupportedModelError(f"transformers cannot build this architecture: {exc}") from exc
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    stored = _stored_shapes(root)
+    prefix = f"{model.base_model_prefix}." if model.base_model_prefix else ""
+    if prefix and not any(k.startswith(prefix) for k in expected):
+        # A base-model checkpoint saved from a model with a head carries the head's prefix.
+        stored = {k.removeprefix(prefix): v for k, v in stored.items()}
+    common = sorted(stored.keys() & expected.keys())
+    wrong = [k for k in common if stored[k] != expected[k]]
+    if wrong:
+        first = wrong[0]
+        raise InvalidModelError(
+            f"the weights do not fit config.json: {first} is {list(stored[first])} in the "
+            f"safetensors file but {list(expected[first])} for this config"
+            + (f" ({len(wrong) - 1} more tensors differ)" if len(wrong) > 1 else "")
+        )
+    if not common:
+        raise InvalidModelError(
+            "none of the safetensors tensors belong to the architecture config.json describes"
+        )
+    missing = sorted(set(expected) - set(stored))
+    return {"tensors_matched": len(common), "missing": missing[:10], "missing_count": len(missing)}
+
+
+def _stored_shapes(root: Path) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for path in sorted(root.glob("*.safetensors")):
+        with safe_open(str(path), framework="numpy") as fh:
+            for key in fh.keys():  # noqa: SIM118 (safe_open is not iterable)
+                shapes[key] = tuple(fh.get_slice(key).get_shape())
+    return shapes
+
+
+def load_hf_model(root: Path) -> Any:
+    """Load with the architecture named in config.json, from safetensors only, no remote code."""
+    model_cls = _model_class(read_config(root))
     try:
         model = model_cls.from_pretrained(
             str(root),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from tests.api.test_bad_input import assert_problem
 from tests.helpers import upload, wait_for_model
-from tests.stack import Stack
+from tests.stack import ROOT, Stack
 
 RECIPE = {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
 
@@ -32,3 +35,29 @@ def test_pending_until_a_worker_inspects_it(api: Stack, minilm_targz: bytes) -> 
         assert inspected["inspection"]["architecture"] == "BertModel"
         assert inspected["inspection"]["parameters"] > 20_000_000
         assert client.delete(f"/v1/models/{model['id']}").status_code == 204
+
+
+def test_a_lost_inspection_message_is_resent(api: Stack, minilm_targz: bytes) -> None:
+    """The row is the truth: with the broker's message gone, the reconciler sends it again."""
+    api.stop("inspector")
+    try:
+        with api.client() as client:
+            created = upload(client, minilm_targz, "minilm.tar.gz")
+            assert created.status_code == 201, created.text
+        purged = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app:celery_app", "purge",
+             "-f", "-Q", "inspect"],
+            cwd=ROOT, env=api.env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert "1 message" in purged.stdout, purged.stdout
+    finally:
+        fast = {"MODELPRESS_HEARTBEAT_S": "0.5", "MODELPRESS_RECONCILE_AFTER_S": "2"}
+        saved = dict(api.env)
+        api.env.update(fast)
+        api.start_worker("inspector", queues="inspect")
+        api.env.clear()
+        api.env.update(saved)
+    with api.client() as client:
+        inspected = wait_for_model(client, created.json()["id"], timeout=120)
+        assert inspected["status"] == "ready", f"{inspected}\n{api.logs()}"
+        assert client.delete(f"/v1/models/{inspected['id']}").status_code == 204

@@ -17,6 +17,12 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
     response_model=ModelRead,
     responses=problem_responses(413, 422),
     summary="Upload a model (multipart field 'file')",
+    description=(
+        "Cheap checks run here (pickles, executable formats, archive escapes and bombs, "
+        "unknown formats: 422, nothing kept). The stored upload is then `pending` until a "
+        "worker has unpacked and inspected it: `ready` with the inspection, or `rejected` "
+        "with `rejection_reason`. Jobs need a ready model (409 with Retry-After while pending)."
+    ),
 )
 def upload_model(session: SessionDep, file: UploadFile, response: Response) -> ModelRead:
     model = service.upload_model(session, stream=file.file, filename=file.filename)

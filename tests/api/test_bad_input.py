@@ -124,6 +124,7 @@ class TestUploadRejected:
             response = upload(client, minilm_targz, "../../etc/evil.tar.gz")
             assert response.status_code == 201, response.text
             assert response.json()["filename"] == "evil.tar.gz"
+            assert wait_for_model(client, response.json()["id"])["status"] == "ready"
             assert not (api.data_dir.parent / "etc").exists()
             assert client.delete(f"/v1/models/{response.json()['id']}").status_code == 204
         assert_nothing_left(api)

@@ -64,7 +64,7 @@ def digits(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
             assert eval_ds.status_code == 201, eval_ds.text
             assert train_ds.status_code == 201, train_ds.text
             ids[family] = {
-                "model": created.json()["id"],
+                "model": created["id"],
                 "eval": eval_ds.json()["id"],
                 "train": train_ds.json()["id"],
                 "accuracy": summary["eval_accuracy"],

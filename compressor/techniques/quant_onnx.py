@@ -48,6 +48,37 @@ def _quiet() -> None:
     logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.ERROR)
 
 
+def cpu_has_vnni() -> bool:
+    """x86 VNNI (AVX512-VNNI or AVX-VNNI) multiplies uint8 x int8 into 32 bits without saturating."""
+    import platform
+
+    if platform.machine().lower() not in {"x86_64", "amd64", "i686", "x86"}:
+        return True  # ARM and others: ORT's int8 kernels there do not saturate
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def weight_type(config: QuantizationConfig) -> tuple[Any, str]:
+    """int8 weights with VNNI; uint8 without, where ORT's uint8 x int8 kernels saturate."""
+    from onnxruntime.quantization import QuantType
+
+    choice = config.weight_dtype
+    if choice == "auto":
+        choice = "int8" if cpu_has_vnni() else "uint8"
+        why = (
+            "this CPU has VNNI"
+            if choice == "int8"
+            else ("this CPU has no VNNI, where uint8 x int8 products saturate in 16 bits")
+        )
+    else:
+        why = "set by the recipe"
+    kind = QuantType.QInt8 if choice == "int8" else QuantType.QUInt8
+    return kind, f"{choice} ({why})"
+
+
 def _load_normalized(source: Path) -> onnx.ModelProto:
     """Uploaded graphs (and converted TorchScript) often hold Gemm, which no quantizer reads."""
     model = onnx.load(str(source))
@@ -213,7 +244,7 @@ def _check_candidates(config: QuantizationConfig, matmuls: int, tables: int) -> 
 def int8_dynamic(
     config: QuantizationConfig, *, source: Path, out: Path, calibration: EvalInputs
 ) -> dict[str, Any]:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import quantize_dynamic
 
     _quiet()
     model = _load_normalized(source)
@@ -229,11 +260,12 @@ def int8_dynamic(
         g.name for g in weight_gathers(model.graph) if g.name not in int8_tables
     ]
     ops = ["MatMul"] + (["Gather"] if int8_tables else [])
+    weights, weights_why = weight_type(config)
     quantize_dynamic(
         model,
         str(out),
         per_channel=config.per_channel,
-        weight_type=QuantType.QInt8,
+        weight_type=weights,
         op_types_to_quantize=ops,
         nodes_to_exclude=excluded,
     )
@@ -254,6 +286,7 @@ def int8_dynamic(
         "activations": "uint8 per tensor, range computed at run time",
         "weights": "int8 per output channel" if config.per_channel else "int8 per tensor",
         "zero_points_dropped": dropped,
+        "weight_dtype": weights_why,
         **smoothing,
     }
 
@@ -290,6 +323,7 @@ def int8_static(
     _check_candidates(config, len(candidates), 0)
     model, smoothing = _smooth(config, model, calibration, skip=set(kept))
     input_names = {i.name for i in model.graph.input}
+    weights, weights_why = weight_type(config)
     method = {
         "minmax": CalibrationMethod.MinMax,
         "percentile": CalibrationMethod.Percentile,
@@ -306,7 +340,7 @@ def int8_static(
         op_types_to_quantize=["MatMul"],
         per_channel=config.per_channel,
         activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
+        weight_type=weights,
         calibrate_method=method,
         extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
     )
@@ -322,6 +356,7 @@ def int8_static(
         },
         "activations": "uint8 per tensor, range fixed from the calibration inputs",
         "weights": "int8 per output channel" if config.per_channel else "int8 per tensor",
+        "weight_dtype": weights_why,
         **smoothing,
     }
 

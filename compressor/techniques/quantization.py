@@ -68,6 +68,15 @@ class QuantizationConfig(StepConfig):
         ),
     )
     calibration_method: Literal["minmax", "percentile", "entropy"] = "minmax"
+    weight_dtype: Literal["auto", "int8", "uint8"] = Field(
+        "auto",
+        description=(
+            "int8_dynamic/int8_static: storage type of the 8-bit weights. x86 CPUs without "
+            "VNNI multiply uint8 x int8 with 16-bit saturation, which costs accuracy; uint8 "
+            "weights use kernels that do not saturate. auto: int8 on the worker's CPU when it "
+            "has VNNI, uint8 otherwise."
+        ),
+    )
     group_size: Literal[16, 32, 64, 128, 256] | None = Field(
         None, description="Weight-only schemes: weights per quantization group (default 128)."
     )
@@ -83,6 +92,8 @@ class QuantizationConfig(StepConfig):
             )
         if self.float_fallback and self.scheme not in _INT8:
             raise ValueError("float_fallback applies to int8_dynamic/int8_static only")
+        if self.weight_dtype != "auto" and self.scheme not in _INT8:
+            raise ValueError("weight_dtype applies to int8_dynamic/int8_static only")
         return self
 
     @property

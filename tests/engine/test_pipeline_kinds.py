@@ -170,7 +170,9 @@ def test_onnx_upload_with_external_data_is_quantized(tmp_path: Path) -> None:
     assert result.artifact_format == "onnx"
     assert result.report["original"]["format"] == "onnx"
     saved = onnx.load(str(result.artifact_dir / "model.onnx"))
-    assert any(i.data_type == TensorProto.INT8 for i in saved.graph.initializer)
+    # int8 or uint8 storage, by the CPU's int8 kernels (see QuantizationConfig.weight_dtype)
+    eight_bit = {TensorProto.INT8, TensorProto.UINT8}
+    assert any(i.data_type in eight_bit and len(i.dims) == 2 for i in saved.graph.initializer)
     ref = _run(tmp_path / "up" / "model.onnx", {"x": x})
     out = _run(result.artifact_dir / "model.onnx", {"x": x})
     cos = (ref * out).sum(-1) / np.linalg.norm(ref, axis=-1) / np.linalg.norm(out, axis=-1)
@@ -207,3 +209,28 @@ def test_hf_model_with_supplied_token_data_stays_hf(minilm_dir: Path, tmp_path: 
     weight = model.encoder.layer[0].intermediate.dense.weight
     assert float((weight == 0).float().mean()) >= 0.29
     assert result.report["fidelity"]["cosine_min"] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("choice", "stored"), [("int8", TensorProto.INT8), ("uint8", TensorProto.UINT8)]
+)
+def test_int8_weight_storage_follows_the_recipe(tmp_path: Path, choice: str, stored: int) -> None:
+    x = _matmul_onnx(tmp_path / "up")
+    step = {"technique": "quantization", "weight_dtype": choice}
+    result = compress_model(
+        tmp_path / "up", _recipe(step), target=ONNX_TARGET, workdir=tmp_path / "w",
+        settings=FAST, eval_data={"x": x},
+    )  # fmt: skip
+    saved = onnx.load(str(result.artifact_dir / "model.onnx"))
+    matrices = [i.data_type for i in saved.graph.initializer if len(i.dims) == 2]
+    assert matrices and set(matrices) == {stored}
+    assert result.report["steps"][0]["weight_dtype"].startswith(f"{choice} (set by the recipe)")
+
+
+def test_auto_weight_storage_says_why() -> None:
+    from compressor.techniques.quant_onnx import cpu_has_vnni, weight_type
+    from compressor.techniques.quantization import QuantizationConfig
+
+    _kind, why = weight_type(QuantizationConfig())
+    assert why.startswith("int8" if cpu_has_vnni() else "uint8")
+    assert "VNNI" in why

@@ -97,9 +97,10 @@ def test_int8_dynamic_beats_ort_quantize_dynamic_on_size_and_fidelity(dynamic: A
     ours = fidelity(reference, _run(artifact, inputs), attention_mask=inputs["attention_mask"])
     theirs = fidelity(reference, _run(peer, inputs), attention_mask=inputs["attention_mask"])
     assert artifact.stat().st_size <= peer.stat().st_size
-    # Measured 0.9922 vs the peer's 0.9876 with the pinned packages (constraints.txt).
-    assert ours["cosine_min"] >= 0.992 and ours["cosine_min"] > theirs["cosine_min"], (ours, theirs)
-    assert result.report["fidelity"]["cosine_min"] >= 0.992
+    # Measured 0.9961 vs the peer's 0.9876 on a CPU without VNNI (Zen 3), where the peer's
+    # int8 weights saturate and ours are stored as uint8; 0.9958 vs 0.9903 on a VNNI CPU.
+    assert ours["cosine_min"] >= 0.995 and ours["cosine_min"] > theirs["cosine_min"], (ours, theirs)
+    assert result.report["fidelity"]["cosine_min"] >= 0.995
     assert result.report["compression_ratio"] >= 3.9
 
     graph = onnx.load(str(artifact)).graph
@@ -113,7 +114,7 @@ def test_int8_dynamic_beats_ort_quantize_dynamic_on_size_and_fidelity(dynamic: A
 
 def test_int8_dynamic_generalises_to_held_out_sentences(dynamic: Any, tmp_path: Path) -> None:
     """Smoothing is calibrated on the inputs; here it is calibrated on half and judged on
-    the other half. Measured 0.9925 with the pinned packages (constraints.txt)."""
+    the other half. Measured 0.9943 without VNNI, 0.9947 with."""
     from compressor.formats.hf import load_tokenizer
     from compressor.inputs import EvalInputs, text_inputs
     from compressor.techniques import quant_onnx
@@ -132,7 +133,7 @@ def test_int8_dynamic_generalises_to_held_out_sentences(dynamic: Any, tmp_path: 
     )
     reference = _run(workdir / "original.onnx", last)
     held = fidelity(reference, _run(out, last), attention_mask=last["attention_mask"])
-    assert held["cosine_min"] >= 0.992, held
+    assert held["cosine_min"] >= 0.993, held
 
 
 def test_int8_static_with_float_fallback(dynamic: Any, tmp_path: Path) -> None:

@@ -206,6 +206,7 @@ class TestWorkerKilled:
 
     def test_no_live_worker_is_reported(self, stack: Stack, digits_zip: bytes) -> None:
         stack.stop("worker")
+        stack.start_worker("inspector", queues="inspect")  # uploads are inspected; no cpu pool
         with stack.client() as client:
             model = upload_ready(client, digits_zip)["id"]
             job_id = submit(client, model, QUICK)

@@ -123,18 +123,34 @@ def gemm_to_matmul(model: onnx.ModelProto) -> bool:
     return changed
 
 
+def _count_nonzero(arr: np.ndarray, zero_point: onnx.TensorProto | None) -> int:
+    """Weights stored as uint8 hold their zero at the zero point, not at 0."""
+    if zero_point is None:
+        return int(np.count_nonzero(arr))
+    zp = numpy_helper.to_array(zero_point)
+    if zp.size > 1 and arr.ndim == 2 and zp.size != arr.shape[-1] and zp.size == arr.shape[0]:
+        zp = zp.reshape(-1, 1)  # per-row zero points (embedding tables)
+    try:
+        return int(np.count_nonzero(arr != zp))
+    except ValueError:  # a layout we do not know: count raw values
+        return int(np.count_nonzero(arr))
+
+
 def onnx_parameter_stats(path: Path) -> dict[str, Any]:
     model = onnx.load(str(path), load_external_data=True)
     params = 0
     nonzero = 0
     dtypes: dict[str, int] = {}
+    inits = {i.name: i for i in model.graph.initializer}
     for init in model.graph.initializer:
         arr = numpy_helper.to_array(init)
         # Quantization scales and zero points are bookkeeping, not parameters.
         if arr.size <= 1 or init.name.endswith(("_scale", "_zero_point")):
             continue
         params += int(arr.size)
-        nonzero += int(np.count_nonzero(arr))
+        nonzero += _count_nonzero(
+            arr, inits.get(init.name.removesuffix("_quantized") + "_zero_point")
+        )
         key = str(arr.dtype)
         dtypes[key] = dtypes.get(key, 0) + int(arr.size)
     return {"parameters": params, "nonzero_parameters": nonzero, "dtypes": dtypes}

@@ -110,6 +110,7 @@ def compress_model(
     workdir: Path,
     settings: MeasureSettings | None = None,
     progress: Progress | None = None,
+    calibration_data: Arrays | None = None,
     eval_data: Arrays | None = None,
     train_data: Arrays | None = None,
     train_texts: Sequence[str] | None = None,
@@ -136,6 +137,11 @@ def compress_model(
         inputs, labels = inputs_from_arrays(eval_data, source.input_specs, role="evaluation")
     else:
         inputs, labels = source.default_inputs(target), None
+    calibration = inputs
+    if calibration_data is not None:
+        calibration, _ = inputs_from_arrays(
+            calibration_data, source.input_specs, role="calibration"
+        )
     train = _train_inputs(source, train_data)
     example = inputs.head(2)
     onnx_runtime = target.runtime == "onnxruntime"
@@ -180,7 +186,7 @@ def compress_model(
         step_progress(0.0)
         ctx = _step_context(
             target,
-            inputs,
+            calibration,
             step_progress,
             train=train,
             texts=train_texts,

@@ -133,15 +133,37 @@ class TestS3Storage:
         assert max(len(c) for c in chunks) <= 10_000
         assert len(chunks) >= len(second) // 10_000
 
-    def test_failed_put_keeps_the_old_object(
+    def test_interrupted_multipart_put_keeps_the_old_object(
         self, moto_url: str, bucket: str, tmp_path: Path
     ) -> None:
+        from boto3.s3.transfer import TransferConfig
+
         storage = storage_for(moto_url, bucket)
-        old = b"old artifact"
+        old = os.urandom(1000)
         storage.put_file("k/obj", _write(tmp_path / "old", old))
+        # One part at a time, so the source vanishes after part 1 reached S3 and before part 2
+        # is read: s3transfer opens the file anew for each part.
+        storage._transfer = TransferConfig(
+            multipart_threshold=5 * 1024**2, multipart_chunksize=5 * 1024**2, max_concurrency=1
+        )
+        source = _write(tmp_path / "new", os.urandom(11 * 1024**2))
+        sent: list[int] = []
+
+        def part_stored(http_response: Any, **_: Any) -> None:
+            sent.append(http_response.status_code)
+            source.unlink(missing_ok=True)
+
+        storage.client.meta.events.register("after-call.s3.UploadPart", part_stored)
         with pytest.raises(OSError):
-            storage.put_file("k/obj", tmp_path / "does-not-exist")
+            storage.put_file("k/obj", source)
+
+        assert sent == [200], "the upload must fail after a part really reached the server"
+        assert keys_in(moto_url, bucket) == ["k/obj"]
+        assert storage.size("k/obj") == len(old)
         assert b"".join(storage.iter_bytes("k/obj")) == old
+        # The sent part is not left billed in the bucket: the multipart upload was aborted.
+        pending = s3_client(moto_url).list_multipart_uploads(Bucket=bucket)
+        assert pending.get("Uploads", []) == []
 
     def test_multipart_upload_is_whole_and_leaves_no_parts(
         self, moto_url: str, bucket: str, tmp_path: Path

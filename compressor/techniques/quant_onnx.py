@@ -48,6 +48,10 @@ def _quiet() -> None:
     logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.ERROR)
 
 
+# Read at call time, so a test can point it at a cpuinfo of another CPU.
+CPUINFO = Path("/proc/cpuinfo")
+
+
 def cpu_has_vnni() -> bool:
     """x86 VNNI (AVX512-VNNI or AVX-VNNI) multiplies uint8 x int8 into 32 bits without saturating."""
     import platform
@@ -55,7 +59,7 @@ def cpu_has_vnni() -> bool:
     if platform.machine().lower() not in {"x86_64", "amd64", "i686", "x86"}:
         return True  # ARM and others: ORT's int8 kernels there do not saturate
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        flags = CPUINFO.read_text()
     except OSError:
         return False
     return "avx512_vnni" in flags or "avx_vnni" in flags

@@ -240,10 +240,32 @@ def test_int8_weight_storage_follows_the_recipe(tmp_path: Path, choice: str, sto
     assert result.report["steps"][0]["weight_dtype"].startswith(f"{choice} (set by the recipe)")
 
 
-def test_auto_weight_storage_says_why() -> None:
-    from compressor.techniques.quant_onnx import cpu_has_vnni, weight_type
+# Flag lines of real x86 CPUs: a Zen 3 (no VNNI), a Cascade Lake (AVX512-VNNI), an Alder Lake
+# (AVX-VNNI only).
+_ZEN3 = "flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx avx2 fma bmi2 vaes vpclmulqdq"
+_CASCADE_LAKE = "flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512vl avx512_vnni"
+_ALDER_LAKE = "flags\t\t: fpu sse2 avx avx2 fma avx_vnni gfni vaes"
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "stored"),
+    [(_ZEN3, "uint8"), (_CASCADE_LAKE, "int8"), (_ALDER_LAKE, "int8")],
+    ids=["no-vnni", "avx512-vnni", "avx-vnni"],
+)
+def test_auto_weight_storage_says_why(
+    cpuinfo: str, stored: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform
+
+    from onnxruntime.quantization import QuantType
+
+    from compressor.techniques import quant_onnx
     from compressor.techniques.quantization import QuantizationConfig
 
-    _kind, why = weight_type(QuantizationConfig())
-    assert why.startswith("int8" if cpu_has_vnni() else "uint8")
-    assert "VNNI" in why
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\n{cpuinfo}\n")
+    monkeypatch.setattr(quant_onnx, "CPUINFO", tmp_path / "cpuinfo")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    kind, why = quant_onnx.weight_type(QuantizationConfig())
+    assert kind == (QuantType.QUInt8 if stored == "uint8" else QuantType.QInt8)
+    assert why.startswith(f"{stored} (")
+    assert ("no VNNI" in why) == (stored == "uint8") and "VNNI" in why

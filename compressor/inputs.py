@@ -1,9 +1,15 @@
-"""Evaluation inputs: the same fixed inputs feed fidelity and latency for original and result."""
+"""Evaluation inputs: the same fixed inputs feed fidelity and latency for original and result.
+
+Inputs that calibrate or train a step never judge it: measurement uses a separate set (the
+user's evaluation data, a held-out share of the calibration data, or a second fixed set).
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -45,6 +51,49 @@ SAMPLE_SENTENCES = (
     "The committee will announce its decision next Monday.",
 )
 
+# Judges jobs without data; never used to calibrate or train. Written apart from the set above
+# and not tuned on any model's results.
+HELD_OUT_SENTENCES = (
+    "The ferry to the island runs twice a day in winter.",
+    "Why does my code compile on Linux but fail on Windows?",
+    "Grandpa keeps his old records in a wooden box under the stairs.",
+    "The central bank raised its forecast for inflation next year.",
+    "A thin layer of frost covered the cars parked along the street.",
+    "Add two eggs, then whisk the batter until it is smooth.",
+    "The referee stopped the game after the floodlights failed.",
+    "Enzymes speed up chemical reactions without being consumed.",
+    "We regret to inform you that your application was unsuccessful.",
+    "The hikers reached the summit just before the clouds rolled in.",
+    "Is there a pharmacy open on Sunday somewhere in this town?",
+    "The orchestra tuned their instruments while the audience settled.",
+    "Shares of the chipmaker jumped nine percent in early trading.",
+    "My neighbour's dog barks whenever the postman walks by.",
+    "Compilers translate source code into instructions a processor can run.",
+    "The river burst its banks and flooded the lower part of the village.",
+    "Please attach a copy of your passport to the registration form.",
+    "Volcanic ash grounded hundreds of flights across northern Europe.",
+    "The toddler giggled as the bubbles floated across the garden.",
+    "Our quarterly survey shows that customers want faster delivery.",
+    "Bats navigate in the dark by listening to the echoes of their calls.",
+    "The hotel room was small, but the view of the harbour was wonderful.",
+    "Turn left at the second roundabout and the office is on your right.",
+    "Vaccines train the immune system to recognise a specific pathogen.",
+    "The detective noticed that the clock on the wall had stopped at noon.",
+    "Wind turbines produced a record share of the country's electricity.",
+    "I have been trying to learn the guitar, but my fingers still hurt.",
+    "The city council approved a new bicycle lane along the main avenue.",
+    "Old maps often showed sea monsters in the unexplored parts of the ocean.",
+    "Restart the router and wait a minute before you reconnect.",
+    "The bakery on the corner sells out of croissants by eight o'clock.",
+    "Glaciers in the Alps have lost a large part of their volume since 1900.",
+)
+
+InputRole = Literal["calibration", "measurement"]
+
+# A calibration set is split only when both parts stay useful.
+HELD_OUT_SHARE = 0.25
+MIN_ROWS_TO_SPLIT = 8
+
 
 @dataclass(frozen=True)
 class EvalInputs:
@@ -63,20 +112,62 @@ class EvalInputs:
     def head(self, batch_size: int) -> dict[str, np.ndarray]:
         return {k: v[:batch_size] for k, v in self.tensors.items()}
 
+    @property
+    def rows(self) -> int:
+        return int(next(iter(self.tensors.values())).shape[0])
+
+    def take(self, rows: np.ndarray, source: str) -> EvalInputs:
+        return EvalInputs({k: v[rows] for k, v in self.tensors.items()}, source)
+
+    def row_digests(self) -> list[bytes]:
+        """One hash per sample over every model input, to find rows two sets share."""
+        names = sorted(k for k in self.tensors if k != LABELS)
+        digests = []
+        for i in range(self.rows):
+            h = hashlib.blake2b(digest_size=16)
+            for name in names:
+                row = np.ascontiguousarray(self.tensors[name][i])
+                h.update(f"{name}:{row.dtype}:{row.shape}".encode())
+                h.update(row.tobytes())
+            digests.append(h.digest())
+        return digests
+
+    def shared_rows(self, other: EvalInputs) -> int:
+        """How many of these rows also occur in ``other`` (same values for every input)."""
+        theirs = set(other.row_digests())
+        return sum(d in theirs for d in self.row_digests())
+
+
+def held_out_rows(n: int) -> np.ndarray | None:
+    """Sorted row indices of a fixed ~25% share of ``n`` rows, or None if too few to split.
+
+    A seeded permutation rather than the tail: uploaded sets are often sorted by class.
+    """
+    if n < MIN_ROWS_TO_SPLIT:
+        return None
+    count = max(2, round(n * HELD_OUT_SHARE))
+    return np.sort(np.random.default_rng(0).permutation(n)[:count])
+
 
 def text_inputs(
-    tokenizer: Any, input_names: list[str], *, sequence_length: int, count: int | None = None
+    tokenizer: Any,
+    input_names: list[str],
+    *,
+    sequence_length: int,
+    count: int | None = None,
+    sentences: tuple[str, ...] = SAMPLE_SENTENCES,
+    label: str = "fixed English sentences",
 ) -> EvalInputs:
-    sentences = list(SAMPLE_SENTENCES[: count or len(SAMPLE_SENTENCES)])
+    chosen = list(sentences[: count or len(sentences)])
     enc = tokenizer(
-        sentences,
+        chosen,
         padding="max_length",
         truncation=True,
         max_length=sequence_length,
         return_tensors="np",
     )
     tensors = {name: np.asarray(enc[name], dtype=np.int64) for name in input_names if name in enc}
-    return EvalInputs(tensors, f"{len(sentences)} fixed English sentences, tokenized")
+    return EvalInputs(tensors, f"{len(chosen)} {label}, tokenized")
 
 
 def generated_token_inputs(
@@ -91,7 +182,9 @@ def generated_token_inputs(
             tensors[name] = np.ones((count, sequence_length), dtype=np.int64)
         else:
             tensors[name] = np.zeros((count, sequence_length), dtype=np.int64)
-    return EvalInputs(tensors, f"{count} generated token sequences (no tokenizer shipped)")
+    return EvalInputs(
+        tensors, f"{count} generated token sequences, seed {seed} (no tokenizer shipped)"
+    )
 
 
 class InvalidDatasetError(CompressionError):
@@ -125,7 +218,9 @@ def generated_tensor_inputs(
             tensors[spec["name"]] = np.ones(shape, dtype=dtype)
         else:
             tensors[spec["name"]] = rng.standard_normal(shape).astype(dtype)
-    return EvalInputs(tensors, f"{count} generated inputs of the declared shapes (no dataset)")
+    return EvalInputs(
+        tensors, f"{count} generated inputs of the declared shapes, seed {seed} (no dataset)"
+    )
 
 
 def inputs_from_arrays(
@@ -193,3 +288,123 @@ def inputs_from_arrays(
         labels = labels.astype(np.int64)
     n = next(iter(tensors.values())).shape[0]
     return EvalInputs(tensors, f"{n} supplied {role} samples"), labels
+
+
+Labelled = tuple[EvalInputs, np.ndarray | None]
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """What calibrates the steps, what measures the result, and the report's account of both."""
+
+    calibration: EvalInputs
+    measurement: EvalInputs
+    labels: np.ndarray | None
+    calibration_report: dict[str, Any]
+    measurement_report: dict[str, Any]
+
+
+def _split_calibration(
+    data: Labelled,
+) -> tuple[EvalInputs, EvalInputs, np.ndarray | None, str] | None:
+    inputs, labels = data
+    n = inputs.rows
+    rows = held_out_rows(n)
+    if rows is None:
+        return None
+    keep = np.setdiff1d(np.arange(n), rows)
+    held = inputs.take(rows, f"{rows.size} of {n} supplied calibration samples, held out")
+    calibration = inputs.take(
+        keep, f"{keep.size} of {n} supplied calibration samples ({rows.size} held out)"
+    )
+    held_labels = labels[rows] if labels is not None else None
+    return calibration, held, held_labels, "calibration_data (held-out share)"
+
+
+def _overlaps(
+    measurement: EvalInputs, seen: list[tuple[str, EvalInputs]]
+) -> tuple[list[str], dict[str, str]]:
+    """The sets the measured rows are disjoint from, and a note for each one they are not."""
+    shared: dict[str, int] = {}
+    for name, other in seen:
+        shared[name] = shared.get(name, 0) + measurement.shared_rows(other)
+    n = measurement.rows
+    notes = {
+        name: (
+            f"all {n} measured rows are also {name} inputs: figures are on {name} data"
+            if count >= n
+            else f"{count} of {n} measured rows are also {name} inputs: figures are partly "
+            f"on {name} data"
+        )
+        for name, count in shared.items()
+        if count
+    }
+    return sorted(name for name, count in shared.items() if not count), notes
+
+
+def plan_inputs(
+    *,
+    calibration: Labelled | None,
+    evaluation: Labelled | None,
+    training: EvalInputs | None,
+    training_texts: EvalInputs | None,
+    defaults: Callable[[InputRole], EvalInputs],
+) -> InputPlan:
+    """Calibration: ``calibration``, else ``training``, else the defaults' calibration set.
+    Measurement: ``evaluation``, else a held-out share of ``calibration``, else the defaults'
+    held-out set. ``defaults(role)`` gives the inputs for a job without data."""
+    notes: list[str] = []
+    measured: Labelled | None = evaluation
+    meas_source = "eval_data"
+    if calibration is not None:
+        cal, cal_source = calibration[0], "calibration_data"
+        if evaluation is None:
+            split = _split_calibration(calibration)
+            if split is None:
+                measured, meas_source = calibration, "calibration_data"
+                notes.append(
+                    f"figures are on calibration data: its {cal.rows} rows are too few to hold "
+                    f"out a share (at least {MIN_ROWS_TO_SPLIT} are needed); supply eval data "
+                    "for held-out figures"
+                )
+            else:
+                cal, held, held_labels, meas_source = split
+                measured = (held, held_labels)
+    elif training is not None:
+        cal = EvalInputs(
+            {k: v for k, v in training.tensors.items() if k != LABELS}, training.source
+        )
+        cal_source = "training_data"
+    else:
+        cal, cal_source = defaults("calibration"), "default"
+    if measured is None:
+        measured, meas_source = (defaults("measurement"), None), "default (held-out set)"
+    measurement, labels = measured
+    trained = [t for t in (training, training_texts) if t is not None]
+    seen = [("calibration", cal), *(("training", t) for t in trained)]
+    disjoint, overlap = _overlaps(measurement, seen)
+    if meas_source == "calibration_data":
+        overlap.pop("calibration", None)  # said above, with the reason
+    notes.extend(overlap.values())
+    held_out = not overlap and meas_source != "calibration_data"
+    if held_out:
+        notes.append(
+            "no measured row was used to calibrate"
+            + (" or train" if trained else "")
+            + "; fidelity, accuracy and latency are all on these rows"
+        )
+    return InputPlan(
+        calibration=cal,
+        measurement=measurement,
+        labels=labels,
+        calibration_report={"source": cal_source, "description": cal.source, "rows": cal.rows},
+        measurement_report={
+            "source": meas_source,
+            "description": measurement.source,
+            "rows": measurement.rows,
+            "labelled": labels is not None,
+            "held_out": held_out,
+            "disjoint_from": disjoint,
+            "note": " ".join(notes),
+        },
+    )

@@ -20,7 +20,9 @@ from compressor.errors import InvalidRecipeError
 from compressor.formats.detect import ModelKind, find_onnx_file, inspect_model_dir
 from compressor.formats.onnx_io import check_external_data, export_onnx
 from compressor.inputs import (
+    HELD_OUT_SENTENCES,
     EvalInputs,
+    InputRole,
     generated_tensor_inputs,
     generated_token_inputs,
     text_inputs,
@@ -50,22 +52,42 @@ class SourceModel:
     def export(self, module: torch.nn.Module, example: dict[str, np.ndarray], path: Path) -> None:
         export_onnx(module, example, path, output_name="output", sequence_axis=self.sequence_axis)
 
-    def default_inputs(self, target: Target) -> EvalInputs:
+    def default_inputs(self, target: Target, *, role: InputRole = "calibration") -> EvalInputs:
+        """Inputs for a job without data; the two roles never share a row.
+
+        Text models: the sample sentences calibrate and a second fixed set judges. Generated
+        inputs: one seed calibrates, another judges.
+        """
         count = max(32, target.batch_size)
+        seed = 0 if role == "calibration" else 1
         if self.kind == "huggingface":
             names = [s["name"] for s in self.input_specs]
             if self.tokenizer is not None:
-                return text_inputs(self.tokenizer, names, sequence_length=target.sequence_length)
+                if role == "calibration":
+                    return text_inputs(
+                        self.tokenizer, names, sequence_length=target.sequence_length
+                    )
+                return text_inputs(
+                    self.tokenizer,
+                    names,
+                    sequence_length=target.sequence_length,
+                    sentences=HELD_OUT_SENTENCES,
+                    label="fixed held-out English sentences",
+                )
             vocab = int(self.inspection.get("vocab_size") or 1000)
             return generated_token_inputs(
-                names, vocab_size=vocab, sequence_length=target.sequence_length, count=count
+                names,
+                vocab_size=vocab,
+                sequence_length=target.sequence_length,
+                count=count,
+                seed=seed,
             )
         seq = target.sequence_length
         specs = [
             {**s, "shape": [d if isinstance(d, int) else seq for d in s["shape"]]}
             for s in self.input_specs
         ]
-        return generated_tensor_inputs(specs, count=count)
+        return generated_tensor_inputs(specs, count=count, seed=seed)
 
 
 def check_recipe_for_kind(recipe: Recipe, kind: ModelKind, target: Target) -> None:

@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from compressor.datasets import tokenize_texts
 from compressor.errors import InvalidModelError, UnsupportedModelError
 from compressor.formats.detect import detect_kind
 from compressor.formats.hf import copy_side_files
 from compressor.formats.onnx_io import onnx_file_bytes, onnx_parameter_stats, save_onnx_artifact
-from compressor.inputs import LABELS, EvalInputs, inputs_from_arrays
+from compressor.inputs import LABELS, EvalInputs, InputPlan, inputs_from_arrays, plan_inputs
 from compressor.loaders import (
     PACK_LIMIT_BYTES,
     SourceModel,
@@ -33,6 +34,9 @@ from compressor.techniques.base import ModelState, Stage, StepContext, handler_f
 
 Progress = Callable[[str, float], None]
 Arrays = dict[str, np.ndarray]
+
+# Every figure of the report that runs the models reads the measurement inputs.
+MEASURED_ON_THESE = ("fidelity", "accuracy", "latency")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,46 @@ def _train_inputs(source: SourceModel, train_data: Arrays | None) -> EvalInputs 
     return EvalInputs(tensors, inputs.source)
 
 
+def _texts_as_inputs(
+    source: SourceModel, texts: Sequence[str] | None, target: Target
+) -> EvalInputs | None:
+    """Training sentences encoded as the measurement encodes text, so rows can be compared."""
+    if not texts or source.tokenizer is None:
+        return None
+    names = [s["name"] for s in source.input_specs]
+    tensors = tokenize_texts(
+        source.tokenizer, list(texts), names, max_length=target.sequence_length
+    )
+    return EvalInputs(tensors, f"{len(texts)} training sentences")
+
+
+def _plan(
+    source: SourceModel,
+    target: Target,
+    *,
+    calibration_data: Arrays | None,
+    eval_data: Arrays | None,
+    train: EvalInputs | None,
+    train_texts: Sequence[str] | None,
+) -> InputPlan:
+    specs = source.input_specs
+    return plan_inputs(
+        calibration=(
+            inputs_from_arrays(calibration_data, specs, role="calibration")
+            if calibration_data is not None
+            else None
+        ),
+        evaluation=(
+            inputs_from_arrays(eval_data, specs, role="evaluation")
+            if eval_data is not None
+            else None
+        ),
+        training=train,
+        training_texts=_texts_as_inputs(source, train_texts, target),
+        defaults=lambda role: source.default_inputs(target, role=role),
+    )
+
+
 def _student_loader(student_dir: Path | None, workdir: Path) -> Callable[[], Any] | None:
     if student_dir is None:
         return None
@@ -118,11 +162,12 @@ def compress_model(
 ) -> CompressionResult:
     """Compress any supported upload (Hugging Face dir, ONNX model, architecture reference).
 
-    ``eval_data``: named input arrays (+ optional ``labels``) for calibration and fidelity;
-    without it, fixed sentences (text models) or generated inputs of the declared shapes are
-    used and the report says so. ``train_data``: same layout, for steps that train;
-    ``train_texts``: unlabelled sentences that text models train on when there is no
-    ``train_data``.
+    Arrays are named model inputs (+ optional ``labels``). ``calibration_data`` calibrates the
+    steps (else ``train_data``, else fixed sentences or generated inputs). Figures are measured
+    on rows nothing calibrated or trained on: ``eval_data``, else a held-out quarter of
+    ``calibration_data``, else a second fixed set; the report's ``measurement`` says which,
+    and says so when that could not be had. ``train_data``: for steps that train;
+    ``train_texts``: unlabelled sentences that text models train on without ``train_data``.
     """
     settings = settings or MeasureSettings()
     report_progress: Progress = progress or (lambda _phase, _f: None)
@@ -133,17 +178,17 @@ def compress_model(
 
     report_progress("loading", 0.02)
     source = load_source(source_dir, workdir=workdir)
-    if eval_data is not None:
-        inputs, labels = inputs_from_arrays(eval_data, source.input_specs, role="evaluation")
-    else:
-        inputs, labels = source.default_inputs(target), None
-    calibration = inputs
-    if calibration_data is not None:
-        calibration, _ = inputs_from_arrays(
-            calibration_data, source.input_specs, role="calibration"
-        )
     train = _train_inputs(source, train_data)
-    example = inputs.head(2)
+    plan = _plan(
+        source,
+        target,
+        calibration_data=calibration_data,
+        eval_data=eval_data,
+        train=train,
+        train_texts=train_texts,
+    )
+    inputs, labels = plan.measurement, plan.labels
+    example = plan.calibration.head(2)
     onnx_runtime = target.runtime == "onnxruntime"
 
     # The original as the user would run it on the target runtime.
@@ -186,7 +231,7 @@ def compress_model(
         step_progress(0.0)
         ctx = _step_context(
             target,
-            calibration,
+            plan.calibration,
             step_progress,
             train=train,
             texts=train_texts,
@@ -255,6 +300,8 @@ def compress_model(
             "sequence_length": target.sequence_length,
             "inputs": inputs.source,
             "labelled": labels is not None,
+            "fidelity_inputs": {**plan.measurement_report, "used_for": MEASURED_ON_THESE},
+            "calibration_inputs": plan.calibration_report,
             "training_data": train.source if train is not None else None,
             "fresh_process": True,
         },

@@ -136,10 +136,10 @@ def _job_data(job: Job, model: ModelFile, source: Path, workdir: Path) -> dict[s
         return tensors if data.labels is None else {**tensors, LABELS: data.labels}
 
     kwargs: dict[str, Any] = {}
-    # Calibration data stands in for evaluation when no separate eval set is named.
-    evaluation = loaded.get("eval") or loaded.get("calibration")
-    if evaluation is not None:
-        kwargs["eval_data"] = arrays(evaluation)
+    # Each set keeps its role; the engine holds out rows to measure on when no eval set is named.
+    for role, keyword in (("calibration", "calibration_data"), ("eval", "eval_data")):
+        if role in loaded:
+            kwargs[keyword] = arrays(loaded[role])
     train = loaded.get("train")
     if train is not None:
         if train.texts is not None and train.labels is None:

@@ -232,7 +232,8 @@ class TestS3Storage:
 
 
 @pytest.mark.e2e
-def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["embedded", "scaleout"])
+def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path, kind: str) -> None:
     from scripts.train_digits import train_and_save
 
     train_and_save("mlp", tmp_path / "mlp", epochs=3)
@@ -243,7 +244,7 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path) -> None:
 
     with (
         running_stack(
-            "embedded",
+            kind,
             tmp_path / "stack",
             MODELPRESS_STORAGE_BACKEND="s3",
             MODELPRESS_S3_BUCKET=bucket,

@@ -81,6 +81,12 @@ class WorkerSettings(BaseSettings):
     reconcile_after_s: float = Field(60, gt=0, description="re-send jobs queued this long")
     max_attempts: int = Field(3, ge=1, le=20)
     cancel_poll_s: float = Field(1.0, gt=0)
+    job_memory_bytes: int | None = Field(
+        None,
+        ge=512 * 1024**2,
+        description="address-space limit (RLIMIT_AS) of each job process: a job that needs more "
+        "fails as out of memory, instead of the kernel's OOM killer picking a process",
+    )
 
 
 class UploadSettings(BaseSettings):

@@ -10,6 +10,7 @@ import ctypes
 import errno
 import hashlib
 import logging
+import resource
 import shutil
 import signal
 import sys
@@ -43,6 +44,26 @@ log = logging.getLogger("modelpress.job")
 
 class JobCancelled(Exception):
     pass
+
+
+# torch and onnxruntime report a failed allocation as RuntimeError, not MemoryError.
+_NATIVE_OUT_OF_MEMORY = ("can't allocate memory", "not enough memory", "failed to allocate memory")
+
+
+def _native_out_of_memory(exc: Exception) -> bool:
+    message = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(s in message for s in _NATIVE_OUT_OF_MEMORY)
+
+
+def _out_of_memory_message(limit: int | None) -> str:
+    where = f"the {limit / 1024**3:.1f} GiB each job may use here" if limit else "this machine"
+    return f"the job ran out of memory ({where}); try a smaller model, batch or dataset"
+
+
+def limit_memory(limit: int | None) -> None:
+    """Cap the address space, so an oversized job fails with MemoryError in its own process."""
+    if limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def die_with_parent() -> None:
@@ -234,6 +255,8 @@ def run(run: JobRun) -> None:
 def main(job_id: str, owner: str, workdir: str) -> int:
     die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    memory_limit = get_settings().worker.job_memory_bytes
+    limit_memory(memory_limit)
     threads = get_settings().worker.worker_threads
     import torch
 
@@ -248,7 +271,7 @@ def main(job_id: str, owner: str, workdir: str) -> int:
     except CompressionError as exc:
         job_run.fail(str(exc))
     except MemoryError:
-        job_run.fail("the job ran out of memory; try a smaller batch or a bigger machine")
+        job_run.fail(_out_of_memory_message(memory_limit))
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             job_run.fail("the worker's disk is full; the job stopped and left no artifact")
@@ -258,6 +281,10 @@ def main(job_id: str, owner: str, workdir: str) -> int:
                 f"internal error ({type(exc).__name__}); the service logs have the details"
             )
     except Exception as exc:
+        if _native_out_of_memory(exc):
+            log.warning("job %s ran out of memory: %s", job_id, exc)
+            job_run.fail(_out_of_memory_message(memory_limit))
+            return 0
         log.exception("job %s failed unexpectedly", job_id)
         job_run.fail(f"internal error ({type(exc).__name__}); the service logs have the details")
     return 0

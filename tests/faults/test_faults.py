@@ -185,6 +185,60 @@ class TestLimits:
         assert artifacts_of(stack, job_id) == []
 
 
+def write_oversized_eval_npz(path: Path, nbytes: int) -> Path:
+    """Digits-shaped eval inputs that expand to ``nbytes`` in memory, written in slices.
+
+    One random column keeps the deflate ratio under the upload's zip-bomb limit.
+    """
+    rows = nbytes // (64 * 4) + 1
+    rng = np.random.default_rng(0)
+    header = {"descr": "<f4", "fortran_order": False, "shape": (rows, 64)}
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        zf.open("input.npy", "w", force_zip64=True) as member,
+    ):
+        np.lib.format.write_array_header_1_0(member, header)
+        for start in range(0, rows, 1 << 20):
+            block = np.zeros((min(1 << 20, rows - start), 64), dtype=np.float32)
+            block[:, 0] = rng.random(len(block), dtype=np.float32)
+            member.write(block.tobytes())
+    return path
+
+
+class TestJobMemoryLimit:
+    def test_allocation_over_the_limit_fails_the_job_not_the_worker(
+        self, tmp_path: Path, digits_zip: bytes
+    ) -> None:
+        """RLIMIT_AS turns the job's real allocation (reading its eval set) into MemoryError.
+
+        Without the limit this machine would grant the allocation, so only the setting can fail it.
+        """
+        # A tiny job's address space peaks near 1.8 GiB (thread stacks and arenas, not RSS).
+        limit = 3 * 1024**3
+        with (
+            running_stack(
+                "scaleout", tmp_path, MODELPRESS_JOB_MEMORY_BYTES=str(limit), **FAST
+            ) as stack,
+            stack.client() as client,
+        ):
+            model = upload_ready(client, digits_zip)["id"]
+            npz = write_oversized_eval_npz(tmp_path / "eval.npz", limit)
+            with npz.open("rb") as fh:
+                dataset = client.post("/v1/datasets", files={"file": fh}, timeout=300)
+            assert dataset.status_code == 201, dataset.text
+            job_id = submit(client, model, QUICK, data={"eval": dataset.json()["id"]})
+            job = wait_for_job(client, job_id, stack=stack, timeout=180)
+            assert job["status"] == "failed", f"{job}\n{stack.logs()}"
+            assert "ran out of memory (the 3.0 GiB each job may use here)" in job["error"]
+            assert job["attempts"] == 1
+            logs = client.get(f"/v1/jobs/{job_id}/logs").text
+            assert logs.count("ran out of memory") == 1, logs
+            assert artifacts_of(stack, job_id) == []
+            # The worker outlived its job process, and a job that fits runs under the same limit.
+            assert stack.procs["worker"].poll() is None
+            assert_exactly_once(stack, client, submit(client, model, QUICK))
+
+
 class TestWorkerKilled:
     def test_sigkill_mid_job_reruns_exactly_once(
         self, stack: Stack, digits_zip: bytes, train_npz: bytes

@@ -17,7 +17,7 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from scripts.train_digits import digits_split, train_and_save
+from scripts.train_digits import ARCHITECTURES, digits_split, train_and_save
 from tests.helpers import unpack_artifact, upload_ready, wait_for_job
 from tests.stack import Stack
 
@@ -109,6 +109,20 @@ def ort_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
 def weights(path: Path) -> dict[str, np.ndarray]:
     graph = onnx.load(str(path)).graph
     return {i.name: numpy_helper.to_array(i) for i in graph.initializer if len(i.dims) >= 2}
+
+
+def linear_weights_out_by_in(path: Path) -> list[np.ndarray]:
+    """Each MatMul/Gemm weight as [out, in], whichever way the graph stores it."""
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    found = []
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "Gemm") or node.input[1] not in inits:
+            continue
+        w = inits[node.input[1]]
+        trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+        found.append(w if trans_b else w.T)  # MatMul's B is [in, out]
+    return found
 
 
 def stored_zero_fraction(path: Path) -> float:
@@ -209,14 +223,28 @@ class TestTechniquesThroughTheApi:
         self, stack: Stack, digits: dict[str, Any], tmp_path: Path
     ) -> None:
         mlp = digits["mlp"]
+        args = ARCHITECTURES["mlp"]["args"]
+        inputs = [args["in_features"], *args["hidden"]]
+        eligible = [n for n in inputs if n % 4 == 0]  # nm_sparsity needs in_features % m == 0
         report, path = run_job(stack, mlp, [{"technique": "nm_sparsity"}], tmp_path / "nm")
-        for w in weights(path).values():
-            if w.shape[-1] % 4 == 0 and w.ndim == 2:
-                groups = np.count_nonzero(w.reshape(-1, 4), axis=1) if w.shape[1] % 4 == 0 else None
-                rows = np.count_nonzero(w.T.reshape(-1, 4), axis=1)
-                assert rows.max() <= 2 or (groups is not None and groups.max() <= 2)
+        matrices = linear_weights_out_by_in(path)
+        assert sorted(w.shape[1] for w in matrices) == sorted(eligible)
+        for w in matrices:
+            # The engine's pattern: of every 4 consecutive inputs of an output row, 2 stay.
+            kept = np.count_nonzero(w.reshape(w.shape[0], -1, 4), axis=-1)
+            assert kept.max() <= 2, w.shape
+        assert report["steps"][0]["layers_left_dense"] == {}
+
         report, path = run_job(
             stack, mlp, [{"technique": "quantization", "scheme": "fp16"}], tmp_path / "fp16"
         )
-        assert any(w.dtype == np.float16 for w in weights(path).values())
+        # Only ops listed in FP32_OPS may keep fp32 weights; this MLP has none of them.
+        assert report["steps"][0]["ops_kept_in_float32"] == {}
+        floats = {
+            i.name: numpy_helper.to_array(i).dtype
+            for i in onnx.load(str(path)).graph.initializer
+            if numpy_helper.to_array(i).dtype.kind == "f"
+        }
+        assert len(floats) == 2 * len(inputs)  # a weight and a bias per Linear
+        assert set(floats.values()) == {np.dtype(np.float16)}, floats
         assert ort_accuracy(path, mlp["x_eval"], mlp["y_eval"]) >= mlp["accuracy"] - 0.01

@@ -22,14 +22,36 @@ from app.storage import get_storage
 from compressor.errors import InvalidRecipeError
 from compressor.formats.detect import ModelKind
 from compressor.loaders import check_recipe_for_kind
+from compressor.recipe import Recipe
 from compressor.target import Target
 
 
-def _queue_for(session: Session, target: Target) -> str:
-    if target.device == "auto":
-        stale = get_settings().worker.stale_after_s
-        return "gpu" if queue_has_live_worker(session, "gpu", stale_after_s=stale) else "cpu"
-    return "gpu" if target.device == "gpu" else "cpu"
+def _check_recipe(recipe: Recipe, kind: ModelKind, target: Target) -> None:
+    recipe.check_target(target)
+    check_recipe_for_kind(recipe, kind, target)
+
+
+def _runs_on(recipe: Recipe, kind: ModelKind, target: Target) -> bool:
+    try:
+        _check_recipe(recipe, kind, target)
+    except InvalidRecipeError:
+        return False
+    return True
+
+
+def _resolve_device(session: Session, recipe: Recipe, kind: ModelKind, target: Target) -> Target:
+    """'auto' becomes the device the job runs on, so routing and the report agree.
+
+    The GPU pool only when a GPU worker is alive and every step can run there: a CPU-only
+    scheme such as int8_dynamic stays on the CPU pool instead of bypassing its refusal.
+    """
+    if target.device != "auto":
+        return target
+    gpu = target.model_copy(update={"device": "gpu"})
+    stale = get_settings().worker.stale_after_s
+    if queue_has_live_worker(session, "gpu", stale_after_s=stale) and _runs_on(recipe, kind, gpu):
+        return gpu
+    return target.model_copy(update={"device": "cpu"})
 
 
 def eta_seconds(job: Job) -> float | None:
@@ -55,9 +77,10 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
     if model is None:
         raise errors.ModelNotFound(f"no model with id {request.model_id!r}")
     models_service.require_ready(model)
+    kind = cast(ModelKind, model.format)
+    target = _resolve_device(session, request.recipe, kind, request.target)
     try:
-        request.recipe.check_target(request.target)
-        check_recipe_for_kind(request.recipe, cast(ModelKind, model.format), request.target)
+        _check_recipe(request.recipe, kind, target)
     except InvalidRecipeError as exc:
         raise errors.InvalidRecipe(str(exc)) from exc
     _check_uploaded_students(session, request)
@@ -74,15 +97,16 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         id=new_id(),
         model_id=model.id,
         status=JobStatus.QUEUED,
-        queue=_queue_for(session, request.target),
+        queue="gpu" if target.device == "gpu" else "cpu",
         priority=request.priority,
         time_limit_s=request.time_limit_s,
         recipe=request.recipe.model_dump(mode="json"),
-        target=request.target.model_dump(mode="json"),
+        target=target.model_dump(mode="json"),
         data=data,
     )
     repository.add(session, job)
-    repository.add_event(session, job.id, f"queued on the {job.queue!r} pool")
+    resolved = f" (device 'auto' -> {target.device!r})" if request.target.device == "auto" else ""
+    repository.add_event(session, job.id, f"queued on the {job.queue!r} pool{resolved}")
     job_id, queue, priority = job.id, job.queue, job.priority
     on_commit(session, lambda: enqueue_job(job_id, queue=queue, priority=priority))
     return job

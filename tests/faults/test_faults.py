@@ -272,33 +272,50 @@ class TestWorkerKilled:
 
 
 class TestGpuPoolRouting:
-    def test_gpu_jobs_go_to_the_gpu_pool(self, stack: Stack, digits_zip: bytes) -> None:
-        """No GPU here: a worker that declares the gpu queue stands in for the GPU pool."""
+    """Routing only: no GPU here, and the engine does not compute on one yet. A worker that
+    declares the gpu queue stands in for the GPU pool."""
+
+    def test_routing_only_auto_picks_a_pool_that_can_run_the_recipe(
+        self, stack: Stack, digits_zip: bytes
+    ) -> None:
+        fp16 = [{"technique": "quantization", "scheme": "fp16"}]
         with stack.client() as client:
             model = upload_ready(client, digits_zip)["id"]
-            body = {
-                "model_id": model,
-                "recipe": {"steps": QUICK},
-                "target": {"device": "auto"},
-            }
-            auto_cpu = client.post("/v1/jobs", json=body).json()
-            assert auto_cpu["queue"] == "cpu"
+
+            def auto(steps: list[dict[str, Any]]) -> dict[str, Any]:
+                body = {"model_id": model, "recipe": {"steps": steps}, "target": {"device": "auto"}}
+                response = client.post("/v1/jobs", json=body)
+                assert response.status_code == 202, response.text
+                return dict(response.json())
+
+            no_gpu_yet = auto(fp16)
             stack.start_worker("gpu-worker", queues="gpu")
             wait_until(
                 lambda: any("gpu" in w["queues"] for w in client.get("/v1/workers").json()),
                 60,
                 "the gpu worker to register",
             )
-            auto_gpu = client.post("/v1/jobs", json=body).json()
-            assert auto_gpu["queue"] == "gpu"
-            for job_id in (auto_cpu["id"], auto_gpu["id"]):
-                assert_exactly_once(stack, client, job_id)
+            on_gpu = auto(fp16)
+            # int8_dynamic is CPU-only: 'auto' must not slip it past the refusal 'gpu' gets.
+            cpu_only = auto(QUICK)
+            refused = client.post(
+                "/v1/jobs",
+                json={"model_id": model, "recipe": {"steps": QUICK}, "target": {"device": "gpu"}},
+            )
+            assert refused.status_code == 422, refused.text
             workers_by_queue = {
                 q: [w["name"] for w in client.get("/v1/workers").json() if q in w["queues"]]
                 for q in ("cpu", "gpu")
             }
-            gpu_job = client.get(f"/v1/jobs/{auto_gpu['id']}/logs").text
-            assert any(name in gpu_job for name in workers_by_queue["gpu"]), gpu_job
+            for job, device in ((no_gpu_yet, "cpu"), (on_gpu, "gpu"), (cpu_only, "cpu")):
+                assert (job["queue"], job["target"]["device"]) == (device, device), job
+                assert_exactly_once(stack, client, job["id"])
+                report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]
+                assert report["target"]["device"] == device
+                logs = client.get(f"/v1/jobs/{job['id']}/logs").text
+                assert f"device 'auto' -> '{device}'" in logs, logs
+                ran_on = {q for q, names in workers_by_queue.items() for n in names if n in logs}
+                assert ran_on == {device}, (workers_by_queue, logs)
 
 
 class TestApiRestart:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.stack import unavailable
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -17,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def compose() -> dict:
     tool = shutil.which("docker-compose")
     if tool is None:
-        pytest.skip("docker-compose is not installed (.ci/run installs it)")
+        unavailable("docker-compose is not installed (.ci/run installs it)")
     result = subprocess.run(
         [tool, "-f", str(ROOT / "docker-compose.yml"), "config"],
         capture_output=True,

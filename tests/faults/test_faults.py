@@ -19,7 +19,7 @@ import pytest
 
 from scripts.train_digits import train_and_save
 from tests.helpers import row_count, upload_ready, wait_for_job
-from tests.stack import Stack, free_port, running_stack
+from tests.stack import Stack, free_port, running_stack, unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -373,7 +373,7 @@ class TestRedisRestart:
         import shutil
 
         if shutil.which("redis-server") is None:
-            pytest.skip("redis-server is not installed")
+            unavailable("redis-server is not installed (.ci/run installs it)")
         redis_server = _PrivateRedis(free_port(), tmp_path)
         redis_server.start()
         try:

@@ -90,3 +90,55 @@ def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def digits_upload(folder: Path, family: str = "mlp", *, epochs: int = 3) -> bytes:
+    """A zipped digits model (architecture.json + model.safetensors), trained only briefly."""
+    from scripts.train_digits import train_and_save
+
+    train_and_save(family, folder, epochs=epochs)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name in ("architecture.json", "model.safetensors"):
+            zf.write(folder / name, name)
+    return buf.getvalue()
+
+
+def submit_job(
+    client: httpx.Client, model_id: str, steps: list[dict[str, Any]], **extra: Any
+) -> str:
+    body = {"model_id": model_id, "recipe": {"steps": steps}, **extra}
+    response = client.post("/v1/jobs", json=body)
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """An RFC 9457 problem with the given status; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"] and body["title"] and body["detail"], body
+    return body
+
+
+def job_artifact_files(stack: Stack, job_id: str) -> list[Path]:
+    folder = stack.data_dir / "storage" / "artifacts" / job_id
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []

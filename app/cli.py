@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from app.settings import get_settings
+from app.supervisor import SUPERVISOR_PID_ENV, Program, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,35 +40,35 @@ def worker_cmd(queues: str, concurrency: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+def _die_with_supervisor() -> None:
+    """Under `modelpress run`: SIGTERM this process if the supervisor dies, so nothing lingers."""
+    supervisor = os.environ.get(SUPERVISOR_PID_ENV)
+    if not supervisor:
+        return
+    with contextlib.suppress(OSError):  # PR_SET_PDEATHSIG survives the exec below
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    if os.getppid() != int(supervisor):  # it died before the line above
+        sys.exit(1)
 
 
 def run_all(queues: str) -> int:
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     migrate()
-    server = get_settings().server
-    procs = [
-        subprocess.Popen(serve_cmd(), cwd=ROOT),
-        subprocess.Popen(worker_cmd(queues, 1), cwd=ROOT),
-    ]
+    settings = get_settings()
+    server, options = settings.server, settings.supervisor
+    cli = [sys.executable, "-m", "app.cli"]
+    supervisor = Supervisor(
+        programs=[
+            Program("api", [*cli, "serve"], ROOT),
+            Program("worker", [*cli, "worker", "--queues", queues], ROOT),
+        ],
+        max_restarts=options.supervisor_max_restarts,
+        backoff_s=options.supervisor_backoff_s,
+        backoff_max_s=options.supervisor_backoff_max_s,
+        stop_grace_s=options.supervisor_stop_grace_s,
+    )
     print(f"modelpress is running at http://{server.host}:{server.port}  (Ctrl-C stops it)")
     print(f"API docs: http://{server.host}:{server.port}/docs", flush=True)
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    return max((p.returncode or 0) for p in procs)
+    return supervisor.run()
 
 
 def main() -> None:
@@ -78,14 +79,18 @@ def main() -> None:
     worker = sub.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--queues", default="cpu,inspect")
     worker.add_argument("--concurrency", type=int, default=1)
-    run = sub.add_parser("run", help="migrate, then run the API and one worker")
+    run = sub.add_parser(
+        "run", help="migrate, then run the API and one worker, restarting them if they die"
+    )
     run.add_argument("--queues", default="cpu,inspect")
     args = parser.parse_args()
     if args.command == "migrate":
         migrate()
     elif args.command == "serve":
+        _die_with_supervisor()
         os.execv(sys.executable, serve_cmd())
     elif args.command == "worker":
+        _die_with_supervisor()
         os.execv(sys.executable, worker_cmd(args.queues, args.concurrency))
     else:
         sys.exit(run_all(args.queues))

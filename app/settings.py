@@ -108,6 +108,20 @@ class ServerSettings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
 
 
+class SupervisorSettings(BaseSettings):
+    """How `modelpress run` keeps its API and worker processes up."""
+
+    model_config = _ENV
+    supervisor_max_restarts: int = Field(
+        5, ge=0, description="restarts of one process allowed per 60 s; past it everything stops"
+    )
+    supervisor_backoff_s: float = Field(1.0, gt=0, description="first restart delay; doubles")
+    supervisor_backoff_max_s: float = Field(30.0, gt=0)
+    supervisor_stop_grace_s: float = Field(
+        10.0, ge=0, description="on Ctrl-C/SIGTERM, wait this long before killing what is left"
+    )
+
+
 class Settings:
     """All concerns together; each part validates itself when constructed."""
 
@@ -119,6 +133,7 @@ class Settings:
         self.worker = WorkerSettings()
         self.server = ServerSettings()
         self.uploads = UploadSettings()
+        self.supervisor = SupervisorSettings()
 
     @property
     def data_dir(self) -> Path:

@@ -7,9 +7,11 @@ import socket
 from collections.abc import Sequence
 
 from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
 from app.db.models import WorkerNode, utcnow
 from app.db.session import get_sessionmaker
+from app.supervisor import REPLACES_PID_ENV, RESTART_REASON_ENV, RESTARTS_ENV
 
 
 def _gpu() -> tuple[str | None, int | None]:
@@ -38,7 +40,22 @@ def register(*, name: str, queues: Sequence[str], concurrency: int, threads: int
         node.torch_threads = threads
         node.started_at = utcnow()
         node.heartbeat_at = utcnow()
+        node.restarts = int(os.environ.get(RESTARTS_ENV) or 0)
+        node.last_restart_reason = os.environ.get(RESTART_REASON_ENV) or None
         session.add(node)
+        _forget_predecessor(session, node.host, keep=name)
+
+
+def _forget_predecessor(session: Session, host: str, *, keep: str) -> None:
+    """The supervisor saw the worker we replace die: its row goes now, so the reaper re-queues
+    its job at its next tick instead of waiting for the heartbeat to go stale."""
+    pid = os.environ.get(REPLACES_PID_ENV, "")
+    if pid.isdigit():
+        session.execute(
+            delete(WorkerNode).where(
+                WorkerNode.host == host, WorkerNode.pid == int(pid), WorkerNode.name != keep
+            )
+        )
 
 
 def heartbeat(name: str) -> None:

@@ -149,3 +149,6 @@ class WorkerNode(Base):
     torch_threads: Mapped[int] = mapped_column(Integer, default=1)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # Set by `modelpress run` when it restarts a worker that died (app/supervisor.py).
+    restarts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_restart_reason: Mapped[str | None] = mapped_column(String(255), default=None)

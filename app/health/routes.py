@@ -4,7 +4,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from app.db.session import get_engine
+from app.db.session import get_engine, get_sessionmaker
+from app.pools.repository import queues_without_live_worker
+from app.settings import get_settings
 from app.storage import get_storage
 
 router = APIRouter(tags=["health"])
@@ -22,7 +24,27 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})
+def _queues_without_worker() -> list[str] | None:
+    """Queues no live worker consumes: jobs sent there wait. None when the database is away."""
+    from workers.celery_app import celery_app
+
+    queues = [q.name for q in celery_app.conf.task_queues]
+    try:
+        with get_sessionmaker()() as session:
+            return queues_without_live_worker(
+                session, queues, stale_after_s=get_settings().worker.stale_after_s
+            )
+    except Exception:  # the database check above already reports why
+        return None
+
+
+@router.get(
+    "/readyz",
+    responses={503: {"description": "A dependency is unreachable"}},
+    description="200 when the database, broker and storage answer, else 503. "
+    "`queues_without_worker` lists queues no live worker consumes (jobs there wait); "
+    "it does not change the status code.",
+)
 def readyz() -> JSONResponse:
     checks: dict[str, str] = {}
 
@@ -42,6 +64,10 @@ def readyz() -> JSONResponse:
     run("storage", lambda: get_storage().ping())
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": checks,
+            "queues_without_worker": _queues_without_worker(),
+        },
         status_code=200 if ready else 503,
     )

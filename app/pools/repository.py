@@ -23,3 +23,10 @@ def is_live(session: Session, name: str, *, stale_after_s: float) -> bool:
 
 def queue_has_live_worker(session: Session, queue: str, *, stale_after_s: float) -> bool:
     return any(queue in node.queues for node in live_workers(session, stale_after_s=stale_after_s))
+
+
+def queues_without_live_worker(
+    session: Session, queues: Sequence[str], *, stale_after_s: float
+) -> list[str]:
+    served = {q for node in live_workers(session, stale_after_s=stale_after_s) for q in node.queues}
+    return [q for q in queues if q not in served]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class WorkerRead(BaseModel):
@@ -19,3 +19,9 @@ class WorkerRead(BaseModel):
     torch_threads: int
     started_at: datetime
     heartbeat_at: datetime
+    restarts: int = Field(
+        0, description="times `modelpress run` restarted this worker after it died"
+    )
+    last_restart_reason: str | None = Field(
+        None, description="why the previous worker process stopped: signal, exit code, OOM"
+    )

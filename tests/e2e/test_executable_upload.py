@@ -26,10 +26,13 @@ from tests.stack import Stack, running_stack
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def opted_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("executable")
-    with running_stack("embedded", tmp, MODELPRESS_ALLOW_EXECUTABLE_FORMATS="true") as stack:
+@pytest.fixture(scope="module", params=["embedded", "scaleout"])
+def opted_in(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """Like the shared ``stack`` fixture, one per module and kind, with the opt-in set."""
+    tmp = tmp_path_factory.mktemp(f"executable-{request.param}")
+    with running_stack(request.param, tmp, MODELPRESS_ALLOW_EXECUTABLE_FORMATS="true") as stack:
         yield stack
 
 

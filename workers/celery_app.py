@@ -32,6 +32,8 @@ def _transport_options(settings: Settings) -> dict[str, object]:
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("modelpress", broker=settings.broker_url, include=["workers.tasks"])
+    if settings.broker_url.startswith("filesystem://"):
+        app.conf.broker_transport = "workers.filesystem_broker:Transport"
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

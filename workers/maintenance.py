@@ -30,7 +30,7 @@ def owner_node(owner: str | None) -> str:
 def reap_stale_jobs() -> list[str]:
     """Running jobs whose worker stopped beating are re-queued, or failed after max attempts."""
     settings = get_settings().worker
-    requeued: list[tuple[str, str]] = []
+    requeued: list[tuple[str, str, int]] = []
     with get_sessionmaker().begin() as session:
         running = session.scalars(select(Job).where(Job.status == JobStatus.RUNNING)).all()
         for job in running:
@@ -63,10 +63,10 @@ def reap_stale_jobs() -> list[str]:
                 jobs_repository.add_event(
                     session, job.id, f"worker {node} lost; re-queued", "warning"
                 )
-                requeued.append((job.id, job.queue))
-    for job_id, queue in requeued:
-        enqueue_job(job_id, queue=queue)
-    return [job_id for job_id, _ in requeued]
+                requeued.append((job.id, job.queue, job.priority))
+    for job_id, queue, priority in requeued:
+        enqueue_job(job_id, queue=queue, priority=priority)
+    return [job_id for job_id, _, _ in requeued]
 
 
 def reconcile_queued() -> list[str]:

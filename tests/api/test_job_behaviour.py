@@ -86,17 +86,7 @@ def attempts_started(client: httpx.Client, job_id: str) -> int:
 
 
 class TestPriority:
-    def test_queued_jobs_start_highest_priority_first(
-        self, stack: Stack, model_id: str, request: pytest.FixtureRequest
-    ) -> None:
-        if stack.name == "embedded":
-            request.applymarker(
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="kombu's filesystem transport serves messages oldest first and "
-                    "ignores priority",
-                )
-            )
+    def test_queued_jobs_start_highest_priority_first(self, stack: Stack, model_id: str) -> None:
         without_compute_pool(stack)
         try:
             with stack.client() as client:

@@ -21,7 +21,8 @@ MAX_PRIORITY = 9
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # kombu's own base classes disagree on this signature; the filesystem one is followed.
+    def _put(self, queue: Any, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         # The prefix holds no '.': the parent's _get matches the queue on what follows it.
         urgency = MAX_PRIORITY - self._get_message_priority(payload)
         name = f"{urgency}-{int(round(monotonic() * 1000)):015d}_{uuid.uuid4()}.{queue}.msg"

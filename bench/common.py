@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +12,22 @@ from typing import Any
 
 import numpy as np
 
+from compressor.formats.onnx_io import strip_debug_info
 from compressor.inputs import EvalInputs
 from compressor.measure.fidelity import fidelity
 from compressor.measure.runtime import RuntimeMeasurement, measure_in_fresh_process
 from compressor.measure.settings import MeasureSettings
-from compressor.techniques.base import _REGISTRY
+from compressor.techniques import TechniqueConfig
+
+
+def registered_techniques() -> list[str]:
+    """Every technique this build offers: the members of the public ``TechniqueConfig`` union.
+
+    Each technique's module defines its config and registers its handler together, so a
+    config in the union is a registered technique.
+    """
+    union = typing.get_args(TechniqueConfig)[0]
+    return sorted(cls.model_fields["technique"].default for cls in typing.get_args(union))
 
 
 @dataclass
@@ -37,15 +49,15 @@ class Row:
 
 def not_available(name: str, techniques: list[str], goal: str = "") -> Row | None:
     """A row for a technique that is not registered (yet), instead of a crash."""
-    missing = [t for t in techniques if t not in _REGISTRY]
+    registered = registered_techniques()
+    missing = [t for t in techniques if t not in registered]
     if not missing:
         return None
     return Row(
         name,
         goal=goal,
         reached="not available",
-        notes=f"technique(s) {missing} not registered in this build "
-        f"(registered: {sorted(_REGISTRY)})",
+        notes=f"technique(s) {missing} not registered in this build (registered: {registered})",
     )
 
 
@@ -85,6 +97,30 @@ def best_of(
             if name not in best or m.latency_p50_ms < best[name].latency_p50_ms:
                 best[name] = m
     return best
+
+
+def stripped_copy(src: Path, dest: Path) -> Path:
+    """``src`` without debug info, as the engine saves its artifacts, for like-for-like bytes."""
+    import onnx
+
+    model = onnx.load(str(src))
+    strip_debug_info(model)
+    onnx.save(model, str(dest))
+    return dest
+
+
+def engine_says(report: dict[str, Any]) -> str:
+    """The engine's own account of its measurement inputs, as a cross-check of the bench's."""
+    fid = report.get("measurement", {}).get("fidelity_inputs")
+    if not fid:
+        return "the engine's report names no fidelity inputs"
+    disjoint = ", ".join(fid.get("disjoint_from") or []) or "nothing"
+    return (
+        f"the engine's report: measured on {fid.get('source')} "
+        f"(held out: {fid.get('held_out')}, disjoint from {disjoint})"
+        # The engine's note matters when it could not hold rows out; otherwise it repeats this.
+        + (f", note: {fid['note']}" if fid.get("note") and fid.get("held_out") is not True else "")
+    )
 
 
 def cosine_min(ref: RuntimeMeasurement, cand: RuntimeMeasurement, inputs: EvalInputs) -> float:

@@ -81,3 +81,29 @@ def english_sentences(
         step = len(sentences) / limit
         sentences = [sentences[int(i * step)] for i in range(limit)]
     return sentences
+
+
+def _spread(pool: list[str], count: int) -> list[str]:
+    """``count`` items evenly spread over ``pool`` (all sources, not only the first ones)."""
+    if count >= len(pool):
+        return list(pool)
+    step = len(pool) / count
+    return [pool[int(i * step)] for i in range(count)]
+
+
+def disjoint_sentences(
+    *, held_out: int, calibration: int, training: int
+) -> tuple[list[str], list[str], list[str]]:
+    """Held-out, calibration and training sentences, no sentence in two of them.
+
+    Held-out ones are picked first, then calibration from what is left, then training; none
+    is one of the engine's fixed sample sentences, so those stay held out as well.
+    """
+    pool = english_sentences()
+    held = _spread(pool, held_out)
+    taken = set(held)
+    rest = [s for s in pool if s not in taken]
+    calib = _spread(rest, calibration)
+    taken.update(calib)
+    rest = [s for s in rest if s not in taken]
+    return held, calib, _spread(rest, training)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import logging
 import resource
 import shutil
@@ -31,6 +30,7 @@ from app.settings import get_settings
 from app.storage import get_storage
 from app.storage.base import StorageFull
 from compressor.datasets import Dataset, read_dataset, tokenize_texts
+from compressor.digest import sha256_file
 from compressor.errors import CompressionError
 from compressor.formats.hf import load_tokenizer
 from compressor.inputs import LABELS
@@ -179,20 +179,12 @@ def _unpack_model(model_id: str, dest: Path) -> Path:
     return unpack_for_job(model, dest)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _zip_dir(folder: Path, dest: Path) -> tuple[int, str]:
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 zf.write(path, path.relative_to(folder).as_posix())
-    return dest.stat().st_size, _sha256(dest)
+    return dest.stat().st_size, sha256_file(dest)
 
 
 def run(run: JobRun) -> None:
@@ -222,7 +214,7 @@ def run(run: JobRun) -> None:
     packed = result.report["compressed"].get("archive")
     if packed:  # the engine's .tar.xz: smallest download, unpacked by plain `tar xf`
         archive = run.workdir / "work" / str(packed["path"])
-        size, sha256 = archive.stat().st_size, _sha256(archive)
+        size, sha256 = archive.stat().st_size, sha256_file(archive)
     else:
         archive = run.workdir / "artifact.zip"
         size, sha256 = _zip_dir(result.artifact_dir, archive)

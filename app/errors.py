@@ -79,10 +79,6 @@ class PayloadTooLarge(AppError):
     status, slug, title = 413, "payload-too-large", "Upload too large"
 
 
-class ServiceUnavailable(AppError):
-    status, slug, title = 503, "service-unavailable", "Service unavailable"
-
-
 def problem(
     status: int, slug: str, title: str, detail: str, instance: str, **extra: Any
 ) -> JSONResponse:

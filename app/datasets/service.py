@@ -1,10 +1,11 @@
-"""Dataset uploads and the check that a dataset can feed a model, done at job submission."""
+"""Dataset uploads and the check that a dataset can feed a model, done at job submission.
+
+Stored files follow the transaction, as for models (see app/storage/transaction.py).
+"""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy.orm import Session
@@ -12,34 +13,35 @@ from sqlalchemy.orm import Session
 from app import errors, uploads
 from app.datasets import repository
 from app.db.models import Dataset, ModelFile, new_id
-from app.settings import get_settings
-from app.storage import get_storage
+from app.storage import transaction
 from compressor.datasets import check_dataset_fits, inspect_dataset
 from compressor.errors import CompressionError
 
 
 def upload_dataset(session: Session, *, stream: BinaryIO, filename: str | None) -> Dataset:
-    settings = get_settings()
-    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=settings.tmp_dir, prefix="dataset-") as tmp:
-        path = Path(tmp) / "dataset.bin"
-        size, sha256 = uploads.receive(stream, path)
-        try:
-            inspection = inspect_dataset(path)
-        except CompressionError as exc:
-            raise errors.InvalidUpload(str(exc)) from exc
-        dataset = Dataset(
-            id=new_id(),
-            filename=uploads.safe_filename(filename),
-            format=str(inspection["format"]),
-            size_bytes=size,
-            sha256=sha256,
-            inspection=inspection,
-        )
-        dataset.storage_key = f"datasets/{dataset.id}/upload"
-        repository.add(session, dataset)
-        get_storage().put_file(dataset.storage_key, path)
-    return dataset
+    return uploads.store_upload(
+        session,
+        stream=stream,
+        filename=filename,
+        folder="datasets",
+        to_row=_inspected,
+        add=repository.add,
+    )
+
+
+def _inspected(upload: uploads.Received) -> Dataset:
+    try:
+        inspection = inspect_dataset(upload.path)
+    except CompressionError as exc:
+        raise errors.InvalidUpload(str(exc)) from exc
+    return Dataset(
+        id=new_id(),
+        filename=upload.filename,
+        format=str(inspection["format"]),
+        size_bytes=upload.size,
+        sha256=upload.sha256,
+        inspection=inspection,
+    )
 
 
 def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
@@ -59,7 +61,7 @@ def delete_dataset(session: Session, *, dataset_id: str) -> None:
         raise errors.Conflict("the dataset is used by a queued or running job; cancel it first")
     key = dataset.storage_key
     repository.delete(session, dataset)
-    get_storage().delete(key)
+    transaction.delete_after_commit(session, keys=[key])
 
 
 def check_job_data(session: Session, *, model: ModelFile, data: dict[str, str]) -> None:

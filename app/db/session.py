@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from app.settings import get_settings
 
@@ -42,21 +43,47 @@ def get_sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
+_ON_COMMIT = "modelpress.on_commit"
+_ON_ROLLBACK = "modelpress.on_rollback"
+log = logging.getLogger("modelpress.db")
+
+
 def on_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run ``callback`` only once the current transaction has committed (e.g. enqueue a job id)."""
-    session.info.setdefault("after_commit", []).append(callback)
+    """Run ``callback`` only once the current transaction has committed (e.g. enqueue a job id,
+    delete a stored file whose row is gone). Dropped if the transaction does not commit."""
+    session.info.setdefault(_ON_COMMIT, []).append(callback)
+
+
+def on_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Undo a side effect outside the database (e.g. a stored upload) if the current
+    transaction ends without committing: a failed commit, a rollback, or a close."""
+    session.info.setdefault(_ON_ROLLBACK, []).append(callback)
+
+
+def _run_all(callbacks: list[Callable[[], None]], when: str) -> None:
+    # The transaction's outcome is settled: one failing side effect must neither skip the
+    # others nor turn a committed request into an error (or mask the error of a failed one).
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("a side effect %s failed", when)
 
 
 @event.listens_for(Session, "after_commit")
-def _run_after_commit(session: Session) -> None:
-    callbacks = session.info.pop("after_commit", [])
-    for callback in callbacks:
-        callback()
+def _run_on_commit(session: Session) -> None:
+    session.info.pop(_ON_ROLLBACK, None)
+    _run_all(session.info.pop(_ON_COMMIT, []), "after commit")
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_after_commit(session: Session) -> None:
-    session.info.pop("after_commit", None)
+@event.listens_for(Session, "after_transaction_end")
+def _run_on_rollback(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction decides; a savepoint's or a flush's inner transaction
+    # ending says nothing about whether the work commits. After a commit both lists are empty.
+    if transaction.parent is not None:
+        return
+    session.info.pop(_ON_COMMIT, None)
+    _run_all(session.info.pop(_ON_ROLLBACK, []), "undoing an uncommitted transaction")
 
 
 def get_session() -> Iterator[Session]:

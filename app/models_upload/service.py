@@ -1,13 +1,12 @@
 """Model uploads: stream to disk with a hash, screen, store, record, queue the inspection.
 
-Nothing half-written remains: a refused upload leaves no row and no file.
+Nothing half-written remains: a refused upload, or one whose transaction does not commit,
+leaves no row and no file; a deleted model's files go only once the delete has committed.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy.orm import Session
@@ -18,37 +17,40 @@ from app.db.session import on_commit
 from app.models_upload import repository
 from app.queue import enqueue_inspection
 from app.settings import get_settings
-from app.storage import get_storage
+from app.storage import transaction
 from compressor.errors import InvalidModelError
-from compressor.formats.archive import screen_upload, unpack_model_upload
+from compressor.formats.archive import screen_upload
 
 
 def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) -> ModelFile:
     """Store the upload after the cheap checks; a worker inspects it (``pending`` until then)."""
-    settings = get_settings()
-    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=settings.tmp_dir, prefix="upload-") as tmp:
-        upload_path = Path(tmp) / "upload.bin"
-        size, sha256 = uploads.receive(stream, upload_path)
+    allow_executable = get_settings().uploads.allow_executable_formats
+
+    def screened(upload: uploads.Received) -> ModelFile:
         try:
-            kind = screen_upload(
-                upload_path, allow_executable=settings.uploads.allow_executable_formats
-            )
+            kind = screen_upload(upload.path, allow_executable=allow_executable)
         except InvalidModelError as exc:
             raise errors.InvalidUpload(str(exc)) from exc
-        model = ModelFile(
+        return ModelFile(
             id=new_id(),
-            filename=uploads.safe_filename(filename),
+            filename=upload.filename,
             format=kind,
             status=ModelStatus.PENDING,
-            size_bytes=size,
-            sha256=sha256,
+            size_bytes=upload.size,
+            sha256=upload.sha256,
             inspection={},
         )
-        model.storage_key = f"models/{model.id}/upload"
-        repository.add(session, model)
-        get_storage().put_file(model.storage_key, upload_path)
+
+    model = uploads.store_upload(
+        session,
+        stream=stream,
+        filename=filename,
+        folder="models",
+        to_row=screened,
+        add=repository.add,
+    )
     model_id = model.id
+    # The inspection is sent only once the row is committed, so the worker finds it.
     on_commit(session, lambda: enqueue_inspection(model_id))
     return model
 
@@ -82,16 +84,4 @@ def delete_model(session: Session, *, model_id: str) -> None:
         raise errors.ModelInUse("the model is used by a queued or running job; cancel it first")
     keys = [model.storage_key, *repository.job_artifact_keys(session, model_id)]
     repository.delete(session, model)
-    storage = get_storage()
-    for key in keys:
-        storage.delete(key)
-
-
-def unpack_for_job(model: ModelFile, dest: Path) -> Path:
-    """Fetch a stored upload and unpack it; used by workers."""
-    dest.mkdir(parents=True, exist_ok=True)
-    upload = dest / "upload.bin"
-    get_storage().fetch_to(model.storage_key, upload)
-    root = unpack_model_upload(upload, dest / "model")
-    upload.unlink()
-    return root
+    transaction.delete_after_commit(session, keys=keys)

@@ -3,6 +3,7 @@
 A state dict alone is not a model: the upload names a family from this zoo and its arguments,
 and the module is built here from plain ``nn.Sequential`` pieces, so no user code ever runs.
 Add a family by writing an args model, a builder and an input spec, and listing it in FAMILIES.
+The file may instead name a torchvision or timm network (compressor/formats/architecture.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from torch import nn
 
 from compressor.errors import InvalidModelError
+from compressor.formats.architecture import LibraryArchitecture
 
 ARCHITECTURE_FILE = "architecture.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -154,6 +156,13 @@ class ArchitectureSpec(BaseModel):
     family: str
     args: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        return self.family
+
+    def describe(self) -> dict[str, Any]:
+        return {"family": self.family, "args": self.parsed_args().model_dump()}
+
     def family_def(self) -> Family:
         family = FAMILIES.get(self.family)
         if family is None:
@@ -189,24 +198,44 @@ class ArchitectureSpec(BaseModel):
         return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-def read_architecture(root: Path) -> ArchitectureSpec:
+AnyArchitecture = ArchitectureSpec | LibraryArchitecture
+
+
+def read_architecture(root: Path) -> AnyArchitecture:
     path = root / ARCHITECTURE_FILE
     try:
         raw = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidModelError(f"{ARCHITECTURE_FILE} is not valid JSON: {exc}") from exc
+    if isinstance(raw, dict) and "library" in raw:
+        return _read_library(raw)
     try:
         spec = ArchitectureSpec.model_validate(raw)
     except ValidationError as exc:
         raise InvalidModelError(
             f"{ARCHITECTURE_FILE} must be an object like "
-            '{"family": "mlp", "args": {...}}: ' + exc.errors()[0]["msg"]
+            '{"family": "mlp", "args": {...}} or {"library": "torchvision", "name": '
+            '"resnet18", "args": {...}}: ' + exc.errors()[0]["msg"]
         ) from exc
     spec.parsed_args()  # fail early on bad arguments
     return spec
 
 
-def load_architecture_model(root: Path) -> tuple[nn.Module, ArchitectureSpec]:
+def _read_library(raw: dict[str, Any]) -> LibraryArchitecture:
+    try:
+        spec = LibraryArchitecture.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "architecture"
+        raise InvalidModelError(
+            f"{ARCHITECTURE_FILE}: {where}: {err['msg']} (expected "
+            '{"library": "torchvision" or "timm", "name": ..., "args": {scalars}})'
+        ) from exc
+    spec.check_name()
+    return spec
+
+
+def load_architecture_model(root: Path) -> tuple[nn.Module, AnyArchitecture]:
     """Build the named architecture and fill it from safetensors; no pickle is involved."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -222,13 +251,13 @@ def load_architecture_model(root: Path) -> tuple[nn.Module, ArchitectureSpec]:
     return module.eval(), spec
 
 
-def check_state_dict(spec: ArchitectureSpec, shapes: dict[str, tuple[int, ...]]) -> None:
+def check_state_dict(spec: AnyArchitecture, shapes: dict[str, tuple[int, ...]]) -> None:
     expected = spec.expected_tensors()
     missing = sorted(set(expected) - set(shapes))
     unexpected = sorted(set(shapes) - set(expected))
     if missing or unexpected:
         raise InvalidModelError(
-            f"{WEIGHTS_FILE} does not match architecture {spec.family!r}: "
+            f"{WEIGHTS_FILE} does not match architecture {spec.label!r}: "
             f"missing {missing[:5]}, unexpected {unexpected[:5]} "
             f"(expected tensors: {sorted(expected)[:8]})"
         )
@@ -236,5 +265,5 @@ def check_state_dict(spec: ArchitectureSpec, shapes: dict[str, tuple[int, ...]])
         if shapes[name] != shape:
             raise InvalidModelError(
                 f"tensor {name!r} has shape {list(shapes[name])}, "
-                f"architecture {spec.family!r} needs {list(shape)}"
+                f"architecture {spec.label!r} needs {list(shape)}"
             )

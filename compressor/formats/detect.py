@@ -126,8 +126,8 @@ def _inspect_architecture(root: Path) -> dict[str, Any]:
     parameters, dtypes = _count(header)
     return {
         "format": "architecture",
-        "architecture": spec.family,
-        "architecture_args": spec.parsed_args().model_dump(),
+        "architecture": spec.label,
+        "architecture_args": spec.describe()["args"],
         "parameters": parameters,
         "dtypes": dtypes,
         "weight_files": [WEIGHTS_FILE],

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from app.broker import QueueName, TaskName, broker_priority, get_celery
 from app.settings import get_settings
 
 log = logging.getLogger("modelpress.queue")
 
-RUN_JOB_TASK = "modelpress.run_job"
-INSPECT_MODEL_TASK = "modelpress.inspect_model"
-INSPECT_QUEUE = "inspect"
-
-
-def broker_priority(priority: int, broker_url: str) -> int:
-    """Our 9 is the most urgent, as in AMQP; kombu's Redis transport serves its 0 first."""
-    return 9 - priority if broker_url.startswith(("redis://", "rediss://")) else priority
-
 
 def enqueue_job(job_id: str, *, queue: str, priority: int = 5) -> None:
-    from workers.celery_app import celery_app
-
     try:
-        celery_app.send_task(
-            RUN_JOB_TASK,
+        get_celery().send_task(
+            str(TaskName.RUN_JOB),
             args=[job_id],
             queue=queue,
             priority=broker_priority(priority, get_settings().broker_url),
@@ -33,9 +23,9 @@ def enqueue_job(job_id: str, *, queue: str, priority: int = 5) -> None:
 
 
 def enqueue_inspection(model_id: str) -> None:
-    from workers.celery_app import celery_app
-
     try:
-        celery_app.send_task(INSPECT_MODEL_TASK, args=[model_id], queue=INSPECT_QUEUE)
+        get_celery().send_task(
+            str(TaskName.INSPECT_MODEL), args=[model_id], queue=str(QueueName.INSPECT)
+        )
     except Exception:  # broker down: the row stays pending and is re-sent by the reconciler
         log.exception("could not enqueue the inspection of model %s; it stays pending", model_id)

@@ -1,66 +1,11 @@
-"""The Celery app. The broker only carries job ids; job rows in the database are the truth."""
+"""The worker's entry point: ``celery -A workers.celery_app:celery_app worker``.
+
+The app itself is app/broker.py, shared with the API; only the worker loads the tasks.
+"""
 
 from __future__ import annotations
 
-from celery import Celery
-from kombu import Queue
+from app.broker import get_celery
 
-from app.settings import Settings, get_settings
-
-
-def _transport_options(settings: Settings) -> dict[str, object]:
-    if settings.broker_url.startswith("filesystem://"):
-        folder = settings.broker_folder
-        for sub in ("queue", "processed", "control"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        return {
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "processed_folder": str(folder / "processed"),
-            "control_folder": str(folder / "control"),
-            "store_processed": False,
-        }
-    return {
-        "visibility_timeout": settings.broker.visibility_timeout_s,
-        # Job priorities (0..9): Redis emulates them with one list per step.
-        "queue_order_strategy": "priority",
-        "priority_steps": list(range(10)),
-        "sep": ":",
-        "socket_connect_timeout": 3,
-    }
-
-
-def make_celery(settings: Settings) -> Celery:
-    app = Celery("modelpress", broker=settings.broker_url, include=["workers.tasks"])
-    if settings.broker_url.startswith("filesystem://"):
-        app.conf.broker_transport = "workers.filesystem_broker:Transport"
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_queues=(Queue("cpu"), Queue("gpu"), Queue("inspect")),
-        task_default_queue="cpu",
-        task_ignore_result=True,
-        result_backend=None,
-        broker_transport_options=_transport_options(settings),
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=3,
-        # With the broker down, submission must not hang: the row is committed and the
-        # reconciler re-sends it later.
-        task_publish_retry_policy={
-            "max_retries": 2,
-            "interval_start": 0,
-            "interval_step": 0.5,
-            "interval_max": 1,
-        },
-        worker_hijack_root_logger=False,
-        # Per-job limits are enforced by the supervisor (workers/execute.py); this hard
-        # limit replaces a stuck process and stays below the Redis visibility timeout.
-        task_time_limit=min(
-            settings.worker.job_soft_time_limit_s * 2, settings.broker.visibility_timeout_s - 60
-        ),
-    )
-    return app
-
-
-celery_app = make_celery(get_settings())
+celery_app = get_celery()
+celery_app.conf.include = ["workers.tasks"]

@@ -22,11 +22,11 @@ from app.models_upload import repository
 from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import CompressionError
-from compressor.formats.archive import unpack_model_upload
 from compressor.formats.detect import inspect_model_dir
 from compressor.formats.executable import convert_executable_to_onnx
 from compressor.formats.hf import check_weights_fit_config
 from compressor.sandbox import SandboxLimits, default_hidden
+from workers.unpacking import fetch_model
 
 log = logging.getLogger("modelpress.inspect")
 EXECUTABLE_KINDS = ("torchscript", "torch_export")
@@ -62,12 +62,11 @@ def inspect_model(model_id: str) -> str | None:
 
 
 def _inspect(model_id: str, storage_key: str, kind: str, work: Path) -> Verdict:
-    upload = work / "upload.bin"
-    get_storage().fetch_to(storage_key, upload)
     if kind in EXECUTABLE_KINDS:
+        upload = work / "upload.bin"
+        get_storage().fetch_to(storage_key, upload)
         return _convert_executable(model_id, upload, kind, work)
-    root = unpack_model_upload(upload, work / "model")
-    upload.unlink()
+    root = fetch_model(storage_key, work)
     inspection = inspect_model_dir(root)
     if inspection["format"] == "huggingface":
         inspection["weights_check"] = check_weights_fit_config(root)

@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import signals
 
+from app.broker import TaskName
 from app.settings import get_settings
 from workers import registry
 from workers.celery_app import celery_app
@@ -16,12 +17,12 @@ from workers.maintenance import Maintenance
 _maintenance: Maintenance | None = None
 
 
-@celery_app.task(name="modelpress.run_job", bind=True)
+@celery_app.task(name=str(TaskName.RUN_JOB), bind=True)
 def run_job(self: Any, job_id: str) -> None:
     execute_job(job_id, node=self.request.hostname)
 
 
-@celery_app.task(name="modelpress.inspect_model")
+@celery_app.task(name=str(TaskName.INSPECT_MODEL))
 def inspect_model_task(model_id: str) -> None:
     inspect_model(model_id)
 

@@ -61,6 +61,27 @@ class JobStatus(StrEnum):
         return self in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 
 
+class JobPhase(StrEnum):
+    """The fixed phases. The engine names its steps itself ("step 1/3: pruning", one f-string
+    in compressor/pipeline.py); those pass through as they are."""
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    FETCHING_MODEL = "fetching model"
+    UPLOADING = "uploading artifact"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    REQUEUED = "re-queued after the worker was lost"
+
+
+class EventLevel(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 class ModelFile(Base):
     __tablename__ = "models"
 
@@ -104,7 +125,7 @@ class Job(Base):
     data: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     priority: Mapped[int] = mapped_column(Integer, default=5)
     time_limit_s: Mapped[int | None] = mapped_column(Integer, default=None)
-    phase: Mapped[str] = mapped_column(String(128), default="queued")
+    phase: Mapped[str] = mapped_column(String(128), default=JobPhase.QUEUED)
     progress: Mapped[float] = mapped_column(default=0.0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
@@ -129,7 +150,7 @@ class JobEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    level: Mapped[str] = mapped_column(String(16), default="info")
+    level: Mapped[EventLevel] = mapped_column(String(16), default=EventLevel.INFO)
     message: Mapped[str] = mapped_column(Text)
 
 

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from app.broker import get_celery, queue_names
 from app.db.session import get_engine, get_sessionmaker
 from app.pools.repository import queues_without_live_worker
 from app.settings import get_settings
@@ -18,21 +19,16 @@ def healthz() -> dict[str, str]:
 
 
 def _check_broker() -> None:
-    from workers.celery_app import celery_app
-
-    with celery_app.connection_for_write() as conn:
+    with get_celery().connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
 def _queues_without_worker() -> list[str] | None:
     """Queues no live worker consumes: jobs sent there wait. None when the database is away."""
-    from workers.celery_app import celery_app
-
-    queues = [q.name for q in celery_app.conf.task_queues]
     try:
         with get_sessionmaker()() as session:
             return queues_without_live_worker(
-                session, queues, stale_after_s=get_settings().worker.stale_after_s
+                session, queue_names(), stale_after_s=get_settings().worker.stale_after_s
             )
     except Exception:  # the database check above already reports why
         return None

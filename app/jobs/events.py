@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 
+from app.db.models import JobStatus
 from app.db.session import get_sessionmaker
 from app.jobs import repository
+from app.jobs.schemas import JobEventRead
 
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
@@ -30,7 +32,7 @@ def _snapshot(
             "error": job.error,
         }
         logs = [
-            {"id": e.id, "at": e.created_at.isoformat(), "level": e.level, "message": e.message}
+            JobEventRead.model_validate(e).model_dump(mode="json")
             for e in repository.events(session, job_id, after_id=after_id)
         ]
         return state, logs
@@ -56,7 +58,7 @@ async def job_event_stream(job_id: str, *, after_id: int = 0) -> AsyncIterator[s
             yield _sse("state", state)
             last_state = state
             idle = 0.0
-        if state["status"] in {"succeeded", "failed", "cancelled"}:
+        if JobStatus(str(state["status"])).terminal:
             yield _sse("end", {"status": state["status"]})
             return
         await asyncio.sleep(POLL_S)

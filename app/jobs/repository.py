@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobEvent, JobStatus, is_valid_id
+from app.db.models import EventLevel, Job, JobEvent, JobStatus, is_valid_id
 
 
 def get(session: Session, job_id: str) -> Job | None:
@@ -50,7 +51,7 @@ def transition(
     **values: Any,
 ) -> bool:
     """Conditional update: succeeds only from the expected states (and owner, when given),
-    so duplicate deliveries and stale workers do no harm."""
+    so duplicate deliveries and stale workers do no harm. Only app/jobs/lifecycle.py calls it."""
     condition = [Job.id == job_id, Job.status.in_(list(from_))]
     if owner is not None:
         condition.append(Job.worker == owner)
@@ -60,7 +61,20 @@ def transition(
     return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
-def add_event(session: Session, job_id: str, message: str, level: str = "info") -> None:
+def running(session: Session) -> Sequence[Job]:
+    return session.scalars(select(Job).where(Job.status == JobStatus.RUNNING)).all()
+
+
+def queued_before(session: Session, cutoff: datetime) -> Sequence[Job]:
+    """Queued jobs untouched since ``cutoff``."""
+    return session.scalars(
+        select(Job).where(Job.status == JobStatus.QUEUED, Job.updated_at < cutoff)
+    ).all()
+
+
+def add_event(
+    session: Session, job_id: str, message: str, level: EventLevel = EventLevel.INFO
+) -> None:
     session.add(JobEvent(job_id=job_id, message=message[:4000], level=level))
     session.flush()
 

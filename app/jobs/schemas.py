@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.db.models import JobStatus
+from app.db.models import EventLevel, JobStatus
 from compressor.recipe import Recipe
 from compressor.target import Target
 
@@ -75,9 +75,11 @@ class JobReport(BaseModel):
 
 
 class JobEventRead(BaseModel):
+    """One line of a job's log, as the event stream sends it."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    created_at: datetime
-    level: str
+    at: datetime = Field(validation_alias="created_at")
+    level: EventLevel
     message: str

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy.orm import Session
 
 from app import errors
+from app.broker import QueueName
 from app.datasets import service as datasets_service
 from app.db.models import Job, JobEvent, JobStatus, new_id, utcnow
-from app.db.session import on_commit
-from app.jobs import repository
+from app.jobs import lifecycle, repository
+from app.jobs.recipes import uploaded_students
 from app.jobs.schemas import JobCreate
 from app.models_upload import repository as models_repository
 from app.models_upload import service as models_service
 from app.pools.repository import queue_has_live_worker
-from app.queue import enqueue_job
 from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import InvalidRecipeError
@@ -49,7 +49,9 @@ def _resolve_device(session: Session, recipe: Recipe, kind: ModelKind, target: T
         return target
     gpu = target.model_copy(update={"device": "gpu"})
     stale = get_settings().worker.stale_after_s
-    if queue_has_live_worker(session, "gpu", stale_after_s=stale) and _runs_on(recipe, kind, gpu):
+    if queue_has_live_worker(session, QueueName.GPU, stale_after_s=stale) and _runs_on(
+        recipe, kind, gpu
+    ):
         return gpu
     return target.model_copy(update={"device": "cpu"})
 
@@ -97,27 +99,15 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         id=new_id(),
         model_id=model.id,
         status=JobStatus.QUEUED,
-        queue="gpu" if target.device == "gpu" else "cpu",
+        queue=QueueName.GPU if target.device == "gpu" else QueueName.CPU,
         priority=request.priority,
         time_limit_s=request.time_limit_s,
         recipe=request.recipe.model_dump(mode="json"),
         target=target.model_dump(mode="json"),
         data=data,
     )
-    repository.add(session, job)
     resolved = f" (device 'auto' -> {target.device!r})" if request.target.device == "auto" else ""
-    repository.add_event(session, job.id, f"queued on the {job.queue!r} pool{resolved}")
-    job_id, queue, priority = job.id, job.queue, job.priority
-    on_commit(session, lambda: enqueue_job(job_id, queue=queue, priority=priority))
-    return job
-
-
-def uploaded_students(recipe: dict[str, Any]) -> list[str]:
-    return [
-        str(step["student_model_id"])
-        for step in recipe.get("steps", [])
-        if step.get("technique") == "distillation" and step.get("student") == "uploaded"
-    ]
+    return lifecycle.submit(session, job=job, note=resolved)
 
 
 def _check_uploaded_students(session: Session, request: JobCreate) -> None:
@@ -151,19 +141,7 @@ def list_jobs(
 def cancel_job(session: Session, *, job_id: str) -> Job:
     """A queued job is cancelled at once; a running one is flagged and its worker stops it."""
     job = get_job(session, job_id=job_id)
-    cancelled = repository.transition(
-        session,
-        job_id,
-        from_=[JobStatus.QUEUED],
-        status=JobStatus.CANCELLED,
-        phase="cancelled",
-        finished_at=utcnow(),
-        cancel_requested=True,
-    )
-    flagged = cancelled or repository.transition(
-        session, job_id, from_=[JobStatus.RUNNING], cancel_requested=True, phase="cancelling"
-    )
-    if not flagged:
+    if not lifecycle.cancel(session, job_id=job_id):
         raise errors.JobStateConflict(f"job {job_id} is already {job.status}; nothing to cancel")
     session.refresh(job)
     return job

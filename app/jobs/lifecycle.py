@@ -1,0 +1,321 @@
+"""Every change of a job's status, and the event that records it.
+
+queued -> running (claim) -> succeeded | failed | cancelled (settle); running -> queued when
+its worker is lost (reap); queued -> cancelled, or running flagged, on request (cancel).
+Each change is a conditional update (``repository.transition``) from the states it expects,
+and from the owning worker once running, so duplicate deliveries and stale workers do no harm.
+Callers own the transaction: a worker opens a session and makes one call here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.db.models import EventLevel, Job, JobPhase, JobStatus, ModelFile, utcnow
+from app.db.session import on_commit
+from app.jobs import repository
+from app.jobs.errors import AttemptsExhausted, JobError, WorkerLost
+from app.jobs.recipes import uploaded_students
+from app.models_upload import repository as models_repository
+from app.pools import repository as pools_repository
+from app.queue import enqueue_job
+from app.settings import get_settings
+
+
+def owner_node(owner: str | None) -> str:
+    """A job's owner is ``node|pid``: the Celery worker and its supervising process."""
+    return (owner or "").split("|", 1)[0]
+
+
+def _attempts_exhausted(job: Job) -> bool:
+    return job.attempts >= get_settings().worker.max_attempts
+
+
+def _enqueue_after_commit(session: Session, job: Job) -> None:
+    job_id, queue, priority = job.id, job.queue, job.priority
+    on_commit(session, lambda: enqueue_job(job_id, queue=queue, priority=priority))
+
+
+def submit(session: Session, *, job: Job, note: str = "") -> Job:
+    """Record a new queued job; its id goes to the broker once the transaction commits."""
+    job.status = JobStatus.QUEUED
+    job.phase = JobPhase.QUEUED
+    repository.add(session, job)
+    repository.add_event(session, job.id, f"queued on the {job.queue!r} pool{note}")
+    _enqueue_after_commit(session, job)
+    return job
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _may_reclaim(session: Session, previous: str | None, node: str) -> bool:
+    """A message for a job already running is a duplicate unless its runner is gone.
+
+    Claims run on a worker, so a runner on the same node is checked by its pid."""
+    their_node, _, pid = (previous or "").partition("|")
+    if their_node == node:
+        return not (pid.isdigit() and _pid_alive(int(pid)))
+    stale = get_settings().worker.stale_after_s
+    return not pools_repository.is_live(session, their_node, stale_after_s=stale)
+
+
+def claim(session: Session, *, job_id: str, owner: str) -> int | None:
+    """queued -> running under ``owner``; return the job's time limit, or None if not ours."""
+    job = repository.get(session, job_id)
+    if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return None
+    previous = job.worker if job.status == JobStatus.RUNNING else None
+    if job.status == JobStatus.RUNNING and not _may_reclaim(session, previous, owner_node(owner)):
+        return None
+    if _attempts_exhausted(job):
+        _fail(
+            session,
+            job_id,
+            owner=previous,
+            error=AttemptsExhausted(job.attempts),
+            from_=job.status,
+        )
+        return None
+    claimed = repository.transition(
+        session,
+        job_id,
+        from_=[job.status],
+        owner=previous,
+        status=JobStatus.RUNNING,
+        worker=owner,
+        phase=JobPhase.STARTING,
+        progress=0.0,
+        started_at=utcnow(),
+        attempts=job.attempts + 1,
+    )
+    if not claimed:
+        return None
+    repository.add_event(
+        session, job_id, f"attempt {job.attempts + 1} started on {owner_node(owner)}"
+    )
+    return job.time_limit_s or get_settings().worker.job_soft_time_limit_s
+
+
+@dataclass
+class RunInputs:
+    """What the job process needs, read once it holds the job."""
+
+    job: Job
+    model: ModelFile
+    students: list[ModelFile]
+
+
+def start_run(session: Session, *, job_id: str, owner: str) -> RunInputs | None:
+    """The job and its models, or None when ``owner`` no longer runs it (cancelled, reaped)."""
+    job = repository.get(session, job_id)
+    if job is None or job.worker != owner or job.status != JobStatus.RUNNING:
+        return None
+    model = models_repository.get(session, job.model_id)
+    if model is None:
+        raise JobError("the model of this job was deleted")
+    students = []
+    for student_id in uploaded_students(job.recipe):
+        student = models_repository.get(session, student_id)
+        if student is None:
+            raise JobError(f"the student model {student_id} was deleted")
+        students.append(student)
+    session.expunge_all()
+    return RunInputs(job=job, model=model, students=students)
+
+
+def progress(session: Session, *, job_id: str, owner: str, phase: str, fraction: float) -> bool:
+    """Record progress; False tells the runner to stop (cancel requested, or no longer ours)."""
+    job = repository.get(session, job_id)
+    if job is None:
+        return False
+    previous_phase = job.phase
+    moved = repository.transition(
+        session,
+        job_id,
+        from_=[JobStatus.RUNNING],
+        owner=owner,
+        phase=phase[:128],
+        progress=round(min(max(fraction, 0.0), 1.0), 4),
+    )
+    if not moved:
+        return False
+    session.refresh(job)
+    if job.cancel_requested:
+        return False
+    if phase[:128] != previous_phase:
+        repository.add_event(session, job_id, phase)
+    return True
+
+
+def should_stop(session: Session, *, job_id: str, owner: str) -> bool:
+    job = repository.get(session, job_id)
+    return job is None or job.cancel_requested or job.worker != owner
+
+
+def _settle(
+    session: Session,
+    job_id: str,
+    *,
+    owner: str | None,
+    message: str,
+    level: EventLevel,
+    from_: JobStatus = JobStatus.RUNNING,
+    **values: Any,
+) -> bool:
+    """running -> a final status, with its event; False when ``owner`` no longer holds it."""
+    done = repository.transition(
+        session, job_id, from_=[from_], owner=owner, finished_at=utcnow(), **values
+    )
+    if done:
+        repository.add_event(session, job_id, message, level)
+    return done
+
+
+def succeed(
+    session: Session,
+    *,
+    job_id: str,
+    owner: str,
+    report: dict[str, Any],
+    artifact_key: str,
+    artifact_bytes: int,
+    artifact_sha256: str,
+    artifact_format: str,
+) -> bool:
+    """running -> succeeded with its report and artifact. The one place a job succeeds:
+    whatever else a finished job records belongs here, in the same transaction."""
+    done = _settle(
+        session,
+        job_id,
+        owner=owner,
+        message=f"job {JobStatus.SUCCEEDED}",
+        level=EventLevel.INFO,
+        status=JobStatus.SUCCEEDED,
+        phase=JobPhase.DONE,
+        progress=1.0,
+        report=report,
+        artifact_key=artifact_key,
+        artifact_bytes=artifact_bytes,
+        artifact_sha256=artifact_sha256,
+        artifact_format=artifact_format,
+    )
+    return done
+
+
+def fail(session: Session, *, job_id: str, owner: str, error: JobError) -> bool:
+    """running -> failed, with the user's message."""
+    return _fail(session, job_id, owner=owner, error=error)
+
+
+def _fail(
+    session: Session,
+    job_id: str,
+    *,
+    owner: str | None,
+    error: JobError,
+    from_: JobStatus = JobStatus.RUNNING,
+) -> bool:
+    return _settle(
+        session,
+        job_id,
+        owner=owner,
+        from_=from_,
+        message=str(error),
+        level=EventLevel.ERROR,
+        status=JobStatus.FAILED,
+        phase=JobPhase.FAILED,
+        error=str(error),
+    )
+
+
+def settle_cancelled(session: Session, *, job_id: str, owner: str) -> bool:
+    """running -> cancelled, once the runner has stopped."""
+    return _settle(
+        session,
+        job_id,
+        owner=owner,
+        message=f"job {JobStatus.CANCELLED}",
+        level=EventLevel.WARNING,
+        status=JobStatus.CANCELLED,
+        phase=JobPhase.CANCELLED,
+    )
+
+
+def cancel(session: Session, *, job_id: str) -> bool:
+    """A queued job is cancelled at once; a running one is flagged and its worker stops it.
+    False when the job had already finished."""
+    cancelled = repository.transition(
+        session,
+        job_id,
+        from_=[JobStatus.QUEUED],
+        status=JobStatus.CANCELLED,
+        phase=JobPhase.CANCELLED,
+        finished_at=utcnow(),
+        cancel_requested=True,
+    )
+    if cancelled:
+        repository.add_event(session, job_id, "cancelled while queued", EventLevel.WARNING)
+        return True
+    flagged = repository.transition(
+        session,
+        job_id,
+        from_=[JobStatus.RUNNING],
+        cancel_requested=True,
+        phase=JobPhase.CANCELLING,
+    )
+    if flagged:
+        repository.add_event(session, job_id, "cancel requested", EventLevel.WARNING)
+    return flagged
+
+
+def reap_stale(session: Session) -> list[str]:
+    """Running jobs whose worker stopped beating are re-queued, or failed after max attempts.
+    Returns the re-queued ids; they go to the broker once the transaction commits."""
+    stale = get_settings().worker.stale_after_s
+    requeued: list[str] = []
+    for job in repository.running(session):
+        node = owner_node(job.worker)
+        if pools_repository.is_live(session, node, stale_after_s=stale):
+            continue
+        if _attempts_exhausted(job):
+            _fail(session, job.id, owner=job.worker, error=WorkerLost(job.attempts))
+        elif repository.transition(
+            session,
+            job.id,
+            from_=[JobStatus.RUNNING],
+            owner=job.worker,
+            status=JobStatus.QUEUED,
+            phase=JobPhase.REQUEUED,
+            progress=0.0,
+        ):
+            repository.add_event(
+                session, job.id, f"worker {node} lost; re-queued", EventLevel.WARNING
+            )
+            _enqueue_after_commit(session, job)
+            requeued.append(job.id)
+    return requeued
+
+
+def resend_stale_queued(session: Session) -> list[str]:
+    """Re-send jobs queued for a while: the broker may have lost their message (restart).
+    Touching the row first means one worker re-sends it, not every worker at once."""
+    cutoff = utcnow() - timedelta(seconds=get_settings().worker.reconcile_after_s)
+    resend: list[str] = []
+    for job in repository.queued_before(session, cutoff):
+        if repository.transition(session, job.id, from_=[JobStatus.QUEUED], updated_at=utcnow()):
+            _enqueue_after_commit(session, job)
+            resend.append(job.id)
+    return resend

@@ -17,6 +17,7 @@ from compressor.inputs import EvalInputs
 from compressor.measure.fidelity import fidelity
 from compressor.measure.runtime import RuntimeMeasurement, measure_in_fresh_process
 from compressor.measure.settings import MeasureSettings
+from compressor.report import CompressionReport
 from compressor.techniques import TechniqueConfig
 
 
@@ -109,17 +110,15 @@ def stripped_copy(src: Path, dest: Path) -> Path:
     return dest
 
 
-def engine_says(report: dict[str, Any]) -> str:
+def engine_says(report: CompressionReport) -> str:
     """The engine's own account of its measurement inputs, as a cross-check of the bench's."""
-    fid = report.get("measurement", {}).get("fidelity_inputs")
-    if not fid:
-        return "the engine's report names no fidelity inputs"
-    disjoint = ", ".join(fid.get("disjoint_from") or []) or "nothing"
+    fid = report.measurement.fidelity_inputs
+    disjoint = ", ".join(fid.disjoint_from) or "nothing"
     return (
-        f"the engine's report: measured on {fid.get('source')} "
-        f"(held out: {fid.get('held_out')}, disjoint from {disjoint})"
+        f"the engine's report: measured on {fid.source} "
+        f"(held out: {fid.held_out}, disjoint from {disjoint})"
         # The engine's note matters when it could not hold rows out; otherwise it repeats this.
-        + (f", note: {fid['note']}" if fid.get("note") and fid.get("held_out") is not True else "")
+        + (f", note: {fid.note}" if fid.note and not fid.held_out else "")
     )
 
 

@@ -23,8 +23,8 @@ from bench.common import (
     points,
     stripped_copy,
 )
+from compressor.artifacts import pack_tar_xz
 from compressor.inputs import EvalInputs
-from compressor.loaders import pack_artifact
 from compressor.measure.settings import MeasureSettings
 from compressor.pipeline import CompressionResult, compress_model
 from compressor.recipe import Recipe
@@ -125,7 +125,7 @@ def _packed_bytes(model: Path, folder: Path) -> int:
     """``model`` packed exactly as the engine packs an artifact folder."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model, folder / "model.onnx")
-    return pack_artifact(folder, folder.with_suffix(".tar.xz"))
+    return pack_tar_xz(folder, folder.with_suffix(".tar.xz")).bytes
 
 
 def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
@@ -148,22 +148,23 @@ def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
     steps.append({"technique": "quantization", "per_channel": False, "smoothing": 0.0})
     run_dir = work / "mlp-run"
     result = _run(data, steps, run_dir, settings)
-    rep = result.report
+    rep = result.compression_report
     fp32 = stripped_copy(run_dir / "original.onnx", work / "mlp-fp32-stripped.onnx")
     baselines = {
         "stripped fp32 ONNX": fp32.stat().st_size,
         "upload's model.safetensors": (data.folder / WEIGHTS_FILE).stat().st_size,
     }
-    archive = rep["compressed"]["archive"]
+    archive = rep.compressed.archive
+    assert archive is not None, "the engine packs artifacts this small"
     acc0 = _onnx_accuracy(fp32, data.eval)
-    acc1 = _archive_accuracy(run_dir / archive["path"], data.eval)
-    ratios = {k: v / archive["bytes"] for k, v in baselines.items()}
+    acc1 = _archive_accuracy(run_dir / archive.path, data.eval)
+    ratios = {k: v / archive.bytes for k, v in baselines.items()}
     lost = (acc0 - acc1) * 100
-    dead = next(s for s in rep["steps"] if s["technique"] == "structured_pruning")
-    units = dead["units"].values()
+    dead = next(s for s in rep.steps if s.technique == "structured_pruning")
+    units = dead.details["units"].values()
     packed_fp32 = _packed_bytes(fp32, work / "mlp-fp32-packed")
     reached = ", ".join(f"{r:.1f}x vs {k}" for k, r in ratios.items())
-    unstripped = (run_dir / "original.onnx").stat().st_size / archive["bytes"]
+    unstripped = (run_dir / "original.onnx").stat().st_size / archive.bytes
     if min(ratios.values()) < MLP_RATIO <= unstripped:
         reached += (
             f"; {MLP_RATIO:.0f}x is reached only against the unstripped export ({unstripped:.1f}x)"
@@ -178,14 +179,14 @@ def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
                     "constants folded into the next bias)"
                 ),
                 "fp32 baselines": ", ".join(f"{k} {mb(v)}" for k, v in baselines.items()),
-                "artifact model.onnx": mb(rep["compressed"]["model_bytes"]),
-                "artifact .tar.xz": f"{mb(archive['bytes'])} ({reached})",
+                "artifact model.onnx": mb(rep.compressed.model_bytes),
+                "artifact .tar.xz": f"{mb(archive.bytes)} ({reached})",
                 "fp32 ONNX packed the same way (.tar.xz)": (
-                    f"{mb(packed_fp32)} ({packed_fp32 / archive['bytes']:.1f}x the artifact's)"
+                    f"{mb(packed_fp32)} ({packed_fp32 / archive.bytes:.1f}x the artifact's)"
                 ),
                 "accuracy": f"{acc0 * 100:.2f}% -> {acc1 * 100:.2f}% (onnxruntime, held out)",
                 "non-zero weights": (
-                    f"{rep['compressed']['nonzero_parameters']} of {rep['compressed']['parameters']}"
+                    f"{rep.compressed.nonzero_parameters} of {rep.compressed.parameters}"
                 ),
             },
             goal=MLP_GOAL,
@@ -217,7 +218,7 @@ def _speed_row(
     min_speedup: float | None = CNN_SPEEDUP,
 ) -> Row:
     result = _run(data, steps, run_dir, settings)
-    rep = result.report
+    rep = result.compression_report
     inputs = EvalInputs(
         {"input": data.eval["input"]}, f"{len(data.eval['labels'])} held-out digits"
     )
@@ -229,7 +230,7 @@ def _speed_row(
     acc0 = accuracy(runs["fp32"].outputs, data.eval["labels"])
     acc1 = accuracy(runs["ours"].outputs, data.eval["labels"])
     fp32_bytes = fp32.stat().st_size
-    size = fp32_bytes / max(rep["compressed"]["model_bytes"], 1)
+    size = fp32_bytes / max(rep.compressed.model_bytes, 1)
     checks = []
     if min_speedup is not None:
         checks.append(speedup >= min_speedup)
@@ -245,9 +246,9 @@ def _speed_row(
             ),
             "accuracy (held out)": f"{acc0 * 100:.2f}% -> {acc1 * 100:.2f}%",
             "bytes (fp32 ONNX stripped -> artifact)": (
-                f"{mb(fp32_bytes)} -> {mb(rep['compressed']['model_bytes'])}"
+                f"{mb(fp32_bytes)} -> {mb(rep.compressed.model_bytes)}"
             ),
-            "parameters": f"{rep['original']['parameters']} -> {rep['compressed']['parameters']}",
+            "parameters": f"{rep.original.parameters} -> {rep.compressed.parameters}",
         },
         goal=goal,
         met=all(checks) if checks else None,

@@ -263,10 +263,11 @@ def minilm_int8(work: Path, settings: MeasureSettings, rounds: int) -> list[Row]
     models = {"fp32": fp32, "ours": ours_path}
     models.update({c.slug: peers[c] for c in [*finalists, faithful]})
     run = Int8Run(
-        ours_bytes=int(ours.report["compressed"]["model_bytes"]),
-        engine=engine_says(ours.report),
+        ours_bytes=ours.compression_report.compressed.model_bytes,
+        engine=engine_says(ours.compression_report),
         ours_steps="; ".join(
-            f"{s['technique']} {s.get('scheme', '')}".strip() for s in ours.report["steps"]
+            f"{s.technique} {s.details.get('scheme', '')}".strip()
+            for s in ours.compression_report.steps
         ),
         fp32=fp32,
         peers=peers,
@@ -396,9 +397,9 @@ def minilm_distil(
     )
     p50 = {k: v.latency_p50_ms for k, v in runs.items()}
     speedup = p50["teacher"] / p50["student"]
-    step_rep = result.report["steps"][0]
+    rep = result.compression_report
+    step_rep = rep.steps[0].details
     training = step_rep["training"]
-    rep = result.report
     return [
         Row(
             name,
@@ -407,7 +408,7 @@ def minilm_distil(
                     f"{mb(teacher.stat().st_size)}, p50 {p50['teacher']:.2f} ms"
                 ),
                 f"student ({STUDENT_LAYERS} layers, fp32 ONNX, stripped)": (
-                    f"{mb(rep['compressed']['model_bytes'])}, p50 {p50['student']:.2f} ms"
+                    f"{mb(rep.compressed.model_bytes)}, p50 {p50['student']:.2f} ms"
                 ),
                 "held-out embedding cosine to teacher": (
                     f"min {fid['cosine_min']:.4f}, mean {fid['cosine_mean']:.4f}"
@@ -425,7 +426,7 @@ def minilm_distil(
             met=None,
             reached=(
                 f"{speedup:.2f}x faster, held-out cosine min {fid['cosine_min']:.4f} / mean "
-                f"{fid['cosine_mean']:.4f}, {rep['original']['parameters'] / max(rep['compressed']['parameters'], 1):.2f}x fewer parameters"
+                f"{fid['cosine_mean']:.4f}, {rep.original.parameters / max(rep.compressed.parameters, 1):.2f}x fewer parameters"
             ),
             notes=(
                 f"trained on {SOURCE}: {len(texts)} sentences (none of the held-out ones); held out: "

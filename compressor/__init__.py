@@ -15,7 +15,10 @@ _EXPORTS = {
     "UnsupportedModelError": "compressor.errors",
     "MeasureSettings": "compressor.measure.settings",
     "CompressionResult": "compressor.pipeline",
+    "compress_model": "compressor.pipeline",
     "compress_hf_model": "compressor.pipeline",
+    "CompressionReport": "compressor.report",
+    "job_inputs": "compressor.datasets",
     "Recipe": "compressor.recipe",
     "Target": "compressor.target",
 }

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +19,19 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 
 from compressor.formats.archive import ArchiveLimits, check_archive_totals
+from compressor.formats.detect import inspect_model_dir
 from compressor.inputs import LABELS, InvalidDatasetError, inputs_from_arrays
+from compressor.target import Target
 
 MAX_JSONL_LINE = 1024 * 1024
+
+
+class DatasetRole(StrEnum):
+    """What a job's dataset is for; each keeps its role (the engine picks what stands in)."""
+
+    CALIBRATION = "calibration"
+    EVAL = "eval"
+    TRAIN = "train"
 
 
 @dataclass(frozen=True)
@@ -160,3 +173,53 @@ def tokenize_texts(
         texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="np"
     )
     return {name: np.asarray(enc[name], dtype=np.int64) for name in input_names if name in enc}
+
+
+def _as_arrays(data: Dataset, encode: Any) -> dict[str, np.ndarray]:
+    if data.arrays is not None:
+        return data.arrays
+    assert data.texts is not None
+    tensors: dict[str, np.ndarray] = encode(data.texts)
+    return tensors if data.labels is None else {**tensors, LABELS: data.labels}
+
+
+def job_inputs(
+    source_dir: Path, datasets_by_role: Mapping[str, Path], target: Target
+) -> dict[str, Any]:
+    """compress_model keyword arguments from a job's dataset files, by role.
+
+    Text is tokenized with the model's own tokenizer at the target's sequence length. No set
+    stands in for another here: without an eval set, compress_model holds out calibration rows.
+    Unlabelled training text stays text (``train_texts``) for steps that train on sentences.
+    """
+    loaded = {DatasetRole(role): read_dataset(path) for role, path in datasets_by_role.items()}
+    if not loaded:
+        return {}
+
+    @cache
+    def tokenizer_and_names() -> tuple[Any, list[str]]:
+        from compressor.formats.hf import load_tokenizer
+
+        tokenizer = load_tokenizer(source_dir)
+        if tokenizer is None:
+            raise InvalidDatasetError("the dataset is text, but the model ships no tokenizer")
+        return tokenizer, [i["name"] for i in inspect_model_dir(source_dir).get("inputs", [])]
+
+    def encode(texts: list[str]) -> dict[str, np.ndarray]:
+        tokenizer, names = tokenizer_and_names()
+        return tokenize_texts(tokenizer, texts, names, max_length=target.sequence_length)
+
+    kwargs: dict[str, Any] = {}
+    for role, keyword in (
+        (DatasetRole.CALIBRATION, "calibration_data"),
+        (DatasetRole.EVAL, "eval_data"),
+    ):
+        if role in loaded:
+            kwargs[keyword] = _as_arrays(loaded[role], encode)
+    train = loaded.get(DatasetRole.TRAIN)
+    if train is not None:
+        if train.texts is not None and train.labels is None:
+            kwargs["train_texts"] = train.texts
+        else:
+            kwargs["train_data"] = _as_arrays(train, encode)
+    return kwargs

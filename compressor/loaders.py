@@ -1,4 +1,4 @@
-"""Loading each kind of upload into what the pipeline works on, and saving artifacts back.
+"""Loading each kind of upload into what the pipeline works on.
 
 Kinds: a Hugging Face directory (torch module), an ONNX model (graph only: ONNX steps apply
 directly), and an architecture reference (zoo family + safetensors state dict, torch module).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ import numpy as np
 import onnx
 import torch
 
-from compressor.errors import InvalidRecipeError
 from compressor.formats.detect import ModelKind, find_onnx_file, inspect_model_dir
 from compressor.formats.onnx_io import check_external_data, export_onnx
 from compressor.inputs import (
@@ -27,13 +27,7 @@ from compressor.inputs import (
     generated_token_inputs,
     text_inputs,
 )
-from compressor.recipe import Recipe
 from compressor.target import Target
-from compressor.techniques.base import Stage, handler_for
-
-# Below this many bytes the artifact is also packed as .tar.xz: encoding is where small,
-# sparse models win (Deep Compression counts the encoded size), and it costs milliseconds.
-PACK_LIMIT_BYTES = 32 * 1024**2
 
 
 @dataclass
@@ -48,8 +42,13 @@ class SourceModel:
     # Token inputs get a dynamic sequence axis on export; images and feature vectors do not.
     sequence_axis: bool = True
     notes: list[str] = field(default_factory=list)
+    # Set for an ONNX upload converted to torch: exports under the upload's input/output names.
+    exporter: Callable[[torch.nn.Module, dict[str, np.ndarray], Path], None] | None = None
 
     def export(self, module: torch.nn.Module, example: dict[str, np.ndarray], path: Path) -> None:
+        if self.exporter is not None:
+            self.exporter(module, example, path)
+            return
         export_onnx(module, example, path, output_name="output", sequence_axis=self.sequence_axis)
 
     def default_inputs(self, target: Target, *, role: InputRole = "calibration") -> EvalInputs:
@@ -90,27 +89,6 @@ class SourceModel:
         return generated_tensor_inputs(specs, count=count, seed=seed)
 
 
-def check_recipe_for_kind(recipe: Recipe, kind: ModelKind, target: Target) -> None:
-    """Refuse, before any work, what this kind of upload cannot go through."""
-    if kind == "onnx":
-        for step in recipe.steps:
-            if handler_for(step).stage is Stage.TORCH:
-                raise InvalidRecipeError(
-                    f"step {step.technique!r} changes a torch model, but the upload is an ONNX "
-                    "graph, which is not converted back to torch; upload the Hugging Face "
-                    "directory or architecture.json + model.safetensors for this technique"
-                )
-        if target.runtime != "onnxruntime":
-            raise InvalidRecipeError(
-                "an ONNX upload runs on ONNX Runtime: set target.runtime to 'onnxruntime'"
-            )
-    if kind == "architecture" and target.runtime != "onnxruntime":
-        raise InvalidRecipeError(
-            "an architecture.json + safetensors model is delivered as ONNX: set "
-            "target.runtime to 'onnxruntime'"
-        )
-
-
 def _hf_input_specs(module: torch.nn.Module, tokenizer: Any | None) -> list[dict[str, Any]]:
     accepted = set(inspect.signature(module.forward).parameters)
     names = list(tokenizer.model_input_names) if tokenizer is not None else ["input_ids"]
@@ -131,7 +109,8 @@ def _copy_onnx(src: Path, dest_dir: Path) -> Path:
     return dest
 
 
-def load_source(root: Path, *, workdir: Path) -> SourceModel:
+def load_source(root: Path, *, workdir: Path, torch_steps: bool = False) -> SourceModel:
+    """``torch_steps``: the recipe changes a torch module, so an ONNX upload is converted."""
     inspection = inspect_model_dir(root)
     kind: ModelKind = inspection["format"]
     if kind == "huggingface":
@@ -159,30 +138,9 @@ def load_source(root: Path, *, workdir: Path) -> SourceModel:
     assert src is not None
     folder = root if root.is_dir() else root.parent
     copied = _copy_onnx(src, workdir / "source")
-    return SourceModel(kind, folder, inspection, inspection["inputs"], onnx_path=copied)
+    source = SourceModel(kind, folder, inspection, inspection["inputs"], onnx_path=copied)
+    if torch_steps:
+        from compressor.formats.onnx_torch import attach_torch_module
 
-
-def pack_artifact(artifact_dir: Path, dest: Path) -> int:
-    """Pack the artifact folder as .tar.xz (plain ``tar xf`` unpacks it); return its bytes."""
-    import lzma
-    import tarfile
-
-    size = sum(p.stat().st_size for p in artifact_dir.rglob("*") if p.is_file())
-    # The extreme preset pays off on small models; on tens of MB it costs minutes of CPU.
-    preset = 9 | lzma.PRESET_EXTREME if size <= 4 * 1024**2 else 6
-    with (
-        lzma.LZMAFile(dest, "w", preset=preset) as xz,
-        tarfile.open(fileobj=xz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for path in sorted(artifact_dir.rglob("*")):
-            info = tar.gettarinfo(str(path), arcname=str(path.relative_to(artifact_dir)))
-            # Fixed ownership and times: the same model packs to the same bytes.
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mtime = 0
-            if path.is_file():
-                with path.open("rb") as fh:
-                    tar.addfile(info, fh)
-            else:
-                tar.addfile(info)
-    return dest.stat().st_size
+        attach_torch_module(source)
+    return source

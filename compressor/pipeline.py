@@ -6,29 +6,37 @@ import copy
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from compressor.artifacts import ArtifactFormat, PackedFile, pack_if_small
 from compressor.datasets import tokenize_texts
 from compressor.errors import InvalidModelError, UnsupportedModelError
 from compressor.formats.detect import detect_kind
 from compressor.formats.hf import copy_side_files
 from compressor.formats.onnx_io import onnx_file_bytes, onnx_parameter_stats, save_onnx_artifact
 from compressor.inputs import LABELS, EvalInputs, InputPlan, inputs_from_arrays, plan_inputs
-from compressor.loaders import (
-    PACK_LIMIT_BYTES,
-    SourceModel,
-    check_recipe_for_kind,
-    load_source,
-    pack_artifact,
-)
+from compressor.loaders import SourceModel, load_source
 from compressor.measure.fidelity import fidelity
-from compressor.measure.runtime import measure_in_fresh_process
+from compressor.measure.runtime import RuntimeMeasurement, measure_in_fresh_process
 from compressor.measure.settings import MeasureSettings
-from compressor.recipe import Recipe
+from compressor.recipe import Recipe, check_recipe_for_kind
+from compressor.report import (
+    CalibrationInputs,
+    CompressedModel,
+    CompressionReport,
+    Fidelity,
+    FidelityInputs,
+    Measurement,
+    OriginalModel,
+    PackedArchive,
+    StepReport,
+    regressions,
+)
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepContext, handler_for
 
@@ -43,7 +51,14 @@ MEASURED_ON_THESE = ("fidelity", "accuracy", "latency")
 class CompressionResult:
     artifact_dir: Path
     artifact_format: str
-    report: dict[str, Any]
+    compression_report: CompressionReport
+    # The .tar.xz of the artifact folder, when it is small enough to pack here.
+    archive: PackedFile | None = None
+
+    @cached_property
+    def report(self) -> dict[str, Any]:
+        """The report as the job row stores it (JSON)."""
+        return self.compression_report.as_json()
 
 
 def _torch_param_stats(module: torch.nn.Module) -> dict[str, Any]:
@@ -146,6 +161,181 @@ def _student_loader(student_dir: Path | None, workdir: Path) -> Callable[[], Any
     return load
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """The upload in memory and the inputs each role gets."""
+
+    source_dir: Path
+    source: SourceModel
+    plan: InputPlan
+    train: EvalInputs | None
+
+    @property
+    def example(self) -> Arrays:
+        return self.plan.calibration.head(2)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """A model as the target runtime runs it: where it is, its bytes and parameter counts."""
+
+    path: Path
+    model_bytes: int
+    stats: dict[str, Any]
+
+
+def _load(
+    source_dir: Path,
+    recipe: Recipe,
+    *,
+    target: Target,
+    workdir: Path,
+    calibration_data: Arrays | None,
+    eval_data: Arrays | None,
+    train_data: Arrays | None,
+    train_texts: Sequence[str] | None,
+) -> _Loaded:
+    recipe.check_target(target)
+    check_recipe_for_kind(recipe, detect_kind(source_dir), target)
+    workdir.mkdir(parents=True, exist_ok=True)
+    torch_steps = any(handler_for(s).stage is Stage.TORCH for s in recipe.steps)
+    source = load_source(source_dir, workdir=workdir, torch_steps=torch_steps)
+    train = _train_inputs(source, train_data)
+    plan = _plan(
+        source,
+        target,
+        calibration_data=calibration_data,
+        eval_data=eval_data,
+        train=train,
+        train_texts=train_texts,
+    )
+    return _Loaded(source_dir, source, plan, train)
+
+
+def _original_baseline(
+    loaded: _Loaded, *, target: Target, workdir: Path, progress: Progress
+) -> _Saved:
+    """The original as the user would run it on the target runtime."""
+    source = loaded.source
+    if source.kind == "onnx":
+        assert source.onnx_path is not None
+        path = source.onnx_path
+        return _Saved(path, onnx_file_bytes(path), onnx_parameter_stats(path))
+    assert source.module is not None
+    if target.runtime == "onnxruntime":
+        progress("exporting original", 0.08)
+        path = workdir / "original.onnx"
+        source.export(source.module, loaded.example, path)
+        return _Saved(path, path.stat().st_size, onnx_parameter_stats(path))
+    weight_bytes = int(source.inspection["weight_bytes"])
+    return _Saved(loaded.source_dir, weight_bytes, _torch_param_stats(source.module))
+
+
+def _run_steps(
+    loaded: _Loaded,
+    recipe: Recipe,
+    *,
+    target: Target,
+    workdir: Path,
+    progress: Progress,
+    train_texts: Sequence[str] | None,
+    student_dir: Path | None,
+) -> tuple[ModelState, list[dict[str, Any]]]:
+    source = loaded.source
+    needs_original = any(handler_for(s).stage is Stage.TORCH for s in recipe.steps)
+    snapshot = copy.deepcopy(source.module) if needs_original and source.module else None
+    state = ModelState(module=source.module, source_dir=loaded.source_dir, workdir=workdir)
+    state.onnx_path = source.onnx_path
+    steps_report: list[dict[str, Any]] = []
+    n_steps = len(recipe.steps)
+    for index, step in enumerate(recipe.steps):
+        handler = handler_for(step)
+        base = 0.15 + 0.5 * index / n_steps
+        if handler.stage is Stage.ONNX and state.onnx_path is None:
+            progress("exporting", base)
+            state.onnx_path = workdir / "compressed_fp32.onnx"
+            source.export(state.module, loaded.example, state.onnx_path)
+        phase = f"step {index + 1}/{n_steps}: {step.technique}"
+
+        def step_progress(fraction: float, phase: str = phase, base: float = base) -> None:
+            progress(phase, base + 0.5 / n_steps * min(max(fraction, 0.0), 1.0))
+
+        step_progress(0.0)
+        ctx = _step_context(
+            target,
+            loaded.plan.calibration,
+            step_progress,
+            train=loaded.train,
+            texts=train_texts,
+            original=(lambda: copy.deepcopy(snapshot)) if snapshot is not None else None,
+            student=_student_loader(student_dir, workdir),
+        )
+        details = handler.apply(step, state, ctx)
+        if handler.stage is Stage.TORCH:
+            state.onnx_path = None  # the graph (an ONNX upload's) no longer is the module
+        steps_report.append({"technique": step.technique, **details})
+    return state, steps_report
+
+
+def _save_artifact(
+    loaded: _Loaded, state: ModelState, *, target: Target, workdir: Path, progress: Progress
+) -> tuple[Path, ArtifactFormat, _Saved]:
+    """The artifact folder, its format, and the model in it as the target runtime runs it."""
+    source = loaded.source
+    artifact_dir = workdir / "artifact"
+    if artifact_dir.exists():
+        shutil.rmtree(artifact_dir)
+    artifact_dir.mkdir()
+    if target.runtime == "onnxruntime":
+        if state.onnx_path is None:
+            state.onnx_path = workdir / "compressed_fp32.onnx"
+            source.export(state.module, loaded.example, state.onnx_path)
+        files = save_onnx_artifact(state.onnx_path, artifact_dir)
+        if source.kind == "huggingface":
+            copy_side_files(loaded.source_dir, artifact_dir, include_config=True)
+        saved = _Saved(
+            files[0], sum(f.stat().st_size for f in files), onnx_parameter_stats(files[0])
+        )
+        return artifact_dir, ArtifactFormat.ONNX, saved
+    state.module.save_pretrained(str(artifact_dir), safe_serialization=True)
+    copy_side_files(loaded.source_dir, artifact_dir, include_config=False)
+    weights = sum(p.stat().st_size for p in artifact_dir.glob("*.safetensors"))
+    saved = _Saved(artifact_dir, weights, _torch_param_stats(state.module))
+    if target.export_onnx:
+        progress("exporting ONNX copy", 0.7)
+        # Exported in float32: ONNX Runtime's CPU kernels need it for most ops.
+        module = copy.deepcopy(state.module).float()
+        source.export(module, loaded.example, artifact_dir / "model.onnx")
+    return artifact_dir, ArtifactFormat.HUGGINGFACE, saved
+
+
+def _measure(
+    runtime: str,
+    models: tuple[Path, Path],
+    *,
+    inputs: EvalInputs,
+    target: Target,
+    settings: MeasureSettings,
+    progress: Progress,
+) -> tuple[RuntimeMeasurement, RuntimeMeasurement]:
+    """The original, then the compressed model, each in a fresh process on the same inputs."""
+    measured = []
+    for (phase, fraction), path in zip(
+        (("measuring original", 0.72), ("measuring compressed", 0.86)), models, strict=True
+    ):
+        progress(phase, fraction)
+        measured.append(
+            measure_in_fresh_process(
+                runtime=runtime,
+                model_path=path,
+                inputs=inputs,
+                batch_size=target.batch_size,
+                settings=settings,
+            )
+        )
+    return measured[0], measured[1]
+
+
 def compress_model(
     source_dir: Path,
     recipe: Recipe,
@@ -171,171 +361,128 @@ def compress_model(
     """
     settings = settings or MeasureSettings()
     report_progress: Progress = progress or (lambda _phase, _f: None)
-    kind = detect_kind(source_dir)
-    recipe.check_target(target)
-    check_recipe_for_kind(recipe, kind, target)
-    workdir.mkdir(parents=True, exist_ok=True)
-
     report_progress("loading", 0.02)
-    source = load_source(source_dir, workdir=workdir)
-    train = _train_inputs(source, train_data)
-    plan = _plan(
-        source,
-        target,
+    loaded = _load(
+        source_dir,
+        recipe,
+        target=target,
+        workdir=workdir,
         calibration_data=calibration_data,
         eval_data=eval_data,
-        train=train,
+        train_data=train_data,
         train_texts=train_texts,
     )
-    inputs, labels = plan.measurement, plan.labels
-    example = plan.calibration.head(2)
-    onnx_runtime = target.runtime == "onnxruntime"
-
-    # The original as the user would run it on the target runtime.
-    if source.kind == "onnx":
-        assert source.onnx_path is not None
-        original_path = source.onnx_path
-        original_stats = onnx_parameter_stats(original_path)
-        original_bytes = onnx_file_bytes(original_path)
-    elif onnx_runtime:
-        assert source.module is not None
-        report_progress("exporting original", 0.08)
-        original_path = workdir / "original.onnx"
-        source.export(source.module, example, original_path)
-        original_stats = onnx_parameter_stats(original_path)
-        original_bytes = original_path.stat().st_size
-    else:
-        assert source.module is not None
-        original_path = source_dir
-        original_stats = _torch_param_stats(source.module)
-        original_bytes = int(source.inspection["weight_bytes"])
-
-    needs_original = any(handler_for(s).stage is Stage.TORCH for s in recipe.steps)
-    snapshot = copy.deepcopy(source.module) if needs_original and source.module else None
-    state = ModelState(module=source.module, source_dir=source_dir, workdir=workdir)
-    state.onnx_path = source.onnx_path
-    steps_report: list[dict[str, Any]] = []
-    n_steps = len(recipe.steps)
-    for index, step in enumerate(recipe.steps):
-        handler = handler_for(step)
-        if handler.stage is Stage.ONNX and state.onnx_path is None:
-            report_progress("exporting", 0.15 + 0.5 * index / n_steps)
-            state.onnx_path = workdir / "compressed_fp32.onnx"
-            source.export(state.module, example, state.onnx_path)
-        phase = f"step {index + 1}/{n_steps}: {step.technique}"
-        base = 0.15 + 0.5 * index / n_steps
-
-        def step_progress(fraction: float, phase: str = phase, base: float = base) -> None:
-            report_progress(phase, base + 0.5 / n_steps * min(max(fraction, 0.0), 1.0))
-
-        step_progress(0.0)
-        ctx = _step_context(
-            target,
-            plan.calibration,
-            step_progress,
-            train=train,
-            texts=train_texts,
-            original=(lambda: copy.deepcopy(snapshot)) if snapshot is not None else None,
-            student=_student_loader(student_dir, workdir),
-        )
-        details = handler.apply(step, state, ctx)
-        steps_report.append({"technique": step.technique, **details})
-
+    original = _original_baseline(loaded, target=target, workdir=workdir, progress=report_progress)
+    state, steps = _run_steps(
+        loaded,
+        recipe,
+        target=target,
+        workdir=workdir,
+        progress=report_progress,
+        train_texts=train_texts,
+        student_dir=student_dir,
+    )
     report_progress("saving", 0.68)
-    artifact_dir = workdir / "artifact"
-    if artifact_dir.exists():
-        shutil.rmtree(artifact_dir)
-    artifact_dir.mkdir()
-    if onnx_runtime:
-        if state.onnx_path is None:
-            state.onnx_path = workdir / "compressed_fp32.onnx"
-            source.export(state.module, example, state.onnx_path)
-        files = save_onnx_artifact(state.onnx_path, artifact_dir)
-        if source.kind == "huggingface":
-            copy_side_files(source_dir, artifact_dir, include_config=True)
-        compressed_path = files[0]
-        compressed_stats = onnx_parameter_stats(compressed_path)
-        compressed_bytes = sum(f.stat().st_size for f in files)
-        artifact_format = "onnx"
-    else:
-        state.module.save_pretrained(str(artifact_dir), safe_serialization=True)
-        copy_side_files(source_dir, artifact_dir, include_config=False)
-        compressed_path = artifact_dir
-        compressed_stats = _torch_param_stats(state.module)
-        compressed_bytes = sum(p.stat().st_size for p in artifact_dir.glob("*.safetensors"))
-        artifact_format = "huggingface"
-        if target.export_onnx:
-            report_progress("exporting ONNX copy", 0.7)
-            # Exported in float32: ONNX Runtime's CPU kernels need it for most ops.
-            source.export(copy.deepcopy(state.module).float(), example, artifact_dir / "model.onnx")
-
-    archive: dict[str, Any] | None = None
-    folder_bytes = sum(p.stat().st_size for p in artifact_dir.rglob("*") if p.is_file())
-    if folder_bytes <= PACK_LIMIT_BYTES:
-        packed = workdir / "artifact.tar.xz"
-        packed_bytes = pack_artifact(artifact_dir, packed)
-        archive = {"format": "tar.xz", "path": packed.name, "bytes": packed_bytes}
-
-    report_progress("measuring original", 0.72)
-    runtime = "onnxruntime" if source.kind == "onnx" else target.runtime
-    before = measure_in_fresh_process(
-        runtime=runtime,
-        model_path=original_path,
-        inputs=inputs,
-        batch_size=target.batch_size,
-        settings=settings,
+    artifact_dir, artifact_format, compressed = _save_artifact(
+        loaded, state, target=target, workdir=workdir, progress=report_progress
     )
-    report_progress("measuring compressed", 0.86)
-    after = measure_in_fresh_process(
-        runtime=runtime,
-        model_path=compressed_path,
-        inputs=inputs,
-        batch_size=target.batch_size,
+    archive = pack_if_small(artifact_dir, workdir / "artifact.tar.xz")
+    runtime = "onnxruntime" if loaded.source.kind == "onnx" else target.runtime
+    before, after = _measure(
+        runtime,
+        (original.path, compressed.path),
+        inputs=loaded.plan.measurement,
+        target=target,
         settings=settings,
+        progress=report_progress,
     )
-    report: dict[str, Any] = {
-        "target": target.model_dump(),
-        "measurement": {
-            **settings.model_dump(exclude={"timeout_s"}),
-            "sequence_length": target.sequence_length,
-            "inputs": inputs.source,
-            "labelled": labels is not None,
-            "fidelity_inputs": {**plan.measurement_report, "used_for": MEASURED_ON_THESE},
-            "calibration_inputs": plan.calibration_report,
-            "training_data": train.source if train is not None else None,
-            "fresh_process": True,
-        },
-        "original": {
-            "format": source.kind,
-            "architecture": source.inspection.get("architecture"),
-            "runtime_format": "onnx" if onnx_runtime else "safetensors",
-            "model_bytes": original_bytes,
-            "upload_weight_bytes": source.inspection["weight_bytes"],
-            **original_stats,
-            **before.metrics(),
-        },
-        "compressed": {
-            "format": artifact_format,
-            "model_bytes": compressed_bytes,
-            "archive": archive,
-            **compressed_stats,
-            **after.metrics(),
-        },
-        "fidelity": fidelity(
-            before.outputs,
-            after.outputs,
-            attention_mask=inputs.tensors.get("attention_mask"),
-            labels=labels,
-        ),
-        "steps": steps_report,
-    }
-    report["compression_ratio"] = round(original_bytes / max(compressed_bytes, 1), 3)
-    if archive is not None:
-        report["archive_compression_ratio"] = round(original_bytes / max(archive["bytes"], 1), 3)
-    report["speedup_p50"] = round(before.latency_p50_ms / max(after.latency_p50_ms, 1e-9), 3)
+    report = build_report(
+        loaded,
+        target=target,
+        settings=settings,
+        original=(original, before),
+        compressed=(compressed, after),
+        artifact_format=artifact_format,
+        archive=archive,
+        steps=steps,
+    )
     report_progress("done", 1.0)
     return CompressionResult(
-        artifact_dir=artifact_dir, artifact_format=artifact_format, report=report
+        artifact_dir=artifact_dir,
+        artifact_format=artifact_format.value,
+        compression_report=report,
+        archive=archive,
+    )
+
+
+def build_report(
+    loaded: _Loaded,
+    *,
+    target: Target,
+    settings: MeasureSettings,
+    original: tuple[_Saved, RuntimeMeasurement],
+    compressed: tuple[_Saved, RuntimeMeasurement],
+    artifact_format: ArtifactFormat,
+    archive: PackedFile | None,
+    steps: list[dict[str, Any]],
+) -> CompressionReport:
+    """The report stage: the figures measured the same way for every technique, and warnings."""
+    source, plan = loaded.source, loaded.plan
+    (orig, before), (comp, after) = original, compressed
+    measurement = Measurement(
+        **settings.model_dump(exclude={"timeout_s"}),
+        sequence_length=target.sequence_length,
+        inputs=plan.measurement.source,
+        labelled=plan.labels is not None,
+        fidelity_inputs=FidelityInputs(**plan.measurement_report, used_for=MEASURED_ON_THESE),
+        calibration_inputs=CalibrationInputs(**plan.calibration_report),
+        training_data=loaded.train.source if loaded.train is not None else None,
+        fresh_process=True,
+    )
+    original_model = OriginalModel(
+        format=source.kind,
+        architecture=source.inspection.get("architecture"),
+        runtime_format="onnx" if target.runtime == "onnxruntime" else "safetensors",
+        model_bytes=orig.model_bytes,
+        upload_weight_bytes=source.inspection["weight_bytes"],
+        **orig.stats,
+        **before.metrics(),
+    )
+    packed = (
+        PackedArchive(format=archive.format, path=archive.path.name, bytes=archive.bytes)
+        if archive is not None
+        else None
+    )
+    compressed_model = CompressedModel(
+        format=artifact_format,
+        model_bytes=comp.model_bytes,
+        archive=packed,
+        **comp.stats,
+        **after.metrics(),
+    )
+    fid = Fidelity(
+        **fidelity(
+            before.outputs,
+            after.outputs,
+            attention_mask=plan.measurement.tensors.get("attention_mask"),
+            labels=plan.labels,
+        )
+    )
+    return CompressionReport(
+        target=target,
+        measurement=measurement,
+        original=original_model,
+        compressed=compressed_model,
+        fidelity=fid,
+        steps=[StepReport.model_validate(s) for s in steps],
+        compression_ratio=round(orig.model_bytes / max(comp.model_bytes, 1), 3),
+        archive_compression_ratio=(
+            round(orig.model_bytes / max(archive.bytes, 1), 3) if archive is not None else None
+        ),
+        speedup_p50=round(before.latency_p50_ms / max(after.latency_p50_ms, 1e-9), 3),
+        warnings=regressions(
+            original=original_model, compressed=compressed_model, fidelity=fid, target=target
+        ),
     )
 
 

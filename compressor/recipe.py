@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compressor.errors import InvalidRecipeError
+from compressor.formats.detect import ModelKind
 from compressor.target import Target
 from compressor.techniques import TechniqueConfig
 from compressor.techniques.base import Stage, handler_for
@@ -44,6 +47,36 @@ class Recipe(BaseModel):
                     f"step {step.technique!r} acts on the torch model but follows an ONNX step"
                 )
             handler.check(step, target)
+
+
+def check_recipe_for_kind(
+    recipe: Recipe, kind: ModelKind, target: Target, *, inspection: dict[str, Any] | None = None
+) -> None:
+    """Refuse, before any work, what this kind of upload cannot go through.
+
+    ``inspection``: the model's stored inspection; for an ONNX graph it says whether the
+    graph converts to torch, which torch-stage steps need.
+    """
+    if kind == "onnx":
+        torch_steps = [s.technique for s in recipe.steps if handler_for(s).stage is Stage.TORCH]
+        found = (inspection or {}).get("torch_conversion")
+        if torch_steps and isinstance(found, dict) and not found.get("convertible", True):
+            blocked = found.get("blocking_ops") or []
+            raise InvalidRecipeError(
+                f"step {torch_steps[0]!r} changes a torch model, but this ONNX graph cannot be "
+                "converted to torch"
+                + (f" (no converter for {', '.join(blocked)})" if blocked else "")
+                + f": {found.get('reason')}; quantization steps still apply to it"
+            )
+        if target.runtime != "onnxruntime":
+            raise InvalidRecipeError(
+                "an ONNX upload runs on ONNX Runtime: set target.runtime to 'onnxruntime'"
+            )
+    if kind == "architecture" and target.runtime != "onnxruntime":
+        raise InvalidRecipeError(
+            "an architecture.json + safetensors model is delivered as ONNX: set "
+            "target.runtime to 'onnxruntime'"
+        )
 
 
 # Steps that change weights in place: healing follows them, a derived student may not.

@@ -21,8 +21,7 @@ from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import InvalidRecipeError
 from compressor.formats.detect import ModelKind
-from compressor.loaders import check_recipe_for_kind
-from compressor.recipe import Recipe
+from compressor.recipe import Recipe, check_recipe_for_kind
 from compressor.target import Target
 
 

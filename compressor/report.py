@@ -1,0 +1,194 @@
+"""The typed report of one compression: what was measured, on what, and what got worse.
+
+The API returns it, the job row stores it (as JSON) and the benchmarks read it, so all three
+agree on one schema. ``version`` changes when a field changes meaning or goes away.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+
+from compressor.target import Target
+
+REPORT_VERSION = 1
+
+# Outputs this far from the original are called out even when no labels tell accuracy: below
+# it a user would notice the change on their own data (int8 MiniLM keeps 0.99+).
+FIDELITY_WARN_COSINE = 0.99
+FIDELITY_WARN_TOP1 = 0.99
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _OmitNone(_Strict):
+    """Optional figures are absent, not null, when they do not apply (as the report always was)."""
+
+    @model_serializer(mode="wrap")
+    def _omit_none(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # No return annotation: one would replace this model's JSON schema with a bare object.
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+class CalibrationInputs(_Strict):
+    source: str
+    description: str
+    rows: int
+
+
+class FidelityInputs(_Strict):
+    source: str
+    description: str
+    rows: int
+    labelled: bool
+    held_out: bool
+    disjoint_from: list[str]
+    note: str
+    used_for: list[str]
+
+
+class Measurement(_Strict):
+    threads: int
+    warmup: int
+    iterations: int
+    sequence_length: int
+    inputs: str
+    labelled: bool
+    fidelity_inputs: FidelityInputs
+    calibration_inputs: CalibrationInputs
+    training_data: str | None
+    fresh_process: bool
+
+
+class RuntimeFigures(_Strict):
+    latency_p50_ms: float
+    latency_p95_ms: float
+    throughput_per_s: float
+    peak_memory_bytes: int
+    batch_size: int
+
+
+class ParameterStats(_Strict):
+    parameters: int
+    nonzero_parameters: int
+    dtypes: dict[str, int]
+
+
+class OriginalModel(RuntimeFigures, ParameterStats):
+    format: str
+    architecture: str | None
+    runtime_format: str
+    model_bytes: int
+    upload_weight_bytes: int
+
+
+class PackedArchive(_Strict):
+    format: str
+    path: str
+    bytes: int
+
+
+class CompressedModel(RuntimeFigures, ParameterStats):
+    format: str
+    model_bytes: int
+    archive: PackedArchive | None
+
+
+class Fidelity(_OmitNone):
+    samples: int
+    cosine_mean: float
+    cosine_min: float
+    max_abs_error: float
+    top1_agreement: float | None = None
+    kl_divergence: float | None = None
+    accuracy_original: float | None = None
+    accuracy_compressed: float | None = None
+
+
+class StepReport(BaseModel):
+    """One step: its technique, then what that technique did (its own keys, hence extra)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    technique: str
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """What the technique reported, by its own keys."""
+        return dict(self.model_extra or {})
+
+
+class DeliveredArtifact(_Strict):
+    """Added by the worker once the artifact is stored: what the download is."""
+
+    bytes: int
+    sha256: str
+    format: str
+    archive: str
+
+
+class CompressionReport(_OmitNone):
+    version: int = REPORT_VERSION
+    target: Target
+    measurement: Measurement
+    original: OriginalModel
+    compressed: CompressedModel
+    fidelity: Fidelity
+    steps: list[StepReport]
+    compression_ratio: float
+    archive_compression_ratio: float | None = None
+    speedup_p50: float
+    warnings: list[str] = Field(default_factory=list)
+    artifact: DeliveredArtifact | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON the job row stores."""
+        return self.model_dump(mode="json")
+
+
+def regressions(
+    *, original: OriginalModel, compressed: CompressedModel, fidelity: Fidelity, target: Target
+) -> list[str]:
+    """What is worse than the original on the target, in words (issue 10: no silent regressions)."""
+    on = f"on {target.runtime}, {target.device}, batch {target.batch_size}"
+    found: list[str] = []
+    if compressed.latency_p50_ms > original.latency_p50_ms:
+        found.append(
+            f"slower than the original {on}: p50 {compressed.latency_p50_ms:.3f} ms vs "
+            f"{original.latency_p50_ms:.3f} ms "
+            f"({original.latency_p50_ms / max(compressed.latency_p50_ms, 1e-9):.2f}x)"
+        )
+    if compressed.model_bytes > original.model_bytes:
+        found.append(
+            f"larger than the original: {compressed.model_bytes} bytes vs "
+            f"{original.model_bytes} bytes as the target runs it"
+        )
+    found.extend(_less_faithful(fidelity))
+    return found
+
+
+def _less_faithful(fidelity: Fidelity) -> list[str]:
+    rows = f"{fidelity.samples} measured rows"
+    before, after = fidelity.accuracy_original, fidelity.accuracy_compressed
+    if before is not None and after is not None:
+        if after < before:
+            return [
+                f"less accurate than the original: {after:.4f} vs {before:.4f} on {rows} "
+                f"({(before - after) * 100:.2f} points lost)"
+            ]
+        return []
+    found = []
+    if fidelity.cosine_min < FIDELITY_WARN_COSINE:
+        found.append(
+            f"outputs differ from the original's: worst cosine {fidelity.cosine_min:.4f} "
+            f"(mean {fidelity.cosine_mean:.4f}) on {rows}"
+        )
+    if fidelity.top1_agreement is not None and fidelity.top1_agreement < FIDELITY_WARN_TOP1:
+        found.append(
+            f"predicts a different class than the original on "
+            f"{(1 - fidelity.top1_agreement) * 100:.1f}% of {rows}"
+        )
+    return found

@@ -12,6 +12,7 @@ from app.health.routes import router as health_router
 from app.jobs.routes import router as jobs_router
 from app.models_upload.routes import router as models_router
 from app.pools.routes import router as pools_router
+from app.results.routes import router as results_router
 from app.settings import get_settings
 from app.upload_limit import UploadLimitMiddleware
 
@@ -35,4 +36,5 @@ def create_app() -> FastAPI:
     app.include_router(datasets_router)
     app.include_router(jobs_router)
     app.include_router(pools_router)
+    app.include_router(results_router)
     return app

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -152,6 +152,31 @@ class JobEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     level: Mapped[EventLevel] = mapped_column(String(16), default=EventLevel.INFO)
     message: Mapped[str] = mapped_column(Text)
+
+
+class JobResult(Base):
+    """A succeeded job's headline figures, copied out of its report so jobs can be filtered and
+    ranked in SQL. The report JSON stays the full record; these columns are a typed index of it.
+    Figures are nullable: a report from an older engine, or an unlabelled dataset, may lack one."""
+
+    __tablename__ = "job_results"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    original_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    compressed_bytes: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    original_latency_p50_ms: Mapped[float | None] = mapped_column(Float)
+    latency_p50_ms: Mapped[float | None] = mapped_column(Float, index=True)
+    compression_ratio: Mapped[float | None] = mapped_column(Float, index=True)
+    speedup: Mapped[float | None] = mapped_column(Float, index=True)
+    # Which agreement fidelity_min/mean measure: "cosine", or "top1_agreement" without one.
+    fidelity_metric: Mapped[str | None] = mapped_column(String(32))
+    fidelity_min: Mapped[float | None] = mapped_column(Float, index=True)
+    fidelity_mean: Mapped[float | None] = mapped_column(Float)
+    top1_agreement: Mapped[float | None] = mapped_column(Float)
+    accuracy_drop: Mapped[float | None] = mapped_column(Float, index=True)
+    device: Mapped[str | None] = mapped_column(String(16))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class WorkerNode(Base):

@@ -24,6 +24,7 @@ from app.jobs.recipes import uploaded_students
 from app.models_upload import repository as models_repository
 from app.pools import repository as pools_repository
 from app.queue import enqueue_job
+from app.results.service import record_job_results
 from app.settings import get_settings
 
 
@@ -212,6 +213,8 @@ def succeed(
         artifact_sha256=artifact_sha256,
         artifact_format=artifact_format,
     )
+    if done:
+        record_job_results(session, job_id=job_id, report=report)
     return done
 
 

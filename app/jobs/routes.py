@@ -14,6 +14,8 @@ from app.jobs.artifacts import media_type
 from app.jobs.events import job_event_stream
 from app.jobs.schemas import JobCreate, JobRead, JobReport
 from app.pagination import Page
+from app.results import service as results
+from app.results.routes import ResultQueryDep
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -40,16 +42,18 @@ def submit_job(body: JobCreate, session: SessionDep, response: Response) -> JobR
     return _read(session, job)
 
 
-@router.get("", response_model=Page[JobRead])
+@router.get("", response_model=Page[JobRead], responses=problem_responses(422))
 def list_jobs(
     session: SessionDep,
+    query: ResultQueryDep,
     status: Annotated[JobStatus | None, Query()] = None,
     model_id: Annotated[str | None, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[JobRead]:
-    rows, total = service.list_jobs(
-        session, status=status, model_id=model_id, limit=limit, offset=offset
+    """Newest first by default; ``sort`` and the min/max filters rank by report figures."""
+    rows, total = results.list_jobs(
+        session, status=status, model_id=model_id, query=query, limit=limit, offset=offset
     )
     items = [_read(session, r) for r in rows]
     return Page[JobRead](items=items, total=total, limit=limit, offset=offset)

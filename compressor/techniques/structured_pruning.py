@@ -4,21 +4,23 @@ Unlike masking, the layers really shrink: a removed output channel is cut from i
 (and from any BatchNorm after it) and the matching input columns are cut from the layer
 that consumes it, so the saved model has fewer parameters and runs fewer FLOPs.
 
-Two model families:
+Two paths:
 - BERT-like Hugging Face encoders: FFN neurons (intermediate.dense rows + output.dense
   columns) and attention heads (query/key/value rows + attention.output.dense columns).
   The same number of neurons goes from every layer so that ``config.intermediate_size``
   still describes the model and ``AutoModel.from_pretrained`` reloads it. Head counts cannot
   be described in a transformers 5 config (it has no ``pruned_heads`` any more), so head
   pruning is offered for onnxruntime targets only.
-- Plain torch chains (nn.Sequential of Linear/Conv2d/BatchNorm/activations/pooling/Flatten):
-  every Linear/Conv2d but the last loses its least important outputs.
+- Any other torch module (zoo chains, torchvision/timm networks, onnx2torch graphs): channels
+  are removed group by group with torch-pruning's dependency graph (``depgraph.py``), which
+  keeps residual adds, BatchNorms, concats, grouped/depthwise convs and flatten-into-linear
+  heads consistent. Layers whose outputs are the model's outputs keep every channel.
 
-``dead_only`` removes, in plain chains, just the units that unstructured pruning left dead, so
-the outputs do not change: units nothing reads (all-zero consumer weights), and Linear units
+``dead_only`` removes just the units that unstructured pruning left dead, so the outputs do
+not change. In plain chains: units nothing reads (all-zero consumer weights), and Linear units
 that read nothing (all-zero weight row), whose constant activation is folded into the
 consumer's bias. Deep Compression's sparse MLPs carry many of both, and their biases are then
-the largest thing left in a compressed artifact.
+the largest thing left in a compressed artifact. In other graphs: the channels nothing reads.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from torch import nn
 from compressor.errors import InvalidRecipeError, UnsupportedModelError
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepConfig, StepContext, register
+from compressor.techniques.depgraph import (
+    dead_channels,
+    example_inputs,
+    prune_channels,
+    weighted_layers,
+)
 
 
 class StructuredPruningConfig(StepConfig):
@@ -180,50 +188,6 @@ def _leaves(module: nn.Module) -> list[nn.Module]:
     if isinstance(module, nn.Sequential):
         return [leaf for child in module for leaf in _leaves(child)]
     return [module]
-
-
-def _prune_chain(model: nn.Sequential, config: StructuredPruningConfig) -> dict[str, Any]:
-    leaves = _leaves(model)
-    names = {id(m): n for n, m in model.named_modules()}
-    weighted = [i for i, m in enumerate(leaves) if isinstance(m, nn.Linear | nn.Conv2d)]
-    if len(weighted) < 2:
-        raise UnsupportedModelError(
-            "structured pruning needs at least two Linear/Conv2d layers in sequence: the "
-            "last one gives the model's outputs and cannot lose any"
-        )
-    report: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
-    for producer_i, consumer_i in zip(weighted, weighted[1:], strict=False):
-        producer, consumer = leaves[producer_i], leaves[consumer_i]
-        assert isinstance(producer, nn.Linear | nn.Conv2d)
-        assert isinstance(consumer, nn.Linear | nn.Conv2d)
-        between = leaves[producer_i + 1 : consumer_i]
-        name = names.get(id(producer), str(producer_i))
-        blocker = next(
-            (
-                m
-                for m in between
-                if not isinstance(m, _PASS_THROUGH + (nn.BatchNorm1d, nn.BatchNorm2d, nn.Flatten))
-            ),
-            None,
-        )
-        if blocker is not None:
-            skipped[name] = f"{type(blocker).__name__} between it and its consumer"
-            continue
-        if (
-            isinstance(producer, nn.Conv2d)
-            and producer.groups != 1
-            or (isinstance(consumer, nn.Conv2d) and consumer.groups != 1)
-        ):
-            skipped[name] = "grouped/depthwise convolution"
-            continue
-        weight: torch.Tensor = producer.weight.data
-        scores = _norm(weight, tuple(range(1, weight.ndim)), config.importance)
-        keep = _keep(scores, config.amount)
-        before = int(weight.shape[0])
-        _keep_units(producer, between, consumer, keep, units=before)
-        report[name] = {"before": before, "after": int(keep.numel())}
-    return {"units": report, "layers_not_pruned": skipped}
 
 
 def _keep_units(
@@ -376,31 +340,28 @@ class StructuredPruningHandler:
     ) -> dict[str, Any]:
         model = state.module
         before = sum(p.numel() for p in model.parameters())
-        details: dict[str, Any]
-        with torch.no_grad():
-            layers = _bert_layers(model)
-            if config.dead_only:
-                if not isinstance(model, nn.Sequential):
-                    raise UnsupportedModelError(
-                        f"dead-unit removal supports nn.Sequential chains, not "
-                        f"{type(model).__name__}"
-                    )
-                details = {"family": "sequential", "mode": "dead units only"}
-                details.update(_remove_dead_in_chain(model))
-            elif layers:
-                details = {"family": "transformer encoder"}
+        layers = _bert_layers(model)
+        if config.dead_only:
+            details = _remove_dead(model, ctx)
+        elif layers:
+            details = {"family": "transformer encoder"}
+            with torch.no_grad():
                 if config.ffn:
                     details.update(_prune_ffn(layers, config))
                     model.config.intermediate_size = details["intermediate_size"]
                 if config.heads:
                     details.update(_prune_heads(layers, config))
-            elif isinstance(model, nn.Sequential):
-                details = {"family": "sequential", **_prune_chain(model, config)}
-            else:
-                raise UnsupportedModelError(
-                    f"structured pruning supports BERT-like encoders and nn.Sequential chains, "
-                    f"not {type(model).__name__}"
+        else:
+            _check_prunable(model)
+            details = {"family": "dependency graph"}
+            details.update(
+                prune_channels(
+                    model,
+                    example_inputs(ctx.calibration),
+                    amount=config.amount,
+                    p=1 if config.importance == "l1" else 2,
                 )
+            )
         after = sum(p.numel() for p in model.parameters())
         if config.dead_only:
             return {"parameters_before": before, "parameters_after": after, **details}
@@ -411,3 +372,38 @@ class StructuredPruningHandler:
             "parameters_after": after,
             **details,
         }
+
+
+def _check_prunable(model: nn.Module) -> None:
+    count = len(weighted_layers(model))
+    if count == 0:
+        raise UnsupportedModelError(
+            f"structured pruning removes channels of Linear and Conv layers; it supports "
+            f"BERT-like encoders and graphs of such layers, not {type(model).__name__}"
+        )
+    if count < 2:
+        raise UnsupportedModelError(
+            "structured pruning needs at least two Linear/Conv layers: the last one gives the "
+            "model's outputs and cannot lose any"
+        )
+
+
+def _remove_dead(model: nn.Module, ctx: StepContext) -> dict[str, Any]:
+    # Plain chains also fold constant units into the next bias; other graphs lose the channels
+    # nothing reads, which DepGraph finds through adds, concats and BatchNorms.
+    if isinstance(model, nn.Sequential):
+        with torch.no_grad():
+            return {
+                "family": "sequential",
+                "mode": "dead units only",
+                **_remove_dead_in_chain(model),
+            }
+    if not weighted_layers(model):
+        raise UnsupportedModelError(
+            f"dead-unit removal needs Linear or Conv layers, found none in {type(model).__name__}"
+        )
+    return {
+        "family": "dependency graph",
+        "mode": "dead units only (channels nothing reads)",
+        **dead_channels(model, example_inputs(ctx.calibration)),
+    }

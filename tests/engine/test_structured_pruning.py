@@ -18,8 +18,12 @@ from compressor.techniques.base import ModelState, StepContext, handler_for
 from compressor.techniques.structured_pruning import StructuredPruningConfig
 
 
-def _apply(model: nn.Module, config: StructuredPruningConfig) -> dict:
-    ctx = StepContext(target=Target(), calibration=EvalInputs({}, "none"))
+def _apply(
+    model: nn.Module, config: StructuredPruningConfig, x: torch.Tensor | None = None
+) -> dict:
+    # The inputs are what DepGraph traces the model on, as a job's calibration set would be.
+    tensors = {} if x is None else {"input": x.numpy()}
+    ctx = StepContext(target=Target(), calibration=EvalInputs(tensors, "example"))
     state = ModelState(module=model, source_dir=Path("."), workdir=Path("."))
     handler_for(config).check(config, Target())
     return handler_for(config).apply(config, state, ctx)
@@ -44,7 +48,7 @@ def test_mlp_neurons_removed_and_consumers_shrink() -> None:
     ).eval()
     x = torch.randn(16, 64)
     before = sum(p.numel() for p in model.parameters())
-    report = _apply(model, StructuredPruningConfig(amount=0.5))
+    report = _apply(model, StructuredPruningConfig(amount=0.5), x)
     assert [m.weight.shape for m in model if isinstance(m, nn.Linear)] == [
         (150, 64),
         (50, 150),
@@ -64,7 +68,7 @@ def test_pruning_keeps_the_most_important_units_exactly() -> None:
         model[0].bias[[1, 4]] = 0.0
     x = torch.randn(5, 8)
     expected = model(x)
-    _apply(model, StructuredPruningConfig(amount=2 / 6, importance="l1"))
+    _apply(model, StructuredPruningConfig(amount=2 / 6, importance="l1"), x)
     assert model[0].out_features == 4
     torch.testing.assert_close(model(x), expected)
 
@@ -81,7 +85,9 @@ def test_cnn_channels_removed_through_flatten() -> None:
         nn.Flatten(),
         nn.Linear(32 * 4 * 4, 10),
     ).eval()
-    report = _apply(model, StructuredPruningConfig(amount=0.5, importance="l1"))
+    report = _apply(
+        model, StructuredPruningConfig(amount=0.5, importance="l1"), torch.randn(2, 1, 8, 8)
+    )
     assert model[0].weight.shape == (8, 1, 3, 3)
     assert model[4].weight.shape == (16, 8, 3, 3)
     assert model[7].weight.shape == (10, 16 * 4 * 4)

@@ -1,9 +1,10 @@
 """Stored files follow the request's transaction, in both directions.
 
 In-process, through the real request dependency (``get_session``) and the real services, against
-a migrated database (SQLite, and PostgreSQL where configured) and the real LocalStorage. A commit
-is made to fail for real: the request's unit of work also carries a row whose primary key is
-already taken, so the database refuses the flush that ``commit()`` runs.
+a migrated database (SQLite, and PostgreSQL where configured) and a real store: LocalStorage, or
+S3Storage on moto's S3 server as tests/test_storage_s3.py runs it. A commit is made to fail for
+real: the request's unit of work also carries a row whose primary key is already taken, so the
+database refuses the flush that ``commit()`` runs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from app.settings import get_settings
 from app.storage import get_storage
 from tests.helpers import npz_bytes
 from tests.stack import _postgres_database, unavailable
+from tests.test_storage_s3 import CREDENTIALS, bucket, keys_in, moto_url  # noqa: F401 (fixtures)
 
 _CACHED = (get_settings, get_engine, get_sessionmaker, get_storage)
 
@@ -38,16 +40,22 @@ def _clear_caches() -> None:
         cached.cache_clear()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "sqlite-s3"])
 def data_dir(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
-    """A fresh data folder and migrated database, configured as the service reads them."""
+    """A fresh data folder, migrated database and store, configured as the service reads them."""
     for name in list(os.environ):
         if name.startswith("MODELPRESS_") and not name.startswith("MODELPRESS_TEST"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MODELPRESS_DATA_DIR", str(tmp_path / "var"))
-    with _database(request.param) as url:
+    if request.param.endswith("-s3"):
+        for name, value in CREDENTIALS.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("MODELPRESS_STORAGE_BACKEND", "s3")
+        monkeypatch.setenv("MODELPRESS_S3_ENDPOINT_URL", request.getfixturevalue("moto_url"))
+        monkeypatch.setenv("MODELPRESS_S3_BUCKET", request.getfixturevalue("bucket"))
+    with _database(request.param.removesuffix("-s3")) as url:
         if url is not None:
             monkeypatch.setenv("MODELPRESS_DATABASE_URL", url)
         _clear_caches()
@@ -100,6 +108,10 @@ def taken_key(session: Session, taken: Dataset) -> None:
 
 
 def stored(data_dir: Path) -> list[str]:
+    settings = get_settings().storage
+    if settings.storage_backend == "s3":
+        assert settings.s3_endpoint_url and settings.s3_bucket
+        return keys_in(settings.s3_endpoint_url, settings.s3_bucket)
     root = data_dir / "storage"
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 

@@ -54,9 +54,7 @@ def _figures(report: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def digits_jobs(
-    stack: Stack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
+def digits_jobs(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One digits MLP, one job per recipe; yields the model id and each job's report figures."""
     tmp = tmp_path_factory.mktemp("results")
     train_and_save("mlp", tmp, epochs=3)
@@ -131,9 +129,7 @@ class TestListJobsByFigures:
             assert {j["id"] for j in got} == want, (param, threshold, figures)
             assert 0 < len(want) < len(figures) or len(set(f[key] for f in figures.values())) < 3
 
-    def test_default_order_is_newest_first(
-        self, stack: Stack, digits_jobs: dict[str, Any]
-    ) -> None:
+    def test_default_order_is_newest_first(self, stack: Stack, digits_jobs: dict[str, Any]) -> None:
         jobs = _list(stack, "/v1/jobs", model_id=digits_jobs["model_id"])
         created = [j["created_at"] for j in jobs]
         assert created == sorted(created, reverse=True)

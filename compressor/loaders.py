@@ -19,6 +19,7 @@ import torch
 
 from compressor.formats.detect import ModelKind, find_onnx_file, inspect_model_dir
 from compressor.formats.onnx_io import check_external_data, export_onnx
+from compressor.formats.onnx_shapes import declared_batch
 from compressor.inputs import (
     HELD_OUT_SENTENCES,
     EvalInputs,
@@ -44,6 +45,8 @@ class SourceModel:
     notes: list[str] = field(default_factory=list)
     # Set for an ONNX upload converted to torch: exports under the upload's input/output names.
     exporter: Callable[[torch.nn.Module, dict[str, np.ndarray], Path], None] | None = None
+    # An ONNX upload exported with a fixed batch takes only that many rows per run.
+    fixed_batch: int | None = None
 
     def export(self, module: torch.nn.Module, example: dict[str, np.ndarray], path: Path) -> None:
         if self.exporter is not None:
@@ -139,6 +142,7 @@ def load_source(root: Path, *, workdir: Path, torch_steps: bool = False) -> Sour
     folder = root if root.is_dir() else root.parent
     copied = _copy_onnx(src, workdir / "source")
     source = SourceModel(kind, folder, inspection, inspection["inputs"], onnx_path=copied)
+    source.fixed_batch = declared_batch(onnx.load(str(copied), load_external_data=False))
     if torch_steps:
         from compressor.formats.onnx_torch import attach_torch_module
 

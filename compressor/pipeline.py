@@ -317,6 +317,7 @@ def _measure(
     target: Target,
     settings: MeasureSettings,
     progress: Progress,
+    batch_size: int | None = None,
 ) -> tuple[RuntimeMeasurement, RuntimeMeasurement]:
     """The original, then the compressed model, each in a fresh process on the same inputs."""
     measured = []
@@ -329,7 +330,7 @@ def _measure(
                 runtime=runtime,
                 model_path=path,
                 inputs=inputs,
-                batch_size=target.batch_size,
+                batch_size=batch_size or target.batch_size,
                 settings=settings,
             )
         )
@@ -395,6 +396,7 @@ def compress_model(
         target=target,
         settings=settings,
         progress=report_progress,
+        batch_size=loaded.source.fixed_batch,  # both at the batch the upload accepts
     )
     report = build_report(
         loaded,
@@ -406,6 +408,13 @@ def compress_model(
         archive=archive,
         steps=steps,
     )
+    fixed = loaded.source.fixed_batch
+    if fixed is not None and fixed != target.batch_size:
+        report.warnings.insert(
+            0,
+            f"the uploaded graph takes a fixed batch of {fixed}: both models were measured at "
+            f"batch {fixed}, not at the target's batch {target.batch_size}",
+        )
     report_progress("done", 1.0)
     return CompressionResult(
         artifact_dir=artifact_dir,

@@ -13,6 +13,7 @@ from onnx import numpy_helper
 
 from compressor.errors import UnsupportedModelError
 from compressor.formats.onnx_io import gemm_to_matmul
+from compressor.formats.onnx_shapes import graph_batches
 from compressor.inputs import EvalInputs
 from compressor.techniques.quant_smooth import const_weight_matmuls, smooth_activations
 
@@ -174,7 +175,8 @@ def _sensitivity(
         probe.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     wanted = {i.name for i in session.get_inputs()}
-    feed = {k: v for k, v in calibration.head(8).items() if k in wanted}
+    first = graph_batches(model, calibration, 8)[0]
+    feed = {k: v for k, v in first.items() if k in wanted}
     values = dict(
         zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True)
     )
@@ -298,9 +300,11 @@ def int8_dynamic(
 class _Reader:
     """ORT CalibrationDataReader over the job's calibration inputs."""
 
-    def __init__(self, calibration: EvalInputs, input_names: set[str]) -> None:
+    def __init__(self, calibration: EvalInputs, model: onnx.ModelProto) -> None:
+        names = {i.name for i in model.graph.input}
         self._batches = [
-            {k: v for k, v in b.items() if k in input_names} for b in calibration.batches(4)
+            {k: v for k, v in b.items() if k in names}
+            for b in graph_batches(model, calibration, 4)
         ]
         self._iter: Iterator[dict[str, np.ndarray]] = iter(self._batches)
 
@@ -326,7 +330,6 @@ def int8_static(
     candidates, kept, _errors = _plan_int8(config, model, calibration)
     _check_candidates(config, len(candidates), 0)
     model, smoothing = _smooth(config, model, calibration, skip=set(kept))
-    input_names = {i.name for i in model.graph.input}
     weights, weights_why = weight_type(config)
     method = {
         "minmax": CalibrationMethod.MinMax,
@@ -336,7 +339,7 @@ def int8_static(
     quantize_static(
         model,
         str(out),
-        _Reader(calibration, input_names),
+        _Reader(calibration, model),
         quant_format=QuantFormat.QDQ,
         # Only weight ops: quantizing Add/Softmax/LayerNorm inputs costs accuracy for no
         # size gain, and ORT runs the float ops between the int8 MatMuls anyway.

@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from compressor.formats.onnx_shapes import graph_batches
 from compressor.inputs import EvalInputs
 
 # Suffix of the smoothed activation. ORT's quantizer names its own tensors "<input>_scale",
@@ -58,7 +59,7 @@ def activation_abs_max(
     wanted = {i.name for i in session.get_inputs()}
     out_names = [o.name for o in session.get_outputs()]
     maxima: dict[str, np.ndarray] = {}
-    for batch in calibration.batches(batch_size):
+    for batch in graph_batches(model, calibration, batch_size):
         results = dict(
             zip(
                 out_names,

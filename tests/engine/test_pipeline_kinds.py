@@ -185,12 +185,23 @@ def test_onnx_upload_with_external_data_is_quantized(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "up").iterdir()) == ["model.onnx", "weights.bin"]
 
 
-def test_onnx_upload_refuses_torch_steps_up_front(tmp_path: Path) -> None:
-    _matmul_onnx(tmp_path / "up")
-    recipe = _recipe({"technique": "pruning", "sparsity": 0.5}, {"technique": "quantization"})
-    with pytest.raises(InvalidRecipeError, match="'pruning'"):
-        compress_model(tmp_path / "up", recipe, target=ONNX_TARGET, workdir=tmp_path / "w")
-    assert not (tmp_path / "w").exists()
+def test_onnx_upload_gets_torch_steps(tmp_path: Path) -> None:
+    """Issue 10: the graph converts to torch for the step and comes back as ONNX (it used to
+    be refused); the MatMul weights are the ones pruned."""
+    x = _matmul_onnx(tmp_path / "up")
+    result = compress_model(
+        tmp_path / "up",
+        _recipe({"technique": "pruning", "sparsity": 0.5, "scope": "global"}),
+        target=ONNX_TARGET,
+        workdir=tmp_path / "w",
+        settings=FAST,
+        eval_data={"x": x},
+    )
+    saved = onnx.load(str(result.artifact_dir / "model.onnx"))
+    weights = [numpy_helper.to_array(i) for i in saved.graph.initializer if len(i.dims) == 2]
+    assert sorted(w.size for w in weights) == [1280, 8192]
+    assert sum(int((w == 0).sum()) for w in weights) / sum(w.size for w in weights) >= 0.49
+    assert _run(result.artifact_dir / "model.onnx", {"x": x}).shape == (16, 10)
 
 
 def test_hf_model_with_supplied_token_data_stays_hf(minilm_dir: Path, tmp_path: Path) -> None:

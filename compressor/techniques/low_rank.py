@@ -25,11 +25,25 @@ from compressor.training import TrainingConfig, distill, is_hf_model
 
 class LowRankConfig(StepConfig):
     technique: Literal["low_rank"] = "low_rank"
-    rank_by: Literal["energy", "ratio"] = Field(
+    rank_by: Literal["energy", "ratio", "speedup"] = Field(
         "energy",
         description="'energy': each layer keeps the smallest rank holding `energy` of its squared "
         "singular values; 'ratio': one energy threshold for all layers, the highest that "
-        "brings the factorizable layers to `ratio` of their parameters.",
+        "brings the factorizable layers to `ratio` of their parameters; 'speedup': each layer "
+        "timed alone at the target batch size at a ladder of ranks, layers whose factorized "
+        "form is not faster left alone, then ranks lowered greedily (most time saved per "
+        "energy lost) until the model is estimated `speedup` times faster.",
+    )
+    speedup: float = Field(2.0, gt=1.0, le=50.0, description="rank_by 'speedup': the goal.")
+    min_energy: float = Field(
+        0.5, gt=0.0, le=1.0, description="rank_by 'speedup': no layer keeps less energy."
+    )
+    timing_budget_s: float = Field(
+        30.0,
+        gt=0.0,
+        le=600.0,
+        description="rank_by 'speedup': time allowed for timing layers; past it, "
+        "multiply-adds stand in for latency.",
     )
     energy: float = Field(0.9, gt=0.0, le=1.0)
     ratio: float = Field(0.5, gt=0.0, lt=1.0)
@@ -75,7 +89,12 @@ class _Decomposition:
         return self.cost(self.ranks(energy)) if self.saves(energy, min_saving) else self.old
 
     def describe(self, energy: float) -> dict[str, Any]:
-        ranks = self.ranks(energy)
+        return self.describe_ranks(self.ranks(energy))
+
+    def energy_at(self, ranks: tuple[int, ...]) -> float:
+        return min(_kept(s, r) for s, r in zip(self.spectra, ranks, strict=True))
+
+    def describe_ranks(self, ranks: tuple[int, ...]) -> dict[str, Any]:
         one = len(ranks) == 1
         kept = [_kept(s, r) for s, r in zip(self.spectra, ranks, strict=True)]
         return {
@@ -209,6 +228,106 @@ def _factorize(d: _Decomposition, ranks: tuple[int, ...]) -> nn.Module:
     return _factor_tucker2(d.layer, d.factors, ranks)  # type: ignore[arg-type]
 
 
+def _plan_by_energy(
+    decomps: dict[str, _Decomposition],
+    energy: float,
+    config: LowRankConfig,
+    left_alone: dict[str, str],
+) -> dict[str, tuple[int, ...]]:
+    plan = {}
+    for name, d in decomps.items():
+        if d.saves(energy, config.min_saving):
+            plan[name] = d.ranks(energy)
+            continue
+        details = d.describe(energy)
+        left_alone[name] = (
+            f"rank {details['rank']} of {details['full_rank']} (keeping "
+            f"{details['energy_kept']} of the energy) needs {details['parameters'][1]} "
+            f"parameters against {d.old}: less than {config.min_saving:.0%} saved"
+        )
+    return plan
+
+
+def _plan_by_speedup(
+    module: nn.Module,
+    decomps: dict[str, _Decomposition],
+    config: LowRankConfig,
+    ctx: StepContext,
+    left_alone: dict[str, str],
+) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
+    """Ranks from measured per-layer cost at the target batch size (rank_search.py)."""
+    from compressor.techniques import rank_search
+
+    named = {
+        k: torch.from_numpy(v)
+        for k, v in _batch(ctx.calibration.tensors, ctx.target.batch_size).items()
+    }
+
+    def run(model: nn.Module) -> Any:
+        return model(**named) if is_hf_model(model) else model(*named.values())
+
+    inputs = rank_search.layer_inputs(module, list(decomps), run)
+    layers = {n: (d, inputs[n]) for n, d in decomps.items() if n in inputs}
+    for name in set(decomps) - set(layers):
+        left_alone[name] = "not reached by the model's forward pass"
+    choices, unit = rank_search.measure_choices(
+        layers, _factorize, _Decomposition.energy_at, budget_s=config.timing_budget_s
+    )
+    rest = 0.0
+    if unit == "latency":
+        whole = rank_search.seconds(_Called(module, run), named[next(iter(named))])
+        rest = max(0.0, whole - sum(c.original for c in choices.values()))
+    reached = rank_search.greedy(choices, rest, config.speedup, config.min_energy)
+    scale, label = (1e3, "latency_ms") if unit == "latency" else (1e-6, "mmacs")
+    plan: dict[str, tuple[int, ...]] = {}
+    extra: dict[str, Any] = {}
+    for name, choice in choices.items():
+        if choice.chosen is not None:
+            plan[name] = choice.chosen.ranks
+            extra[name] = {
+                label: [round(choice.original * scale, 4), round(choice.cost * scale, 4)]
+            }
+            continue
+        fastest = min(choice.candidates, key=lambda c: c.cost)
+        left_alone[name] = (
+            f"not faster factorized: {label} {choice.original * scale:.4g} unfactorized, at best "
+            f"{fastest.cost * scale:.4g} (rank {list(fastest.ranks)})"
+            if fastest.cost >= choice.original
+            else "not needed for the speed-up goal, or every faster rank keeps less than "
+            f"{config.min_energy} of the energy"
+        )
+    extra[""] = {
+        "cost": unit,
+        "batch_size": ctx.target.batch_size,
+        "target_speedup": config.speedup,
+        "estimated_speedup": round(reached, 3),
+    }
+    return plan, extra
+
+
+def _batch(tensors: dict[str, Any], batch_size: int) -> dict[str, Any]:
+    """``batch_size`` rows of every model input, repeating rows when there are fewer."""
+    out = {}
+    for k, v in tensors.items():
+        if k == "labels":
+            continue
+        reps = -(-batch_size // max(v.shape[0], 1))
+        out[k] = (v if reps <= 1 else v.repeat(reps, axis=0))[:batch_size]
+    return out
+
+
+class _Called(nn.Module):
+    """The whole model as a one-input module, so the same timer serves layers and model."""
+
+    def __init__(self, model: nn.Module, run: Callable[[nn.Module], Any]) -> None:
+        super().__init__()
+        self.model = model
+        self.run = run
+
+    def forward(self, _x: torch.Tensor) -> Any:
+        return self.run(self.model)
+
+
 def _why_not(name: str, layer: nn.Module, config: LowRankConfig) -> str | None:
     if any(s in name for s in config.exclude):
         return "excluded by the recipe"
@@ -268,27 +387,27 @@ class LowRankHandler:
                 decomps[name] = _decompose(layer, config.conv)
             else:
                 left_alone[name] = reason
-        if config.rank_by == "ratio":
-            energy = _energy_for_ratio(list(decomps.values()), config.ratio, config.min_saving)
+        extra: dict[str, Any] = {}
+        if config.rank_by == "speedup":
+            plan, extra = _plan_by_speedup(module, decomps, config, ctx, left_alone)
+            energy = config.min_energy
         else:
-            energy = config.energy
+            if config.rank_by == "ratio":
+                energy = _energy_for_ratio(list(decomps.values()), config.ratio, config.min_saving)
+            else:
+                energy = config.energy
+            plan = _plan_by_energy(decomps, energy, config, left_alone)
         factorized: dict[str, dict[str, Any]] = {}
-        for name, d in decomps.items():
-            details = d.describe(energy)
-            if not d.saves(energy, config.min_saving):
-                left_alone[name] = (
-                    f"rank {details['rank']} of {details['full_rank']} (keeping "
-                    f"{details['energy_kept']} of the energy) needs {details['parameters'][1]} "
-                    f"parameters against {d.old}: less than {config.min_saving:.0%} saved"
-                )
-                continue
-            _replace(module, name, _factorize(d, d.ranks(energy)))
-            factorized[name] = details
+        for name, ranks in plan.items():
+            d = decomps[name]
+            factorized[name] = {**d.describe_ranks(ranks), **extra.get(name, {})}
+            _replace(module, name, _factorize(d, ranks))
         state.module = module = _flatten_sequential(module)
         ctx.progress(share)
         after = count_parameters(module)
         report: dict[str, Any] = {
             "rank_by": config.rank_by,
+            **extra.get("", {}),
             "energy_threshold": round(energy, 4),
             "conv": config.conv,
             "parameters_before": before,

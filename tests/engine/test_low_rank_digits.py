@@ -82,12 +82,14 @@ def cnn(digits: Digits) -> nn.Module:
     return train(model, digits, epochs=15)
 
 
-def factorize(model: nn.Module, digits: Digits, **config: Any) -> tuple[nn.Module, dict[str, Any]]:
+def factorize(
+    model: nn.Module, digits: Digits, target: Target | None = None, **config: Any
+) -> tuple[nn.Module, dict[str, Any]]:
     x_tr, _, y_tr, _ = digits
     fractions: list[float] = []
     state = ModelState(module=copy.deepcopy(model), source_dir=Path("x"), workdir=Path("x"))
     ctx = StepContext(
-        target=Target(),
+        target=target or Target(),
         calibration=EvalInputs({"input": x_tr[:32]}, "calibration"),
         train=EvalInputs({"input": x_tr, "labels": y_tr}, "digits training split"),
         progress=fractions.append,
@@ -174,6 +176,28 @@ def test_high_energy_leaves_layers_alone_with_reasons(cnn: nn.Module, digits: Di
     # A 1-input-channel 3x3 conv (9 x 16 weights) cannot shrink at near-full energy.
     assert "less than 10% saved" in report["left_alone"]["1"]
     assert report["parameters_after"] == params(model)
+
+
+def test_speedup_ranks_from_measured_layer_cost(cnn: nn.Module, digits: Digits) -> None:
+    """Every layer is either factorized at a reported rank with its cost before and after, or
+    left alone with the reason; the chosen factorized layers really are cheaper."""
+    model, report = factorize(
+        cnn, digits, target=Target(batch_size=64), rank_by="speedup", speedup=2.0
+    )
+    assert report["cost"] in ("latency", "macs") and report["batch_size"] == 64
+    original = {n for n, m in cnn.named_modules() if isinstance(m, nn.Linear | nn.Conv2d)}
+    assert set(report["factorized"]) | set(report["left_alone"]) == original
+    assert report["factorized"], report["left_alone"]
+    unit = "latency_ms" if report["cost"] == "latency" else "mmacs"
+    for details in report["factorized"].values():
+        before, after = details[unit]
+        assert after < before and details["energy_kept"] >= 0.5
+    # A 1-input-channel 3x3 conv is nine multiply-adds per output: no factorization is cheaper.
+    assert "not faster factorized" in report["left_alone"]["1"]
+    assert report["estimated_speedup"] > 1.0
+    assert params(model) < params(cnn)
+    x = torch.from_numpy(digits[1][:4])
+    assert model(x).shape == (4, 10)
 
 
 def test_torch_runtime_refused_before_running() -> None:

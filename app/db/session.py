@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from functools import lru_cache
 from typing import Any
 
@@ -86,7 +86,7 @@ def _run_on_rollback(session: Session, transaction: SessionTransaction) -> None:
     _run_all(session.info.pop(_ON_ROLLBACK, []), "undoing an uncommitted transaction")
 
 
-def get_session() -> Iterator[Session]:
+def get_session() -> Generator[Session, None, None]:
     """Request dependency: one transaction per request, committed here and nowhere else."""
     session = get_sessionmaker()()
     try:

@@ -157,8 +157,8 @@ def regressions(
     found: list[str] = []
     if compressed.latency_p50_ms > original.latency_p50_ms:
         found.append(
-            f"slower than the original {on}: p50 {compressed.latency_p50_ms:.3f} ms vs "
-            f"{original.latency_p50_ms:.3f} ms "
+            f"slower than the original {on}: p50 {compressed.latency_p50_ms:.4g} ms vs "
+            f"{original.latency_p50_ms:.4g} ms "
             f"({original.latency_p50_ms / max(compressed.latency_p50_ms, 1e-9):.2f}x)"
         )
     if compressed.model_bytes > original.model_bytes:

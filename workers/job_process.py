@@ -12,14 +12,11 @@ import resource
 import shutil
 import signal
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from app.db.models import Dataset as DatasetRow
-from app.db.models import Job, JobPhase, ModelFile
+from app.db.models import Job, JobPhase
 from app.db.session import get_sessionmaker
 from app.jobs import lifecycle
 from app.jobs.artifacts import archive_kind, artifact_key
@@ -27,11 +24,9 @@ from app.jobs.errors import CANCELLED_EXIT_CODE, InternalError, JobError, job_er
 from app.jobs.lifecycle import RunInputs
 from app.settings import get_settings
 from app.storage import get_storage
-from compressor.datasets import Dataset, read_dataset, tokenize_texts
-from compressor.digest import sha256_file
+from compressor.artifacts import deliverable
+from compressor.datasets import job_inputs
 from compressor.errors import CompressionError
-from compressor.formats.hf import load_tokenizer
-from compressor.inputs import LABELS
 from compressor.measure.settings import MeasureSettings
 from compressor.pipeline import compress_model
 from compressor.recipe import Recipe
@@ -92,50 +87,18 @@ class JobRun:
         return inputs
 
 
-def _job_data(job: Job, model: ModelFile, source: Path, workdir: Path) -> dict[str, Any]:
+def _job_data(job: Job, source: Path, workdir: Path) -> dict[str, Any]:
     """compress_model keyword arguments from the job's datasets (checked at submission)."""
-    target = Target.model_validate(job.target)
-    loaded: dict[str, Dataset] = {}
+    paths: dict[str, Path] = {}
     for role, dataset_id in job.data.items():
         with get_sessionmaker()() as session:
             row = session.get(DatasetRow, dataset_id)
             if row is None:
                 raise CompressionError(f"the {role} dataset {dataset_id} was deleted")
             key = row.storage_key
-        path = workdir / f"dataset-{role}"
-        get_storage().fetch_to(key, path)
-        loaded[role] = read_dataset(path)
-
-    def arrays(data: Dataset) -> dict[str, np.ndarray]:
-        if data.arrays is not None:
-            return data.arrays
-        assert data.texts is not None
-        names = [i["name"] for i in model.inspection.get("inputs", [])]
-        tensors = tokenize_texts(
-            load_tokenizer(source), data.texts, names, max_length=target.sequence_length
-        )
-        return tensors if data.labels is None else {**tensors, LABELS: data.labels}
-
-    kwargs: dict[str, Any] = {}
-    # Each set keeps its role; the engine holds out rows to measure on when no eval set is named.
-    for role, keyword in (("calibration", "calibration_data"), ("eval", "eval_data")):
-        if role in loaded:
-            kwargs[keyword] = arrays(loaded[role])
-    train = loaded.get("train")
-    if train is not None:
-        if train.texts is not None and train.labels is None:
-            kwargs["train_texts"] = train.texts
-        else:
-            kwargs["train_data"] = arrays(train)
-    return kwargs
-
-
-def _zip_dir(folder: Path, dest: Path) -> tuple[int, str]:
-    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(folder).as_posix())
-    return dest.stat().st_size, sha256_file(dest)
+        paths[role] = workdir / f"dataset-{role}"
+        get_storage().fetch_to(key, paths[role])
+    return job_inputs(source, paths, Target.model_validate(job.target))
 
 
 def run(run: JobRun) -> None:
@@ -144,7 +107,7 @@ def run(run: JobRun) -> None:
     job, model = inputs.job, inputs.model
     run.progress(JobPhase.FETCHING_MODEL, 0.01)
     source = fetch_model(model.storage_key, run.workdir / "input")
-    data = _job_data(job, model, source, run.workdir)
+    data = _job_data(job, source, run.workdir)
     if inputs.students:
         data["student_dir"] = fetch_model(inputs.students[0].storage_key, run.workdir / "student")
     measure = MeasureSettings(
@@ -162,13 +125,8 @@ def run(run: JobRun) -> None:
         **data,
     )
     run.progress(JobPhase.UPLOADING, 0.96)
-    packed = result.report["compressed"].get("archive")
-    if packed:  # the engine's .tar.xz: smallest download, unpacked by plain `tar xf`
-        archive = run.workdir / "work" / str(packed["path"])
-        size, sha256 = archive.stat().st_size, sha256_file(archive)
-    else:
-        archive = run.workdir / "artifact.zip"
-        size, sha256 = _zip_dir(result.artifact_dir, archive)
+    packed = deliverable(result.artifact_dir, packed=result.archive, workdir=run.workdir)
+    archive, size, sha256 = packed.path, packed.bytes, packed.sha256
     # Keyed by job id: a re-run overwrites instead of duplicating.
     key = artifact_key(job.id, archive.name)
     get_storage().put_file(key, archive)

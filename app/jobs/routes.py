@@ -16,6 +16,7 @@ from app.jobs.schemas import JobCreate, JobRead, JobReport
 from app.pagination import Page
 from app.results import service as results
 from app.results.routes import ResultQueryDep
+from compressor.report import CompressionReport
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -71,7 +72,9 @@ def cancel_job(job_id: str, session: SessionDep) -> JobRead:
 
 @router.get("/{job_id}/report", response_model=JobReport, responses=problem_responses(404, 409))
 def get_report(job_id: str, session: SessionDep) -> JobReport:
-    return JobReport(job_id=job_id, report=service.get_report(session, job_id=job_id))
+    """The engine's typed CompressionReport (schema version in ``report.version``)."""
+    stored = service.get_report(session, job_id=job_id)
+    return JobReport(job_id=job_id, report=CompressionReport.model_validate(stored))
 
 
 @router.get(

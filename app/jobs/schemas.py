@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.db.models import EventLevel, JobStatus
 from compressor.recipe import Recipe
+from compressor.report import CompressionReport
 from compressor.target import Target
 
 
@@ -71,7 +72,7 @@ class JobRead(BaseModel):
 
 class JobReport(BaseModel):
     job_id: str
-    report: dict[str, Any]
+    report: CompressionReport
 
 
 class JobEventRead(BaseModel):

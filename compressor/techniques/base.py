@@ -80,3 +80,8 @@ def register(technique: str) -> Callable[[type], type]:
 
 def handler_for(config: StepConfig) -> Handler:
     return _REGISTRY[config.technique]
+
+
+def registered_techniques() -> list[str]:
+    """Every technique with a handler (those imported by ``compressor.techniques``)."""
+    return sorted(_REGISTRY)

@@ -25,6 +25,7 @@ from compressor.errors import CompressionError
 from compressor.formats.detect import inspect_model_dir
 from compressor.formats.executable import convert_executable_to_onnx
 from compressor.formats.hf import check_weights_fit_config
+from compressor.formats.onnx_torch import inspect_conversion
 from compressor.sandbox import SandboxLimits, default_hidden
 from workers.unpacking import fetch_model
 
@@ -70,6 +71,9 @@ def _inspect(model_id: str, storage_key: str, kind: str, work: Path) -> Verdict:
     inspection = inspect_model_dir(root)
     if inspection["format"] == "huggingface":
         inspection["weights_check"] = check_weights_fit_config(root)
+    if inspection["format"] == "onnx":
+        # Recorded so a torch-stage job on a graph that cannot convert is refused at submission.
+        inspection["torch_conversion"] = inspect_conversion(root, inspection)
     return Verdict(format=str(inspection["format"]), inspection=inspection)
 
 
@@ -94,6 +98,7 @@ def _convert_executable(model_id: str, upload: Path, kind: str, work: Path) -> V
     onnx_path = work / "converted" / "model.onnx"
     inspection = inspect_model_dir(work / "converted")
     inspection["converted_from"] = {"format": kind, **converted}
+    inspection["torch_conversion"] = inspect_conversion(work / "converted", inspection)
     new_key = f"models/{model_id}/converted-{uuid.uuid4().hex[:12]}.onnx"
     get_storage().put_file(new_key, onnx_path)
     return Verdict(format="onnx", inspection=inspection, new_key=new_key)

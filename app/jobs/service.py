@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
@@ -25,9 +25,11 @@ from compressor.recipe import Recipe, check_recipe_for_kind
 from compressor.target import Target
 
 
-def _check_recipe(recipe: Recipe, kind: ModelKind, target: Target) -> None:
+def _check_recipe(
+    recipe: Recipe, kind: ModelKind, target: Target, *, inspection: dict[str, Any] | None = None
+) -> None:
     recipe.check_target(target)
-    check_recipe_for_kind(recipe, kind, target)
+    check_recipe_for_kind(recipe, kind, target, inspection=inspection)
 
 
 def _runs_on(recipe: Recipe, kind: ModelKind, target: Target) -> bool:
@@ -81,7 +83,7 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
     kind = cast(ModelKind, model.format)
     target = _resolve_device(session, request.recipe, kind, request.target)
     try:
-        _check_recipe(request.recipe, kind, target)
+        _check_recipe(request.recipe, kind, target, inspection=model.inspection)
     except InvalidRecipeError as exc:
         raise errors.InvalidRecipe(str(exc)) from exc
     _check_uploaded_students(session, request)

@@ -395,3 +395,21 @@ def attach_torch_module(source: SourceModel) -> None:
         f"the ONNX graph was converted to torch (onnx2torch, opset {details['opset']}) for the "
         "torch-stage steps and exported back with a dynamic batch axis"
     )
+
+
+def inspect_conversion(root: Path, inspection: dict[str, Any]) -> dict[str, Any]:
+    """The ``torch_conversion`` entry of an ONNX model's inspection, on generated inputs of
+    the declared shapes (the graph's fixed batch, else 2 rows)."""
+    from compressor.formats.detect import find_onnx_file
+    from compressor.inputs import generated_tensor_inputs
+
+    path = find_onnx_file(root)
+    assert path is not None
+    model = onnx.load(str(path), load_external_data=False)
+    rows = declared_batch(model) or 2
+    specs = [
+        {**s, "shape": [d if isinstance(d, int) and d > 0 else 8 for d in s["shape"]]}
+        for s in inspection["inputs"]
+    ]
+    feed = generated_tensor_inputs(specs, count=rows, seed=0).tensors
+    return conversion_check(path, feed)

@@ -1,0 +1,182 @@
+"""An ONNX residual CNN (BatchNorm, exported with a fixed batch of 1) through the torch-stage
+techniques over the job API; the artifact is judged in onnxruntime, not with modelpress.
+
+A graph with an op onnx2torch cannot convert is accepted, its inspection names the op, a
+torch-stage job on it is a 422 naming the op, and quantization still runs on it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from scripts.train_digits import digits_split
+from tests.engine.test_onnx_to_torch import INPUT, OUTPUT, ResidualCNN
+from tests.helpers import assert_problem, npz_bytes, unpack_artifact, upload_ready, wait_for_job
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def _trained_cnn_onnx() -> tuple[bytes, float]:
+    """A residual CNN trained briefly on digits, exported without dynamic axes (batch 1)."""
+    split = digits_split(image=True)
+    torch.manual_seed(0)
+    model = ResidualCNN(width=16)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    x, y = torch.from_numpy(split.x_train), torch.from_numpy(split.y_train)
+    for _epoch in range(6):
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), 64):
+            idx = order[start : start + 64]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = float(
+            (model(torch.from_numpy(split.x_eval)).argmax(-1).numpy() == split.y_eval).mean()
+        )
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.zeros(1, 1, 8, 8),),
+            buf,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            opset_version=13,
+            do_constant_folding=False,
+            dynamo=False,
+        )
+    return buf.getvalue(), accuracy
+
+
+def _unconvertible_onnx() -> bytes:
+    """MatMul then Shrink, an op onnx2torch has no converter for."""
+    weight = np.random.default_rng(0).standard_normal((64, 10)).astype(np.float32) / 8
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"]),
+            helper.make_node("Shrink", ["h"], ["y"], lambd=0.1),
+        ],
+        "shrink",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 10])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model.SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def cnn(stack: Stack) -> Iterator[dict[str, Any]]:
+    content, accuracy = _trained_cnn_onnx()
+    split = digits_split(image=True)
+    with stack.client() as client:
+        model = upload_ready(client, content, "resnet-digits.onnx")
+        ids = {}
+        for role, x, y in (
+            ("eval", split.x_eval, split.y_eval),
+            ("train", split.x_train, split.y_train),
+        ):
+            created = client.post(
+                "/v1/datasets",
+                files={"file": (f"{role}.npz", npz_bytes(**{INPUT: x, "labels": y}))},
+            )
+            assert created.status_code == 201, created.text
+            ids[role] = created.json()["id"]
+    yield {"model": model, "accuracy": accuracy, "split": split, **ids}
+
+
+def _conv_channels(path: Path) -> int:
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: i for i in graph.initializer}
+    return sum(int(inits[n.input[1]].dims[0]) for n in graph.node if n.op_type == "Conv")
+
+
+def test_inspection_records_the_conversion(cnn: dict[str, Any]) -> None:
+    found = cnn["model"]["inspection"]["torch_conversion"]
+    assert found["convertible"] is True, found
+    assert found["blocking_ops"] == []
+    assert found["max_abs_diff"] < 1e-4
+    assert cnn["model"]["inspection"]["inputs"][0]["shape"] == [1, 1, 8, 8]
+
+
+def test_torch_stage_steps_on_the_onnx_cnn(
+    stack: Stack, cnn: dict[str, Any], tmp_path: Path
+) -> None:
+    steps = [
+        {"technique": "structured_pruning", "amount": 0.25},
+        {"technique": "low_rank", "rank_by": "energy", "energy": 0.95},
+        {"technique": "pruning", "sparsity": 0.3},
+        {"technique": "distillation", "student": "current", "epochs": 4, "lr": 1e-3},
+    ]
+    body = {
+        "model_id": cnn["model"]["id"],
+        "recipe": {"steps": steps},
+        "target": {"runtime": "onnxruntime", "batch_size": 8},
+        "data": {"eval": cnn["eval"], "train": cnn["train"]},
+    }
+    with stack.client() as client:
+        submitted = client.post("/v1/jobs", json=body)
+        assert submitted.status_code == 202, submitted.text
+        job = wait_for_job(client, submitted.json()["id"], stack=stack)
+        assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+        report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]
+        content = client.get(f"/v1/jobs/{job['id']}/artifact").content
+    folder = unpack_artifact(content, tmp_path)
+    (artifact,) = sorted(folder.rglob("*.onnx"))
+    session = ort.InferenceSession(str(artifact), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == [INPUT]
+    assert [o.name for o in session.get_outputs()] == [OUTPUT]
+    assert isinstance(session.get_inputs()[0].shape[0], str)  # the batch axis is dynamic again
+
+    split = cnn["split"]
+    logits = session.run(None, {INPUT: split.x_eval})[0]  # all rows at once
+    accuracy = float((logits.argmax(-1) == split.y_eval).mean())
+    assert report["fidelity"]["accuracy_compressed"] == pytest.approx(accuracy, abs=1e-6)
+    assert report["fidelity"]["accuracy_original"] == pytest.approx(cnn["accuracy"], abs=1e-6)
+    assert accuracy > 0.8, (accuracy, cnn["accuracy"])
+    upload = cnn["model"]["inspection"]
+    assert upload["parameters"] > report["compressed"]["parameters"]
+    assert [s["technique"] for s in report["steps"]] == [s["technique"] for s in steps]
+    assert report["original"]["batch_size"] == report["compressed"]["batch_size"] == 1
+    assert any("fixed batch of 1" in w for w in report["warnings"])
+    assert report["compressed"]["parameters"] < report["original"]["parameters"]
+    assert _conv_channels(artifact) > 0
+
+
+def test_unconvertible_graph_gets_quantization_but_not_torch_steps(stack: Stack) -> None:
+    with stack.client() as client:
+        model = upload_ready(client, _unconvertible_onnx(), "shrink.onnx")
+        found = model["inspection"]["torch_conversion"]
+        assert found["convertible"] is False
+        assert found["blocking_ops"] == ["Shrink@17"]
+        refused = client.post(
+            "/v1/jobs",
+            json={"model_id": model["id"], "recipe": {"steps": [{"technique": "low_rank"}]}},
+        )
+        problem = assert_problem(refused, 422)
+        assert "Shrink@17" in problem["detail"]
+        accepted = client.post(
+            "/v1/jobs",
+            json={
+                "model_id": model["id"],
+                "recipe": {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]},
+            },
+        )
+        assert accepted.status_code == 202, accepted.text
+        job = wait_for_job(client, accepted.json()["id"], stack=stack)
+        assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"

@@ -51,14 +51,16 @@ class FidelityInputs(_Strict):
 
 
 class Measurement(_Strict):
+    # Reports stored before held-out measurement still read back (null there); a new report
+    # always has both.
     threads: int
     warmup: int
     iterations: int
     sequence_length: int
     inputs: str
     labelled: bool
-    fidelity_inputs: FidelityInputs
-    calibration_inputs: CalibrationInputs
+    fidelity_inputs: FidelityInputs | None = None
+    calibration_inputs: CalibrationInputs | None = None
     training_data: str | None
     fresh_process: bool
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,12 @@ def test_each_warning_matches_the_reports_own_figures(tiny_run) -> None:  # type
     assert fid.accuracy_original is not None and fid.accuracy_compressed is not None
     less_accurate = fid.accuracy_compressed < fid.accuracy_original
     assert ("less" in said) == less_accurate, (report.warnings, fid)
+
+
+def test_a_report_stored_before_held_out_measurement_still_reads(tiny_run) -> None:  # type: ignore[no-untyped-def]
+    stored = copy.deepcopy(tiny_run.report)
+    del stored["measurement"]["fidelity_inputs"], stored["measurement"]["calibration_inputs"]
+    del stored["version"], stored["warnings"]
+    old = CompressionReport.model_validate(stored)
+    assert old.measurement.fidelity_inputs is None
+    assert old.compressed.model_bytes == tiny_run.report["compressed"]["model_bytes"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from app.db.models import Dataset as DatasetRow
 from app.db.models import Job, JobPhase
-from app.db.session import get_sessionmaker
+from app.db.session import get_engine, get_sessionmaker
 from app.jobs import lifecycle
 from app.jobs.artifacts import archive_kind, artifact_key
 from app.jobs.errors import CANCELLED_EXIT_CODE, InternalError, JobError, job_error_from
@@ -154,6 +154,10 @@ def main(job_id: str, owner: str, workdir: str) -> int:
     die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     memory_limit = get_settings().worker.job_memory_bytes
+    # Load the database driver and open the pool before the cap: under it, importing a module
+    # can fail too, and the job could not then record why it stopped.
+    with get_engine().connect():
+        pass
     limit_memory(memory_limit)
     threads = get_settings().worker.worker_threads
     import torch

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from compressor.errors import InvalidRecipeError, UnsupportedModelError
@@ -26,8 +26,8 @@ from compressor.training import TrainingConfig, distill, is_hf_model
 class LowRankConfig(StepConfig):
     technique: Literal["low_rank"] = "low_rank"
     rank_by: Literal["energy", "ratio", "speedup"] = Field(
-        "energy",
-        description="'energy': each layer keeps the smallest rank holding `energy` of its squared "
+        "speedup",
+        description="Default 'speedup', or the mode whose own field is given. 'energy': each layer keeps the smallest rank holding `energy` of its squared "
         "singular values; 'ratio': one energy threshold for all layers, the highest that "
         "brings the factorizable layers to `ratio` of their parameters; 'speedup': each layer "
         "timed alone at the target batch size at a ladder of ranks, layers whose factorized "
@@ -62,6 +62,16 @@ class LowRankConfig(StepConfig):
     heal: TrainingConfig | None = Field(
         None, description="Fine-tune afterwards by distilling from the unfactorized model."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_from_its_field(cls, data: Any) -> Any:
+        # A user who writes {"energy": 0.9} means energy ranks, not the measured-speed default.
+        if isinstance(data, dict) and "rank_by" not in data:
+            for mode in ("energy", "ratio"):
+                if mode in data:
+                    return {**data, "rank_by": mode}
+        return data
 
 
 @dataclass

@@ -205,3 +205,10 @@ def test_torch_runtime_refused_before_running() -> None:
     with pytest.raises(InvalidRecipeError, match="onnxruntime"):
         recipe.check_target(Target(runtime="torch"))
     recipe.check_target(Target(runtime="onnxruntime"))
+
+
+def test_default_ranks_by_measured_speed_unless_a_mode_field_is_given() -> None:
+    assert LowRankConfig().rank_by == "speedup"
+    assert LowRankConfig.model_validate({"energy": 0.9}).rank_by == "energy"
+    assert LowRankConfig.model_validate({"ratio": 0.4}).rank_by == "ratio"
+    assert LowRankConfig.model_validate({"rank_by": "ratio", "energy": 0.8}).rank_by == "ratio"

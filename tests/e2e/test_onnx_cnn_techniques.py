@@ -2,13 +2,16 @@
 techniques over the job API; the artifact is judged in onnxruntime, not with modelpress.
 
 A graph with an op onnx2torch cannot convert is accepted, its inspection names the op, a
-torch-stage job on it is a 422 naming the op, and quantization still runs on it.
+torch-stage job on it is a 422 naming the op, and quantization still runs on it. Library
+architecture references (torchvision) are accepted or rejected at inspection.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +21,21 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+import torchvision
 from onnx import TensorProto, helper, numpy_helper
+from safetensors.torch import save
 
 from scripts.train_digits import digits_split
 from tests.engine.test_onnx_to_torch import INPUT, OUTPUT, ResidualCNN
-from tests.helpers import assert_problem, npz_bytes, unpack_artifact, upload_ready, wait_for_job
+from tests.helpers import (
+    assert_problem,
+    npz_bytes,
+    unpack_artifact,
+    upload,
+    upload_ready,
+    wait_for_job,
+    wait_for_model,
+)
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -97,11 +110,12 @@ def cnn(stack: Stack) -> Iterator[dict[str, Any]]:
             )
             assert created.status_code == 201, created.text
             ids[role] = created.json()["id"]
-    yield {"model": model, "accuracy": accuracy, "split": split, **ids}
+    channels = _conv_channels(onnx.load_from_string(content))
+    yield {"model": model, "accuracy": accuracy, "split": split, "channels": channels, **ids}
 
 
-def _conv_channels(path: Path) -> int:
-    graph = onnx.load(str(path)).graph
+def _conv_channels(model: onnx.ModelProto) -> int:
+    graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     return sum(int(inits[n.input[1]].dims[0]) for n in graph.node if n.op_type == "Conv")
 
@@ -155,7 +169,7 @@ def test_torch_stage_steps_on_the_onnx_cnn(
     assert report["original"]["batch_size"] == report["compressed"]["batch_size"] == 1
     assert any("fixed batch of 1" in w for w in report["warnings"])
     assert report["compressed"]["parameters"] < report["original"]["parameters"]
-    assert _conv_channels(artifact) > 0
+    assert 0 < _conv_channels(onnx.load(str(artifact))) < cnn["channels"]  # channels removed
 
 
 def test_unconvertible_graph_gets_quantization_but_not_torch_steps(stack: Stack) -> None:
@@ -180,3 +194,28 @@ def test_unconvertible_graph_gets_quantization_but_not_torch_steps(stack: Stack)
         assert accepted.status_code == 202, accepted.text
         job = wait_for_job(client, accepted.json()["id"], stack=stack)
         assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+
+
+def test_library_references_over_the_api(stack: Stack) -> None:
+    """A torchvision reference whose weights fit is ready; an unknown name is rejected with
+    where to find the valid names."""
+
+    def archive(reference: dict[str, Any], module: torch.nn.Module) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("architecture.json", json.dumps(reference))
+            zf.writestr("model.safetensors", save(dict(module.state_dict())))
+        return buf.getvalue()
+
+    net = torchvision.models.mobilenet_v3_small(num_classes=4)
+    good = {"library": "torchvision", "name": "mobilenet_v3_small", "args": {"num_classes": 4}}
+    bad = {"library": "torchvision", "name": "mobilenet_v9"}
+    with stack.client() as client:
+        ready = upload_ready(client, archive(good, net), "mnv3.zip")
+        assert ready["format"] == "architecture"
+        assert ready["inspection"]["architecture"] == "torchvision/mobilenet_v3_small"
+        sent = upload(client, archive(bad, net), "bad.zip")
+        assert sent.status_code == 201, sent.text
+        rejected = wait_for_model(client, sent.json()["id"])
+    assert rejected["status"] == "rejected"
+    assert "torchvision.models.list_models()" in rejected["rejection_reason"]

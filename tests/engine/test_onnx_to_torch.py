@@ -217,3 +217,17 @@ def test_a_graph_that_cannot_convert_is_refused_naming_the_op(tmp_path: Path) ->
         {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
     )
     check_recipe_for_kind(quant, "onnx", TARGET, inspection={"torch_conversion": found})
+
+
+def test_nm_sparsity_on_an_onnx_upload(dynamic_onnx: Path, tmp_path: Path) -> None:
+    artifact, report = _compress(dynamic_onnx, tmp_path, {"technique": "nm_sparsity"})
+    model = onnx.load(str(artifact))
+    zeros = {
+        i.name: float((numpy_helper.to_array(i) == 0).mean())
+        for i in model.graph.initializer
+        if len(i.dims) >= 2
+    }
+    assert max(zeros.values()) >= 0.5, zeros  # 2:4 zeroes half of each eligible weight
+    assert report["compressed"]["nonzero_parameters"] < report["original"]["nonzero_parameters"]
+    out, _session = _ort(artifact, _images(3))
+    assert out.shape == (3, 10)

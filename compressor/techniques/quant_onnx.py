@@ -15,6 +15,7 @@ from compressor.errors import UnsupportedModelError
 from compressor.formats.onnx_io import gemm_to_matmul
 from compressor.formats.onnx_shapes import graph_batches
 from compressor.inputs import EvalInputs
+from compressor.techniques import quant_conv
 from compressor.techniques.quant_smooth import const_weight_matmuls, smooth_activations
 
 if TYPE_CHECKING:
@@ -303,8 +304,7 @@ class _Reader:
     def __init__(self, calibration: EvalInputs, model: onnx.ModelProto) -> None:
         names = {i.name for i in model.graph.input}
         self._batches = [
-            {k: v for k, v in b.items() if k in names}
-            for b in graph_batches(model, calibration, 4)
+            {k: v for k, v in b.items() if k in names} for b in graph_batches(model, calibration, 4)
         ]
         self._iter: Iterator[dict[str, np.ndarray]] = iter(self._batches)
 
@@ -316,7 +316,12 @@ class _Reader:
 
 
 def int8_static(
-    config: QuantizationConfig, *, source: Path, out: Path, calibration: EvalInputs
+    config: QuantizationConfig,
+    *,
+    source: Path,
+    out: Path,
+    calibration: EvalInputs,
+    batch_size: int = 1,
 ) -> dict[str, Any]:
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -326,12 +331,22 @@ def int8_static(
     )
 
     _quiet()
+    if quant_conv.conv_nodes(onnx.load(str(source))):
+        return quant_conv.int8_static_conv(
+            config,
+            source=source,
+            out=out,
+            calibration=calibration,
+            weight_type=weight_type(config),
+            batch_size=batch_size,
+        )
     model = _load_normalized(source)
     candidates, kept, _errors = _plan_int8(config, model, calibration)
     _check_candidates(config, len(candidates), 0)
     model, smoothing = _smooth(config, model, calibration, skip=set(kept))
     weights, weights_why = weight_type(config)
     method = {
+        "auto": CalibrationMethod.MinMax,
         "minmax": CalibrationMethod.MinMax,
         "percentile": CalibrationMethod.Percentile,
         "entropy": CalibrationMethod.Entropy,
@@ -353,7 +368,9 @@ def int8_static(
     )
     return {
         "format": "QDQ (QuantizeLinear/DequantizeLinear around each int8 MatMul)",
-        "calibration_method": config.calibration_method,
+        "calibration_method": (
+            "minmax" if config.calibration_method == "auto" else config.calibration_method
+        ),
         "calibration_samples": int(next(iter(calibration.tensors.values())).shape[0]),
         "matmuls_int8": len(candidates),
         "layers_kept_in_float": kept,

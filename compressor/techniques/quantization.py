@@ -3,7 +3,9 @@
 onnxruntime targets (the step acts on the exported graph):
   int8_dynamic      int8 MatMul weights per channel, activations quantized at run time,
                     embedding tables int8/int4; optional activation smoothing and float fallback
-  int8_static       QDQ int8 with activation ranges calibrated on the job's inputs
+  int8_static       QDQ int8 with activation ranges calibrated on the job's inputs; on
+                    convolutional graphs Conv/Gemm/MatMul and the ops between them, with the
+                    calibration method, float layers and QDQ/QOperator form chosen by measurement
   int8_weight_only  MatMulNBits, 8-bit groups (GPU-oriented; runs on CPU too)
   int4_weight_only  MatMulNBits, 4-bit groups
   fp16              float16 with normalisation/softmax/reductions kept in float32
@@ -67,7 +69,33 @@ class QuantizationConfig(StepConfig):
             "largest measured int8 error on the calibration inputs."
         ),
     )
-    calibration_method: Literal["minmax", "percentile", "entropy"] = "minmax"
+    calibration_method: Literal["auto", "minmax", "percentile", "entropy"] = Field(
+        "auto",
+        description=(
+            "int8_static: how activation ranges are set from the calibration inputs. auto: on "
+            "convolutional graphs, each method is tried and the one with the best fidelity on "
+            "a held-out slice of the calibration inputs is kept; minmax on MatMul-only graphs."
+        ),
+    )
+    min_top1_agreement: float = Field(
+        0.98,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "int8_static on convolutional graphs, classifier outputs: the most sensitive layers "
+            "stay float until top-1 agreement with the original on held-out calibration rows "
+            "reaches this."
+        ),
+    )
+    max_output_error: float = Field(
+        0.05,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "int8_static on convolutional graphs, dense outputs (maps, embeddings): the bound "
+            "on relative output error (L2) on held-out calibration rows."
+        ),
+    )
     weight_dtype: Literal["auto", "int8", "uint8"] = Field(
         "auto",
         description=(
@@ -145,7 +173,11 @@ class QuantizationHandler:
             )
         elif scheme == "int8_static":
             details = quant_onnx.int8_static(
-                config, source=source, out=out, calibration=ctx.calibration
+                config,
+                source=source,
+                out=out,
+                calibration=ctx.calibration,
+                batch_size=ctx.target.batch_size,
             )
         elif scheme in _WEIGHT_ONLY:
             bits = 8 if scheme == "int8_weight_only" else 4

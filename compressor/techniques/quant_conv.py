@@ -1,0 +1,481 @@
+"""Static int8 for convolutional graphs: prepared, calibrated and checked by measurement.
+
+The graph is first made quantizable (opset >= 13 for per-channel QDQ, BatchNorm folded,
+constants folded, shapes inferred). The calibration inputs are then split: most calibrate,
+a held-out slice judges. On that slice the step picks the calibration method, finds the
+layers whose int8 error hurts the outputs most and keeps them in float until the job's
+bound is met, and picks the QDQ or QOperator form, whichever runs faster here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+
+from compressor.errors import UnsupportedModelError
+from compressor.inputs import EvalInputs
+
+if TYPE_CHECKING:
+    from compressor.techniques.quantization import QuantizationConfig
+
+CONV_OPS = ("Conv", "ConvTranspose")
+WEIGHT_OPS = (*CONV_OPS, "Gemm", "MatMul")
+# Ops between the weight ops that ORT keeps in int8 (QLinearAdd, QLinearConcat, ...), so
+# activations are not dequantized and quantized again around each of them.
+BETWEEN_OPS = (
+    "Add",
+    "Mul",
+    "Concat",
+    "Resize",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+)
+QUANT_OPS = (*WEIGHT_OPS, *BETWEEN_OPS)
+# Per-channel DequantizeLinear (the ``axis`` attribute) exists from opset 13.
+PER_CHANNEL_OPSET = 13
+METHODS = ("minmax", "percentile", "entropy")
+FORMATS = ("QDQ", "QOperator")
+# The held-out slice must be big enough that one flipped prediction is not the whole story.
+MIN_HELD_OUT = 8
+HELD_OUT_SHARE = 0.25
+
+
+def conv_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    return [n for n in model.graph.node if n.op_type in CONV_OPS]
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+def _io_signature(model: onnx.ModelProto) -> list[tuple[str, list[str | int]]]:
+    def dims(v: onnx.ValueInfoProto) -> list[str | int]:
+        return [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+
+    return [(v.name, dims(v)) for v in [*model.graph.input, *model.graph.output]]
+
+
+def prepare_graph(source: Path, workdir: Path) -> tuple[Path, dict[str, Any]]:
+    """Opset up to 13 when lower, then ORT's quantization pre-processing (shape inference,
+    BatchNorm and constant folding). The upload's input/output names and axes are kept."""
+    from onnx import version_converter
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = onnx.load(str(source))
+    before = _opset(model)
+    batchnorms = sum(1 for n in model.graph.node if n.op_type == "BatchNormalization")
+    signature = _io_signature(model)
+    if before < PER_CHANNEL_OPSET:
+        model = version_converter.convert_version(model, PER_CHANNEL_OPSET)
+    upgraded = workdir / "conv_opset.onnx"
+    onnx.save(model, str(upgraded))
+    prepared = workdir / "conv_prepared.onnx"
+    shapes = "symbolic and ONNX shape inference"
+    try:
+        quant_pre_process(str(upgraded), str(prepared))
+    except Exception:  # noqa: BLE001 - symbolic inference gives up on some graphs; ONNX's does not
+        shapes = "ONNX shape inference (symbolic shape inference could not follow this graph)"
+        quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
+    result = onnx.load(str(prepared))
+    if _io_signature(result) != signature:
+        raise UnsupportedModelError(
+            "preparing the graph for int8 changed its inputs or outputs "
+            f"({signature} became {_io_signature(result)})"
+        )
+    left = sum(1 for n in result.graph.node if n.op_type == "BatchNormalization")
+    return prepared, {
+        "opset": {"upload": before, "quantized": max(before, PER_CHANNEL_OPSET)},
+        "batchnorm_folded": batchnorms - left,
+        "batchnorm_left": left,
+        "shape_inference": shapes,
+        "nodes": {
+            "upload": len(onnx.load(str(source)).graph.node),
+            "prepared": len(result.graph.node),
+        },
+        "inputs_outputs": "names and dynamic axes of the upload kept",
+    }
+
+
+def _fixed_batch(model: onnx.ModelProto) -> int | None:
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return dims[0].dim_value if dims and dims[0].dim_value > 0 else None
+
+
+class _Reader:
+    """ORT CalibrationDataReader over calibration rows, in batches the graph accepts."""
+
+    def __init__(self, data: EvalInputs, names: set[str], batch: int) -> None:
+        self._batches = [{k: v for k, v in b.items() if k in names} for b in data.batches(batch)]
+        self._iter: Iterator[dict[str, np.ndarray]] = iter(self._batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._iter, None)
+
+    def rewind(self) -> None:
+        self._iter = iter(self._batches)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Held-out fidelity of a candidate against the float graph."""
+
+    top1_agreement: float | None
+    relative_error: float
+
+    def meets(self, config: QuantizationConfig) -> bool:
+        if self.top1_agreement is not None:
+            return self.top1_agreement >= config.min_top1_agreement
+        return self.relative_error <= config.max_output_error
+
+    def rank(self) -> tuple[float, float]:
+        return (-(self.top1_agreement or 0.0), self.relative_error)
+
+    def as_dict(self) -> dict[str, float | None]:
+        top1 = None if self.top1_agreement is None else round(self.top1_agreement, 4)
+        return {"top1_agreement": top1, "relative_output_error": round(self.relative_error, 5)}
+
+
+def score(reference: np.ndarray, candidate: np.ndarray) -> Score:
+    ref, cand = reference.astype(np.float64), candidate.astype(np.float64)
+    rel = float(np.linalg.norm(ref - cand) / max(float(np.linalg.norm(ref)), 1e-12))
+    classes = ref.ndim == 2 and ref.shape[1] > 1
+    top1 = float((ref.argmax(-1) == cand.argmax(-1)).mean()) if classes else None
+    return Score(top1, rel)
+
+
+@dataclass
+class Runner:
+    """Runs graphs on the held-out slice, in the batches the graph accepts."""
+
+    data: EvalInputs
+    batch: int
+
+    def outputs(self, model: onnx.ModelProto | Path) -> np.ndarray:
+        session = _session(model, threads=0)
+        names = {i.name for i in session.get_inputs()}
+        outs = [
+            session.run(None, {k: v for k, v in b.items() if k in names})[0]
+            for b in self.data.batches(self.batch)
+        ]
+        return np.concatenate(outs).astype(np.float32)
+
+    def p50_ms(self, path: Path, *, iterations: int = 20) -> float:
+        session = _session(path, threads=1)
+        names = {i.name for i in session.get_inputs()}
+        feed = {k: v for k, v in self.data.head(self.batch).items() if k in names}
+        for _ in range(3):
+            session.run(None, feed)
+        times = []
+        for _ in range(iterations):
+            start = time.perf_counter()
+            session.run(None, feed)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times) * 1000.0)
+
+
+def _session(model: onnx.ModelProto | Path, *, threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    source = str(model) if isinstance(model, Path) else model.SerializeToString()
+    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+
+
+def split_calibration(calibration: EvalInputs) -> tuple[EvalInputs, EvalInputs, str]:
+    """A held-out slice of the calibration rows judges the choices; the rest calibrates."""
+    rows = calibration.rows
+    held = max(MIN_HELD_OUT, int(rows * HELD_OUT_SHARE))
+    if rows < 2 * held:
+        return (
+            calibration,
+            calibration,
+            (f"only {rows} calibration rows: choices judged on the rows that calibrated"),
+        )
+    order = np.random.default_rng(0).permutation(rows)
+    fit = calibration.take(np.sort(order[held:]), "calibration rows that calibrate")
+    judge = calibration.take(np.sort(order[:held]), "calibration rows held out to judge")
+    return fit, judge, f"{rows - held} rows calibrate, {held} held-out rows judge"
+
+
+@dataclass(frozen=True)
+class Quantizer:
+    """One quantize_static call with the step's fixed choices; the rest vary per call."""
+
+    prepared: Path
+    fit: EvalInputs
+    batch: int
+    per_channel: bool
+    weight_type: Any
+    workdir: Path
+
+    def __call__(
+        self, *, method: str, fmt: str = "QDQ", exclude: tuple[str, ...] = (), name: str = ""
+    ) -> Path:
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+
+        out = self.workdir / f"conv_{name or method}_{fmt}.onnx"
+        names = {i.name for i in onnx.load(str(self.prepared)).graph.input}
+        # ORT's calibrators print each histogram pass on stdout.
+        with (
+            tempfile.TemporaryDirectory(dir=self.workdir) as tmp,
+            contextlib.redirect_stdout(io.StringIO()),
+        ):
+            quantize_static(
+                str(self.prepared),
+                str(out),
+                _Reader(self.fit, names, self.batch),
+                quant_format=QuantFormat.QDQ if fmt == "QDQ" else QuantFormat.QOperator,
+                op_types_to_quantize=list(QUANT_OPS),
+                nodes_to_exclude=list(exclude),
+                per_channel=self.per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=self.weight_type,
+                calibrate_method={
+                    "minmax": CalibrationMethod.MinMax,
+                    "percentile": CalibrationMethod.Percentile,
+                    "entropy": CalibrationMethod.Entropy,
+                }[method],
+                calibration_cache_path=None,
+                extra_options={
+                    "WeightSymmetric": True,
+                    "ActivationSymmetric": False,
+                    "CalibTensorRangeSymmetric": False,
+                    "CalibMovingAverage": False,
+                    "CalibTempDir": tmp,
+                },
+            )
+        return out
+
+
+def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    return {o: n for n in graph.node for o in n.output}
+
+
+def quantized_nodes(qdq: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """Nodes of a QDQ graph that read at least one dequantized input, among the ops the
+    quantizer can leave in float (a Relu reading a quantized Conv output is not one)."""
+    producers = _producers(qdq.graph)
+    return [
+        n
+        for n in qdq.graph.node
+        if n.op_type in QUANT_OPS
+        and any(
+            (p := producers.get(i)) is not None and p.op_type == "DequantizeLinear" for i in n.input
+        )
+    ]
+
+
+_FLOAT = "__float"
+
+
+def with_only(
+    qdq: onnx.ModelProto, floats: dict[str, onnx.TensorProto], keep: set[str]
+) -> onnx.ModelProto:
+    """The QDQ graph with every node outside ``keep`` reading its float inputs again, so the
+    int8 error of any subset of layers is measured without calibrating again."""
+    model = onnx.ModelProto.FromString(qdq.SerializeToString())
+    producers = _producers(model.graph)
+    needed: set[str] = set()
+    for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") or node.name in keep:
+            continue
+        for i, name in enumerate(node.input):
+            dq = producers.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = producers.get(dq.input[0])
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[i] = q.input[0]
+            elif dq.input[0].removesuffix("_quantized") in floats:
+                # Renamed: ORT may give the dequantized bias the float tensor's own name.
+                needed.add(dq.input[0].removesuffix("_quantized"))
+                node.input[i] = dq.input[0].removesuffix("_quantized") + _FLOAT
+    for name in sorted(needed):
+        tensor = onnx.TensorProto()
+        tensor.CopyFrom(floats[name])
+        tensor.name = name + _FLOAT
+        model.graph.initializer.append(tensor)
+    _drop_dead(model)
+    return model
+
+
+def _drop_dead(model: onnx.ModelProto) -> None:
+    graph = model.graph
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {i for n in graph.node for i in n.input} | outputs
+        dead = [n for n in graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    used = {i for n in graph.node for i in n.input}
+    for init in [i for i in graph.initializer if i.name not in used]:
+        graph.initializer.remove(init)
+
+
+def op_counts(path: Path) -> dict[str, int]:
+    counts = Counter(n.op_type for n in onnx.load(str(path)).graph.node)
+    return dict(sorted(counts.items()))
+
+
+def float_initializers(path: Path) -> dict[str, onnx.TensorProto]:
+    return {i.name: i for i in onnx.load(str(path)).graph.initializer}
+
+
+def layer_errors(
+    qdq: onnx.ModelProto, floats: dict[str, onnx.TensorProto], runner: Runner, ref: np.ndarray
+) -> dict[str, Score]:
+    """Each quantized layer alone in int8, the rest float: its error at the outputs."""
+    return {
+        node.name: score(ref, runner.outputs(with_only(qdq, floats, {node.name})))
+        for node in quantized_nodes(qdq)
+    }
+
+
+def _choose_method(
+    config: QuantizationConfig,
+    quantize: Quantizer,
+    runner: Runner,
+    ref: np.ndarray,
+    exclude: tuple[str, ...],
+) -> tuple[str, Path, dict[str, Any]]:
+    methods = METHODS if config.calibration_method == "auto" else (config.calibration_method,)
+    built = {m: quantize(method=m, exclude=exclude) for m in methods}
+    scores = {m: score(ref, runner.outputs(path)) for m, path in built.items()}
+    chosen = min(scores, key=lambda m: scores[m].rank())
+    return chosen, built[chosen], {m: s.as_dict() for m, s in scores.items()}
+
+
+def _keep_in_float(
+    config: QuantizationConfig,
+    qdq: onnx.ModelProto,
+    floats: dict[str, onnx.TensorProto],
+    runner: Runner,
+    ref: np.ndarray,
+) -> tuple[list[str], dict[str, Score], Score]:
+    """Worst layers (each measured alone in int8) go back to float until the bound is met;
+    at most half of them, past which int8 is not what this graph wants."""
+    errors = layer_errors(qdq, floats, runner, ref)
+    order = sorted(errors, key=lambda n: -errors[n].relative_error)
+    kept = order[: config.float_fallback]
+
+    def current() -> Score:
+        return score(ref, runner.outputs(with_only(qdq, floats, set(order) - set(kept))))
+
+    now = current()
+    while not now.meets(config) and len(kept) < len(order) // 2:
+        kept.append(order[len(kept)])
+        now = current()
+    return kept, errors, now
+
+
+def _choose_format(
+    quantize: Quantizer,
+    method: str,
+    exclude: tuple[str, ...],
+    runner: Runner,
+    ref: np.ndarray,
+    config: QuantizationConfig,
+) -> tuple[str, Path, dict[str, Any]]:
+    """QDQ and QOperator run different kernels in ORT: the faster that keeps the bound."""
+    built = {f: quantize(method=method, fmt=f, exclude=exclude, name="final") for f in FORMATS}
+    measured = {f: (score(ref, runner.outputs(p)), runner.p50_ms(p)) for f, p in built.items()}
+    good = [f for f in FORMATS if measured[f][0].meets(config)] or list(FORMATS)
+    chosen = min(good, key=lambda f: measured[f][1])
+    report = {f: {"p50_ms": round(ms, 4), **s.as_dict()} for f, (s, ms) in measured.items()}
+    return chosen, built[chosen], report
+
+
+def int8_static_conv(
+    config: QuantizationConfig,
+    *,
+    source: Path,
+    out: Path,
+    calibration: EvalInputs,
+    weight_type: tuple[Any, str],
+    batch_size: int,
+) -> dict[str, Any]:
+    workdir = out.parent
+    prepared, preparation = prepare_graph(source, workdir)
+    model = onnx.load(str(prepared))
+    batch = _fixed_batch(model) or max(1, min(batch_size, 32))
+    fit, judge, split_note = split_calibration(calibration)
+    runner = Runner(judge, batch)
+    ref = runner.outputs(source)
+    by_recipe = tuple(n.name for n in model.graph.node if any(p in n.name for p in config.exclude))
+    quantize = Quantizer(prepared, fit, batch, config.per_channel, weight_type[0], workdir)
+    method, first, methods = _choose_method(config, quantize, runner, ref, by_recipe)
+    qdq = onnx.load(str(first))
+    if not quantized_nodes(qdq):
+        raise UnsupportedModelError(
+            "int8_static found no Conv, ConvTranspose, Gemm or MatMul with stored weights to "
+            "quantize" + (" outside the excluded layers" if config.exclude else "")
+        )
+    kept, errors, planned = _keep_in_float(config, qdq, float_initializers(prepared), runner, ref)
+    fmt, final, formats = _choose_format(quantize, method, (*by_recipe, *kept), runner, ref, config)
+    out.write_bytes(final.read_bytes())
+    achieved = score(ref, runner.outputs(out))
+    counts = op_counts(out)
+    return {
+        "path": "convolutional graph",
+        "graph_preparation": preparation,
+        "calibration_method": method,
+        "calibration_methods_measured": methods,
+        "calibration_samples": fit.rows,
+        "held_out": split_note,
+        "format": fmt,
+        "formats_measured": formats,
+        "quantized_ops": {
+            k: v
+            for k, v in counts.items()
+            if k.startswith(("QLinear", "Quantize", "Dequantize", "ConvInteger", "MatMulInteger"))
+        },
+        "layers_int8": len(errors) - len(kept),
+        "layers_kept_in_float": {
+            **{n: "excluded by the recipe" for n in by_recipe},
+            **{
+                n: f"int8 alone: relative output error {errors[n].relative_error:.4f}"
+                + (
+                    f", top-1 agreement {errors[n].top1_agreement:.4f}"
+                    if errors[n].top1_agreement is not None
+                    else ""
+                )
+                for n in kept
+            },
+        },
+        "layer_errors": {n: s.as_dict() for n, s in errors.items()},
+        "held_out_fidelity": {
+            **achieved.as_dict(),
+            "planned": planned.as_dict(),
+            "bound": {
+                "min_top1_agreement": config.min_top1_agreement,
+                "max_output_error": config.max_output_error,
+            },
+            "met": achieved.meets(config),
+        },
+        "activations": "uint8 per tensor, range fixed from the calibration inputs",
+        "weights": "int8 per output channel" if config.per_channel else "int8 per tensor",
+        "weight_dtype": weight_type[1],
+        "smoothing": None,
+    }

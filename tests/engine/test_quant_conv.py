@@ -1,0 +1,126 @@
+"""Static int8 on convolutional ONNX graphs: a residual CNN with BatchNorm exported at opset 12
+with dynamic batch, the same at a fixed batch of 1, and a Conv-only graph. Every assertion is
+on the saved artifact, run in onnxruntime on held-out digits that calibration never saw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from compressor.inputs import EvalInputs
+from compressor.techniques import quant_onnx
+from compressor.techniques.quantization import QuantizationConfig
+from scripts.conv_digits import INPUT, OUTPUT, ConvDigits, export, train
+
+CALIBRATION_ROWS = 160
+
+
+@pytest.fixture(scope="module")
+def residual() -> ConvDigits:
+    return train("residual")
+
+
+@pytest.fixture(scope="module")
+def convonly() -> ConvDigits:
+    return train("convonly")
+
+
+def _logits(path: Path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    fixed = session.get_inputs()[0].shape[0]
+    step = fixed if isinstance(fixed, int) else 64
+    return np.concatenate(
+        [session.run(None, {INPUT: x[i : i + step]})[0] for i in range(0, len(x), step)]
+    )
+
+
+def _quantize(
+    trained: ConvDigits, tmp: Path, config: QuantizationConfig, *, fixed: bool = False
+) -> tuple[Path, Path, dict[str, Any]]:
+    upload = export(trained.model, trained.x_eval, tmp / "upload.onnx", fixed=fixed)
+    calibration = EvalInputs({INPUT: trained.x_train[:CALIBRATION_ROWS]}, "training split")
+    out = tmp / "int8.onnx"
+    report = quant_onnx.int8_static(
+        config, source=upload, out=out, calibration=calibration, batch_size=8
+    )
+    return upload, out, report
+
+
+def _int8_convs(model: onnx.ModelProto) -> int:
+    """QLinearConv nodes, plus Conv nodes whose input and weight are both dequantized (QDQ)."""
+    producers = {o: n.op_type for n in model.graph.node for o in n.output}
+    qdq = sum(
+        1
+        for n in model.graph.node
+        if n.op_type == "Conv"
+        and producers.get(n.input[0]) == "DequantizeLinear"
+        and producers.get(n.input[1]) == "DequantizeLinear"
+    )
+    return qdq + sum(1 for n in model.graph.node if n.op_type == "QLinearConv")
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["dynamic-batch", "fixed-batch-1"])
+def test_residual_opset12_to_int8(residual: ConvDigits, tmp_path: Path, fixed: bool) -> None:
+    config = QuantizationConfig(scheme="int8_static")
+    upload, out, report = _quantize(residual, tmp_path, config, fixed=fixed)
+    source, result = onnx.load(str(upload)), onnx.load(str(out))
+    assert _opset(source) == 12 and _opset(result) >= 13
+    convs = sum(1 for n in source.graph.node if n.op_type == "Conv")
+    assert sum(1 for n in source.graph.node if n.op_type == "BatchNormalization") == convs
+    assert report["graph_preparation"]["batchnorm_folded"] == convs
+    assert not [n for n in result.graph.node if n.op_type == "BatchNormalization"]
+    kept = report["layers_kept_in_float"]
+    assert _int8_convs(result) >= convs - len(kept) > 0
+    # The upload's names and axes, as a caller feeds and reads them.
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == [INPUT]
+    assert [o.name for o in session.get_outputs()] == [OUTPUT]
+    assert session.get_inputs()[0].shape[0] == (1 if fixed else "batch")
+    ref, got = _logits(upload, residual.x_eval), _logits(out, residual.x_eval)
+    agreement = float((ref.argmax(-1) == got.argmax(-1)).mean())
+    assert agreement >= config.min_top1_agreement, report["held_out_fidelity"]
+    assert report["held_out_fidelity"]["met"] is True
+    assert report["calibration_method"] in report["calibration_methods_measured"]
+    assert set(report["calibration_methods_measured"]) == {"minmax", "percentile", "entropy"}
+    assert report["format"] in report["formats_measured"]
+
+
+def test_kept_float_layers_are_reported_and_stay_float(
+    residual: ConvDigits, tmp_path: Path
+) -> None:
+    config = QuantizationConfig(scheme="int8_static", float_fallback=2)
+    _upload, out, report = _quantize(residual, tmp_path, config)
+    kept = report["layers_kept_in_float"]
+    assert len(kept) == 2
+    errors = report["layer_errors"]
+    worst = sorted(errors, key=lambda n: -errors[n]["relative_output_error"])[:2]
+    assert sorted(kept) == sorted(worst)
+    for name, why in kept.items():
+        assert f"{errors[name]['relative_output_error']:.4f}" in why
+    # A kept layer runs in float: the node is still there under its name, reading no int8.
+    graph = onnx.load(str(out)).graph
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    by_name = {n.name: n for n in graph.node}
+    for name in kept:
+        node = by_name[name]
+        assert not [i for i in node.input if producers.get(i) == "DequantizeLinear"], name
+        assert node.op_type not in ("QLinearConv", "QGemm")
+
+
+def test_conv_only_graph(convonly: ConvDigits, tmp_path: Path) -> None:
+    config = QuantizationConfig(scheme="int8_static")
+    upload, out, report = _quantize(convonly, tmp_path, config)
+    assert not [n for n in onnx.load(str(upload)).graph.node if n.op_type in ("MatMul", "Gemm")]
+    convs = sum(1 for n in onnx.load(str(upload)).graph.node if n.op_type == "Conv")
+    assert _int8_convs(onnx.load(str(out))) >= convs - len(report["layers_kept_in_float"]) > 0
+    ref, got = _logits(upload, convonly.x_eval), _logits(out, convonly.x_eval)
+    assert float((ref.argmax(-1) == got.argmax(-1)).mean()) >= config.min_top1_agreement

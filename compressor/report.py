@@ -155,7 +155,8 @@ def regressions(
     *, original: OriginalModel, compressed: CompressedModel, fidelity: Fidelity, target: Target
 ) -> list[str]:
     """What is worse than the original on the target, in words (issue 10: no silent regressions)."""
-    on = f"on {target.runtime}, {target.device}, batch {target.batch_size}"
+    # The batch both were measured at: a fixed-batch upload overrides the target's.
+    on = f"on {target.runtime}, {target.device}, batch {compressed.batch_size}"
     found: list[str] = []
     if compressed.latency_p50_ms > original.latency_p50_ms:
         found.append(

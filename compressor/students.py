@@ -2,6 +2,9 @@
 
 Transformers keep a subset of their layers (DistilBERT keeps every other one); plain
 ``nn.Sequential`` MLPs and CNNs keep the strongest fraction of each hidden layer's units.
+Any other graph (residual nets, torchvision/timm networks, onnx2torch modules) is narrowed
+by DepGraph channel pruning on example inputs, which keeps residual adds, BatchNorms and
+flatten-into-linear heads consistent and the output layers whole.
 The teacher is never modified: students are built from a deep copy.
 """
 
@@ -147,8 +150,52 @@ def _strongest(weight: torch.Tensor, keep: int) -> torch.Tensor:
     return norms.topk(keep).indices.sort().values
 
 
-def derive_width_student(teacher: nn.Module, *, width: float) -> Student:
-    layers = _flat_layers(teacher)
+def derive_width_student(
+    teacher: nn.Module, *, width: float, inputs: tuple[torch.Tensor, ...] | None = None
+) -> Student:
+    """Keep ``width`` of each hidden layer's units. A plain ``nn.Sequential`` is sliced
+    layer by layer (exact: the student's units are the teacher's strongest ones); any other
+    graph goes through DepGraph, which needs ``inputs`` to trace the channel couplings."""
+    try:
+        layers = _flat_layers(teacher)
+    except UnsupportedModelError as exc:
+        if inputs is None:
+            raise
+        try:
+            return _graph_width_student(teacher, width=width, inputs=inputs, why=str(exc))
+        except UnsupportedModelError:
+            if isinstance(teacher, nn.Sequential):
+                raise exc from None  # the chain's own problem names the layer; keep it
+            raise
+    return _sequential_width_student(layers, width=width)
+
+
+def _graph_width_student(
+    teacher: nn.Module, *, width: float, inputs: tuple[torch.Tensor, ...], why: str
+) -> Student:
+    from compressor.techniques.depgraph import prune_channels
+
+    student = copy.deepcopy(teacher)
+    # Same importance as the Sequential path (L2 norm of what a channel's producers write),
+    # so the student starts from the teacher's strongest channels.
+    pruned = prune_channels(student, inputs, amount=1.0 - width, p=2)
+    if not pruned["units"]:
+        raise UnsupportedModelError(
+            "no channel of this model could be narrowed: every layer is coupled to its output"
+        )
+    units = {name: [u["before"], u["after"]] for name, u in pruned["units"].items()}
+    details = {
+        "kind": "width",
+        "method": "depgraph",
+        "width": width,
+        "units": units,
+        "layers_not_pruned": pruned["layers_not_pruned"],
+        "why_not_sliced": why,
+    }
+    return Student(student, [], details)
+
+
+def _sequential_width_student(layers: list[tuple[str, nn.Module]], *, width: float) -> Student:
     weighted = [i for i, (_, m) in enumerate(layers) if isinstance(m, _WEIGHTED)]
     if len(weighted) < 2:
         raise UnsupportedModelError("a width multiplier needs at least two Linear/Conv layers")
@@ -251,13 +298,15 @@ def derive_student(
     num_layers: int | None = None,
     keep_every: int | None = None,
     width: float = 0.5,
+    inputs: tuple[torch.Tensor, ...] | None = None,
 ) -> Student:
-    """A smaller copy of ``teacher``: fewer transformer layers, or narrower hidden layers."""
+    """A smaller copy of ``teacher``: fewer transformer layers, or narrower hidden layers.
+    ``inputs`` (example model inputs) let any graph, not only an ``nn.Sequential``, be narrowed."""
     from compressor.training import is_hf_model
 
     if is_hf_model(teacher):
         return derive_transformer_student(teacher, num_layers=num_layers, keep_every=keep_every)
-    return derive_width_student(teacher, width=width)
+    return derive_width_student(teacher, width=width, inputs=inputs)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,12 @@ from onnx import numpy_helper
 from compressor.errors import InvalidModelError, UnsupportedModelError
 
 
+def _takes_names(model: torch.nn.Module, names: list[str]) -> bool:
+    params = inspect.signature(model.forward).parameters
+    by_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return by_kw or all(n in params for n in names)
+
+
 class _FirstOutput(torch.nn.Module):
     """Hugging Face models return dataclasses; ONNX needs plain tensors in a fixed order."""
 
@@ -23,7 +30,10 @@ class _FirstOutput(torch.nn.Module):
         self.input_names = input_names
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        out = self.model(**dict(zip(self.input_names, args, strict=True)))
+        if _takes_names(self.model, self.input_names):
+            out = self.model(**dict(zip(self.input_names, args, strict=True)))
+        else:  # library networks name their image argument ``x``, not the upload's ``input``
+            out = self.model(*args)
         if isinstance(out, torch.Tensor):  # plain modules (nn.Sequential) return the tensor
             return out
         return out[0] if isinstance(out, tuple | list) else next(iter(out.values()))

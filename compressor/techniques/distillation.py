@@ -16,6 +16,7 @@ from compressor.errors import UnsupportedModelError
 from compressor.students import count_parameters, derive_student
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepConfig, StepContext, register
+from compressor.techniques.depgraph import example_inputs
 from compressor.training import (
     TrainData,
     TrainingConfig,
@@ -125,6 +126,9 @@ class DistillationHandler:
                 num_layers=config.num_layers,
                 keep_every=config.keep_every,
                 width=config.width if config.width is not None else 0.5,
+                # Graphs other than a plain Sequential are narrowed by DepGraph, which traces
+                # the channel couplings on example inputs.
+                inputs=None if is_hf_model(teacher) else example_inputs(ctx.calibration),
             )
             module, layer_map, shape = student.module, student.layer_map, student.details
         elif config.student == "uploaded":

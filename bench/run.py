@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from bench.cnn_int8 import GOAL as CNN_INT8_GOAL
+from bench.cnn_int8 import cnn_int8
 from bench.common import Row, guarded, machine, registered_techniques
 from bench.digits import MLP_GOAL, cnn_rows, mlp_prune_quantize
 from bench.digits import TARGET as CNN_TARGET
@@ -113,7 +115,7 @@ def render(
     return "\n".join(lines)
 
 
-PARTS = ("minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn")
+PARTS = ("minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8")
 GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:]}
 
 
@@ -143,6 +145,11 @@ def plan_parts(
             f"Digits CNN at batch {CNN_TARGET.batch_size} on onnxruntime",
             "see rows",
             lambda: cnn_rows(work / "digits", settings, args.rounds),
+        ),
+        "cnn-int8": (
+            "Convolutional nets uploaded as ONNX: int8_static against ORT quantize_static/dynamic",
+            CNN_INT8_GOAL,
+            lambda: cnn_int8(work / "cnn-int8", settings, args.rounds),
         ),
     }
 

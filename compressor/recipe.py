@@ -72,6 +72,15 @@ def check_recipe_for_kind(
             raise InvalidRecipeError(
                 "an ONNX upload runs on ONNX Runtime: set target.runtime to 'onnxruntime'"
             )
+        from compressor.techniques.quantization import (
+            QuantizationConfig,
+            check_weight_only_graph,
+        )
+
+        ops = (inspection or {}).get("weight_ops")
+        for step in recipe.steps:
+            if isinstance(step, QuantizationConfig) and isinstance(ops, dict):
+                check_weight_only_graph(step, ops)
     if kind == "architecture" and target.runtime != "onnxruntime":
         raise InvalidRecipeError(
             "an architecture.json + safetensors model is delivered as ONNX: set "

@@ -289,7 +289,22 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
         + sum((path.parent / name).stat().st_size for name in external),
         "inputs": onnx_inputs(model),
         "outputs": [_value_spec(v) for v in model.graph.output],
+        "weight_ops": weight_ops(model),
     }
+
+
+def weight_ops(model: onnx.ModelProto) -> dict[str, int]:
+    """Conv/ConvTranspose/MatMul/Gemm nodes with a stored weight, by op type: which
+    quantization schemes have anything to act on."""
+    stored = {i.name for i in model.graph.initializer} | {
+        o for n in model.graph.node if n.op_type == "Constant" for o in n.output
+    }
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        weighted = node.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm")
+        if weighted and len(node.input) > 1 and node.input[1] in stored:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
 
 
 def strip_debug_info(model: onnx.ModelProto) -> None:

@@ -129,6 +129,22 @@ class QuantizationConfig(StepConfig):
         return self.group_size or 128
 
 
+def check_weight_only_graph(config: QuantizationConfig, weight_ops: dict[str, int]) -> None:
+    """Weight-only schemes pack MatMul weights (MatMulNBits); ORT has no such kernel for
+    convolutions, so a graph whose weights all sit in Conv layers is refused up front."""
+    if config.scheme not in _WEIGHT_ONLY or not weight_ops:
+        return
+    matmuls = weight_ops.get("MatMul", 0) + weight_ops.get("Gemm", 0)
+    convs = weight_ops.get("Conv", 0) + weight_ops.get("ConvTranspose", 0)
+    if matmuls == 0 and convs:
+        raise InvalidRecipeError(
+            f"{config.scheme} packs MatMul weights into MatMulNBits blocks, and this graph's "
+            f"weights are in {convs} convolution layer(s), for which ONNX Runtime has no "
+            "weight-only kernel: use scheme 'fp16' for a GPU target (half the bytes, fp16 "
+            "convolutions run natively there) or 'int8_static' for a CPU target"
+        )
+
+
 @register("quantization")
 class QuantizationHandler:
     stage: ClassVar[Stage] = Stage.ONNX

@@ -38,6 +38,17 @@ def test_conv_only_int8_static_job(stack: Stack, tmp_path: Path) -> None:
         )
         assert calibration.status_code == 201, calibration.text
         assert held_out.status_code == 201, held_out.text
+        # Weight-only schemes have no conv kernel in ORT: refused at submission, saying why.
+        refused = client.post(
+            "/v1/jobs",
+            json={
+                "model_id": model["id"],
+                "recipe": {"steps": [{"technique": "quantization", "scheme": "int4_weight_only"}]},
+            },
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "convolution" in refused.text and "fp16" in refused.text
         body = {
             "model_id": model["id"],
             "recipe": {"steps": [{"technique": "quantization", "scheme": "int8_static"}]},

@@ -124,3 +124,23 @@ def test_conv_only_graph(convonly: ConvDigits, tmp_path: Path) -> None:
     assert _int8_convs(onnx.load(str(out))) >= convs - len(report["layers_kept_in_float"]) > 0
     ref, got = _logits(upload, convonly.x_eval), _logits(out, convonly.x_eval)
     assert float((ref.argmax(-1) == got.argmax(-1)).mean()) >= config.min_top1_agreement
+
+
+def test_weight_only_refused_on_conv_graph_fp16_accepted(
+    convonly: ConvDigits, tmp_path: Path
+) -> None:
+    from compressor.errors import InvalidRecipeError
+    from compressor.formats.onnx_io import inspect_onnx
+    from compressor.recipe import Recipe, check_recipe_for_kind
+    from compressor.target import Target
+
+    upload = export(convonly.model, convonly.x_eval, tmp_path / "upload.onnx")
+    inspection = inspect_onnx(upload)
+    assert inspection["weight_ops"].get("Conv", 0) > 0 and "MatMul" not in inspection["weight_ops"]
+    target = Target(device="gpu", runtime="onnxruntime")
+    for scheme in ("int8_weight_only", "int4_weight_only"):
+        recipe = Recipe.model_validate({"steps": [{"technique": "quantization", "scheme": scheme}]})
+        with pytest.raises(InvalidRecipeError, match="convolution"):
+            check_recipe_for_kind(recipe, "onnx", target, inspection=inspection)
+    fp16 = Recipe.model_validate({"steps": [{"technique": "quantization", "scheme": "fp16"}]})
+    check_recipe_for_kind(fp16, "onnx", target, inspection=inspection)

@@ -26,6 +26,7 @@ def _read(session: Session, job: Job) -> JobRead:
         update={
             "waiting_reason": service.waiting_reason(session, job),
             "eta_s": service.eta_seconds(job),
+            "warnings": list((job.report or {}).get("warnings", [])),
         }
     )
 

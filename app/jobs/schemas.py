@@ -62,6 +62,11 @@ class JobRead(BaseModel):
     eta_s: float | None = Field(
         None, description="seconds left, extrapolated from progress so far (running jobs only)"
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what the result does worse than the original on the target (slower, larger, "
+        "less faithful), from its report; empty until the job succeeds",
+    )
     artifact_bytes: int | None
     artifact_sha256: str | None
     artifact_format: str | None

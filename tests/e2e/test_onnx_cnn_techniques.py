@@ -168,6 +168,7 @@ def test_torch_stage_steps_on_the_onnx_cnn(
     assert [s["technique"] for s in report["steps"]] == [s["technique"] for s in steps]
     assert report["original"]["batch_size"] == report["compressed"]["batch_size"] == 1
     assert any("fixed batch of 1" in w for w in report["warnings"])
+    assert job["warnings"] == report["warnings"]  # the job resource shows them too
     assert report["compressed"]["parameters"] < report["original"]["parameters"]
     assert 0 < _conv_channels(onnx.load(str(artifact))) < cnn["channels"]  # channels removed
 

@@ -84,7 +84,8 @@ class WorkerSettings(BaseSettings):
     job_memory_bytes: int | None = Field(
         None,
         ge=512 * 1024**2,
-        description="address-space limit (RLIMIT_AS) of each job process: a job that needs more "
+        description="private-data limit (RLIMIT_DATA: heap and anonymous memory, not shared "
+        "libraries) of each job process: a job that needs more "
         "fails as out of memory, instead of the kernel's OOM killer picking a process",
     )
 

@@ -41,9 +41,13 @@ class JobCancelled(Exception):
 
 
 def limit_memory(limit: int | None) -> None:
-    """Cap the address space, so an oversized job fails with MemoryError in its own process."""
+    """Cap private data, so an oversized job fails with MemoryError in its own process.
+
+    RLIMIT_DATA counts heap and anonymous mappings (what tensors and arrays take), not the
+    shared libraries: torch's CUDA build maps over 3 GiB of address space before a job starts.
+    """
     if limit:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 def die_with_parent() -> None:

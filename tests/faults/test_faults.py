@@ -209,11 +209,11 @@ class TestJobMemoryLimit:
     def test_allocation_over_the_limit_fails_the_job_not_the_worker(
         self, tmp_path: Path, digits_zip: bytes
     ) -> None:
-        """RLIMIT_AS turns the job's real allocation (reading its eval set) into MemoryError.
+        """RLIMIT_DATA turns the job's real allocation (reading its eval set) into MemoryError.
 
         Without the limit this machine would grant the allocation, so only the setting can fail it.
         """
-        # A tiny job's address space peaks near 1.8 GiB (thread stacks and arenas, not RSS).
+        # A job process holds about 1 GiB of private data once torch and the engine are loaded.
         limit = 3 * 1024**3
         with (
             running_stack(

@@ -211,7 +211,18 @@ def convert_to_torch(model: onnx.ModelProto) -> tuple[torch.nn.Module, dict[str,
         ) from exc
     _static_reshapes(module)
     _weights_as_linear(module)
+    _trainable_batchnorm(module)
     return module.eval(), {"opset": _opset(prepared), "rewrites": done}
+
+
+def _trainable_batchnorm(module: torch.nn.Module) -> None:
+    """onnx2torch leaves BatchNorm momentum at 0, so training (healing, distillation) would use
+    batch statistics while the running ones stay those of the weights before the step: the
+    trained model then collapses in eval mode (measured: 99% -> 10% on digits). Torch's
+    default momentum lets training refresh them; inference is unchanged."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not m.momentum:
+            m.momentum = 0.1
 
 
 class StaticReshape(torch.nn.Module):

@@ -397,16 +397,7 @@ class LowRankHandler:
                 decomps[name] = _decompose(layer, config.conv)
             else:
                 left_alone[name] = reason
-        extra: dict[str, Any] = {}
-        if config.rank_by == "speedup":
-            plan, extra = _plan_by_speedup(module, decomps, config, ctx, left_alone)
-            energy = config.min_energy
-        else:
-            if config.rank_by == "ratio":
-                energy = _energy_for_ratio(list(decomps.values()), config.ratio, config.min_saving)
-            else:
-                energy = config.energy
-            plan = _plan_by_energy(decomps, energy, config, left_alone)
+        plan, energy, extra = _plan(module, decomps, config, ctx, left_alone)
         factorized: dict[str, dict[str, Any]] = {}
         for name, ranks in plan.items():
             d = decomps[name]
@@ -448,3 +439,21 @@ class LowRankHandler:
             )
         ctx.progress(1.0)
         return report
+
+
+def _plan(
+    module: nn.Module,
+    decomps: dict[str, _Decomposition],
+    config: LowRankConfig,
+    ctx: StepContext,
+    left_alone: dict[str, str],
+) -> tuple[dict[str, Any], float, dict[str, Any]]:
+    """Ranks per layer by the config's mode, the energy floor used, and per-layer extras."""
+    if config.rank_by == "speedup":
+        plan, extra = _plan_by_speedup(module, decomps, config, ctx, left_alone)
+        return plan, config.min_energy, extra
+    if config.rank_by == "ratio":
+        energy = _energy_for_ratio(list(decomps.values()), config.ratio, config.min_saving)
+    else:
+        energy = config.energy
+    return _plan_by_energy(decomps, energy, config, left_alone), energy, {}

@@ -26,6 +26,8 @@ from bench.digits import MLP_GOAL, cnn_rows, mlp_prune_quantize
 from bench.digits import TARGET as CNN_TARGET
 from bench.minilm import DISTIL_GOAL, STUDENT_LAYERS, minilm_distil, minilm_int8
 from bench.minilm import GOAL as MINILM_GOAL
+from bench.onnx_cnn import GOAL as ONNX_CNN_GOAL
+from bench.onnx_cnn import onnx_cnn
 from compressor.measure.settings import MeasureSettings
 
 COMMAND = ".venv/bin/python -m bench.run"
@@ -115,7 +117,7 @@ def render(
     return "\n".join(lines)
 
 
-PARTS = ("minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8")
+PARTS = ("minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn")
 GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:]}
 
 
@@ -150,6 +152,11 @@ def plan_parts(
             "Convolutional nets uploaded as ONNX: int8_static against ORT quantize_static/dynamic",
             CNN_INT8_GOAL,
             lambda: cnn_int8(work / "cnn-int8", settings, args.rounds),
+        ),
+        "onnx-cnn": (
+            "Models users bring: residual CNN uploaded as ONNX, torchvision ResNet-18 by reference",
+            ONNX_CNN_GOAL,
+            lambda: onnx_cnn(work / "onnx-cnn", settings, args.rounds),
         ),
     }
 

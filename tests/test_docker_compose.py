@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.stack import unavailable
+from tests.fixtures.stack import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,8 +24,8 @@ import pytest
 
 from app.settings import StorageSettings
 from app.storage.s3 import S3Storage
-from tests.helpers import stored_files, unpack_artifact, upload_ready, wait_for_job
-from tests.stack import free_port, running_stack
+from tests.fixtures.helpers import stored_files, unpack_artifact, upload_ready, wait_for_job
+from tests.fixtures.stack import free_port, running_stack
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test",

@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import upload_ready
-from tests.stack import Stack, running_stack
+from tests.fixtures.helpers import upload_ready
+from tests.fixtures.stack import Stack, running_stack
 
 LIMIT = 150 * 1024 * 1024
 

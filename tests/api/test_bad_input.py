@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.api.conftest import LIMIT
-from tests.helpers import row_count, stored_files, upload, wait_for_model
-from tests.stack import Stack
+from tests.fixtures.helpers import row_count, stored_files, upload, wait_for_model
+from tests.fixtures.stack import Stack
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.api.test_bad_input import assert_problem
-from tests.helpers import row_count
-from tests.stack import Stack
+from tests.fixtures.helpers import row_count
+from tests.fixtures.stack import Stack
 
 
 def _npz(**arrays: np.ndarray) -> bytes:

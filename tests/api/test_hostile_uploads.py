@@ -18,8 +18,8 @@ from tests.api.test_bad_input import (
     assert_problem,
     assert_rejected_at_inspection,
 )
-from tests.helpers import upload
-from tests.stack import Stack
+from tests.fixtures.helpers import upload
+from tests.fixtures.stack import Stack
 
 CONFIG = b'{"model_type": "bert"}'
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from tests.api.test_bad_input import assert_problem
-from tests.helpers import upload, wait_for_model
-from tests.stack import ROOT, Stack
+from tests.fixtures.helpers import upload, wait_for_model
+from tests.fixtures.stack import ROOT, Stack
 
 RECIPE = {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
 

@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from scripts.train_digits import digits_split
-from tests.helpers import (
+from tests.fixtures.helpers import (
     assert_problem,
     digits_upload,
     job_artifact_files,
@@ -25,7 +25,7 @@ from tests.helpers import (
     wait_for_job,
     wait_until,
 )
-from tests.stack import Stack, running_stack
+from tests.fixtures.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 

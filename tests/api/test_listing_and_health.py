@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.helpers import (
+from tests.fixtures.helpers import (
     assert_problem,
     digits_upload,
     npz_bytes,
@@ -19,7 +19,7 @@ from tests.helpers import (
     upload_ready,
     wait_until,
 )
-from tests.stack import REQUIRE, Stack, free_port, running_stack
+from tests.fixtures.stack import REQUIRE, Stack, free_port, running_stack
 
 COUNT = 5  # rows of each kind: odd, so the last page of two is short
 QUICK = [{"technique": "quantization", "scheme": "int8_dynamic"}]

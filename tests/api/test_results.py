@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from scripts.train_digits import digits_split, train_and_save
-from tests.helpers import upload_ready, wait_for_job
-from tests.stack import ROOT, Stack
+from tests.fixtures.helpers import upload_ready, wait_for_job
+from tests.fixtures.stack import ROOT, Stack
 
 RECIPES = {
     "int8": [{"technique": "quantization", "scheme": "int8_dynamic"}],

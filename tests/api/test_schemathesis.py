@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.stack import Stack
+from tests.fixtures.stack import Stack
 
 # 19 operations x 2 modes x up to MAX_EXAMPLES requests: ~30 s per stack on two cores.
 MAX_EXAMPLES = 100

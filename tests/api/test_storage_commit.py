@@ -28,8 +28,8 @@ from app.db.session import get_engine, get_session, get_sessionmaker
 from app.models_upload import service as models
 from app.settings import get_settings
 from app.storage import get_storage
-from tests.helpers import npz_bytes
-from tests.stack import _postgres_database, unavailable
+from tests.fixtures.helpers import npz_bytes
+from tests.fixtures.stack import _postgres_database, unavailable
 from tests.test_storage_s3 import CREDENTIALS, bucket, keys_in, moto_url  # noqa: F401 (fixtures)
 
 _CACHED = (get_settings, get_engine, get_sessionmaker, get_storage)

@@ -12,8 +12,8 @@ import onnxruntime as ort
 import pytest
 
 from scripts.conv_digits import INPUT, export, train
-from tests.helpers import unpack_artifact, upload_ready, wait_for_job
-from tests.stack import Stack
+from tests.fixtures.helpers import unpack_artifact, upload_ready, wait_for_job
+from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

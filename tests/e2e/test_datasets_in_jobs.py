@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from scripts.train_digits import digits_split
-from tests.helpers import digits_upload, npz_bytes, submit_job, upload_ready, wait_for_job
-from tests.stack import Stack
+from tests.fixtures.helpers import digits_upload, npz_bytes, submit_job, upload_ready, wait_for_job
+from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

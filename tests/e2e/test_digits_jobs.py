@@ -18,8 +18,8 @@ import pytest
 from onnx import numpy_helper
 
 from scripts.train_digits import ARCHITECTURES, digits_split, train_and_save
-from tests.helpers import unpack_artifact, upload_ready, wait_for_job
-from tests.stack import Stack
+from tests.fixtures.helpers import unpack_artifact, upload_ready, wait_for_job
+from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

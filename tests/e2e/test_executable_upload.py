@@ -20,8 +20,14 @@ import torch
 from scripts.train_digits import accuracy, train
 from tests.api.test_bad_input import assert_problem
 from tests.engine.test_executable_formats import hostile_pt2
-from tests.helpers import stored_files, unpack_artifact, upload, wait_for_job, wait_for_model
-from tests.stack import Stack, running_stack
+from tests.fixtures.helpers import (
+    stored_files,
+    unpack_artifact,
+    upload,
+    wait_for_job,
+    wait_for_model,
+)
+from tests.fixtures.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.helpers import (
+from tests.fixtures.helpers import (
     cosine_rows,
     mean_pool,
     unpack_artifact,
@@ -22,7 +22,7 @@ from tests.helpers import (
     wait_for_job,
     wait_for_model,
 )
-from tests.stack import Stack
+from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

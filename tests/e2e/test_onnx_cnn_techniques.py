@@ -27,7 +27,7 @@ from safetensors.torch import save
 
 from scripts.train_digits import digits_split
 from tests.engine.test_onnx_to_torch import INPUT, OUTPUT, ResidualCNN
-from tests.helpers import (
+from tests.fixtures.helpers import (
     assert_problem,
     npz_bytes,
     unpack_artifact,
@@ -36,7 +36,7 @@ from tests.helpers import (
     wait_for_job,
     wait_for_model,
 )
-from tests.stack import Stack
+from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

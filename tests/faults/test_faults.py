@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from scripts.train_digits import train_and_save
-from tests.helpers import row_count, upload_ready, wait_for_job
-from tests.stack import Stack, free_port, running_stack, unavailable
+from tests.fixtures.helpers import row_count, upload_ready, wait_for_job
+from tests.fixtures.stack import Stack, free_port, running_stack, unavailable
 
 pytestmark = pytest.mark.e2e
 

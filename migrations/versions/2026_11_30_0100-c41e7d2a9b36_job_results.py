@@ -2,7 +2,7 @@
 
 Revision ID: c41e7d2a9b36
 Revises: 8f3d2c61a7e5
-Create Date: 2026-12-01 09:00:00
+Create Date: 2026-11-30 01:00:00
 """
 
 import math

@@ -16,6 +16,8 @@ from compressor.inputs import EvalInputs
 from compressor.techniques import quant_onnx
 from compressor.techniques.quantization import QuantizationConfig
 from scripts.conv_digits import INPUT, OUTPUT, ConvDigits, export, train
+from tests.fixtures.onnx_graphs import int8_convs
+from tests.fixtures.onnx_graphs import opset as opset_of
 
 CALIBRATION_ROWS = 160
 
@@ -51,35 +53,18 @@ def _quantize(
     return upload, out, report
 
 
-def _int8_convs(model: onnx.ModelProto) -> int:
-    """QLinearConv nodes, plus Conv nodes whose input and weight are both dequantized (QDQ)."""
-    producers = {o: n.op_type for n in model.graph.node for o in n.output}
-    qdq = sum(
-        1
-        for n in model.graph.node
-        if n.op_type == "Conv"
-        and producers.get(n.input[0]) == "DequantizeLinear"
-        and producers.get(n.input[1]) == "DequantizeLinear"
-    )
-    return qdq + sum(1 for n in model.graph.node if n.op_type == "QLinearConv")
-
-
-def _opset(model: onnx.ModelProto) -> int:
-    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-
-
 @pytest.mark.parametrize("fixed", [False, True], ids=["dynamic-batch", "fixed-batch-1"])
 def test_residual_opset12_to_int8(residual: ConvDigits, tmp_path: Path, fixed: bool) -> None:
     config = QuantizationConfig(scheme="int8_static")
     upload, out, report = _quantize(residual, tmp_path, config, fixed=fixed)
     source, result = onnx.load(str(upload)), onnx.load(str(out))
-    assert _opset(source) == 12 and _opset(result) >= 13
+    assert opset_of(source) == 12 and opset_of(result) >= 13
     convs = sum(1 for n in source.graph.node if n.op_type == "Conv")
     assert sum(1 for n in source.graph.node if n.op_type == "BatchNormalization") == convs
     assert report["graph_preparation"]["batchnorm_folded"] == convs
     assert not [n for n in result.graph.node if n.op_type == "BatchNormalization"]
     kept = report["layers_kept_in_float"]
-    assert _int8_convs(result) >= convs - len(kept) > 0
+    assert int8_convs(result) >= convs - len(kept) > 0
     # The upload's names and axes, as a caller feeds and reads them.
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == [INPUT]
@@ -121,7 +106,7 @@ def test_conv_only_graph(convonly: ConvDigits, tmp_path: Path) -> None:
     upload, out, report = _quantize(convonly, tmp_path, config)
     assert not [n for n in onnx.load(str(upload)).graph.node if n.op_type in ("MatMul", "Gemm")]
     convs = sum(1 for n in onnx.load(str(upload)).graph.node if n.op_type == "Conv")
-    assert _int8_convs(onnx.load(str(out))) >= convs - len(report["layers_kept_in_float"]) > 0
+    assert int8_convs(onnx.load(str(out))) >= convs - len(report["layers_kept_in_float"]) > 0
     ref, got = _logits(upload, convonly.x_eval), _logits(out, convonly.x_eval)
     assert float((ref.argmax(-1) == got.argmax(-1)).mean()) >= config.min_top1_agreement
 

@@ -25,6 +25,8 @@ from compressor.pipeline import compress_model
 from compressor.recipe import Recipe
 from compressor.target import Target
 from scripts.train_digits import digits_split
+from tests.fixtures.onnx_graphs import int8_convs
+from tests.fixtures.onnx_graphs import opset as opset_of
 
 FAST = MeasureSettings(warmup=1, iterations=3)
 TARGET = Target(runtime="onnxruntime", batch_size=8)
@@ -282,23 +284,6 @@ def paddle_style() -> Exported:
     )
 
 
-def _int8_convs(model: onnx.ModelProto) -> int:
-    """QLinearConv nodes, plus Conv nodes whose input and weight are both dequantized (QDQ)."""
-    producers = {o: n.op_type for n in model.graph.node for o in n.output}
-    qdq = sum(
-        1
-        for n in model.graph.node
-        if n.op_type == "Conv"
-        and producers.get(n.input[0]) == "DequantizeLinear"
-        and producers.get(n.input[1]) == "DequantizeLinear"
-    )
-    return qdq + sum(1 for n in model.graph.node if n.op_type == "QLinearConv")
-
-
-def _opset(model: onnx.ModelProto) -> int:
-    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-
-
 @pytest.mark.parametrize(
     ("make", "opset"),
     [
@@ -340,10 +325,10 @@ def test_other_exporters_graph_to_int8(
     step = result.report["steps"][0]
     out = result.artifact_dir / "model.onnx"
     saved = onnx.load(str(out))
-    assert _opset(exported.model) == opset and _opset(saved) >= 13
+    assert opset_of(exported.model) == opset and opset_of(saved) >= 13
     assert step["graph_preparation"]["opset"] == {"upload": opset, "quantized": 13}
     convs = sum(1 for n in exported.model.graph.node if n.op_type == "Conv")
-    assert _int8_convs(saved) >= convs - len(step["layers_kept_in_float"]) > 0
+    assert int8_convs(saved) >= convs - len(step["layers_kept_in_float"]) > 0
     if opset == 12:  # Paddle's unfolded BatchNorm is folded before quantizing
         assert step["graph_preparation"]["batchnorm_folded"] == convs
         assert not [n for n in saved.graph.node if n.op_type == "BatchNormalization"]

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import EventLevel, Job, JobEvent, JobStatus, is_valid_id
@@ -18,28 +18,6 @@ def add(session: Session, job: Job) -> Job:
     session.add(job)
     session.flush()
     return job
-
-
-def list_page(
-    session: Session,
-    *,
-    status: JobStatus | None,
-    model_id: str | None,
-    limit: int,
-    offset: int,
-) -> tuple[Sequence[Job], int]:
-    query = select(Job)
-    if status is not None:
-        query = query.where(Job.status == status)
-    if model_id is not None:
-        if not is_valid_id(model_id):
-            return [], 0
-        query = query.where(Job.model_id == model_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
-    ).all()
-    return rows, total
 
 
 def transition(

@@ -131,14 +131,6 @@ def get_job(session: Session, *, job_id: str) -> Job:
     return job
 
 
-def list_jobs(
-    session: Session, *, status: JobStatus | None, model_id: str | None, limit: int, offset: int
-) -> tuple[Sequence[Job], int]:
-    return repository.list_page(
-        session, status=status, model_id=model_id, limit=limit, offset=offset
-    )
-
-
 def cancel_job(session: Session, *, job_id: str) -> Job:
     """A queued job is cancelled at once; a running one is flagged and its worker stops it."""
     job = get_job(session, job_id=job_id)

@@ -116,8 +116,11 @@ def _verdict(title: str, stats: dict[str, dict[str, float]], report: dict[str, A
         f"{len(kept)} layer(s) kept float ({', '.join(kept) or 'none'}); opset "
         f"{report['graph_preparation']['opset']}"
     )
-    reached = "all" if not short else f"short on: {', '.join(short)}"
-    return Row(f"{title}, int8", figures, GOAL, not short, f"({reached})", notes)
+    versus = ", ".join(
+        f"{k} {ours[k]:.4g} vs best peer {best[k](stats[p][k] for p in peers):.4g}" for k in ours
+    )
+    reached = versus + (f" (short on: {', '.join(short)})" if short else "")
+    return Row(f"{title}, int8", figures, GOAL, not short, reached, notes)
 
 
 def cnn_int8(work: Path, settings: MeasureSettings, rounds: int) -> list[Row]:

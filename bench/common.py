@@ -113,6 +113,8 @@ def stripped_copy(src: Path, dest: Path) -> Path:
 def engine_says(report: CompressionReport) -> str:
     """The engine's own account of its measurement inputs, as a cross-check of the bench's."""
     fid = report.measurement.fidelity_inputs
+    if fid is None:  # only reports stored before held-out measurement lack it
+        return "the engine's report does not say which inputs it measured on"
     disjoint = ", ".join(fid.disjoint_from) or "nothing"
     return (
         f"the engine's report: measured on {fid.source} "

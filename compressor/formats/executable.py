@@ -79,6 +79,7 @@ def convert_executable_to_onnx(
             workdir=workdir,
             hidden=hidden,
             limits=limits,
+            preload=("torch", "onnx"),
         )
     except SandboxError as exc:
         raise InvalidModelError(f"could not convert the {label} model to ONNX: {exc}") from exc

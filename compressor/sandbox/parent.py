@@ -23,7 +23,7 @@ _TAIL_BYTES = 4096
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    memory_bytes: int = 4 * 1024**3  # RLIMIT_AS
+    memory_bytes: int = 4 * 1024**3  # RLIMIT_DATA
     cpu_seconds: int = 300  # RLIMIT_CPU
     wall_seconds: float = 600.0  # the parent kills the child (SIGKILL) after this
     max_file_bytes: int = 4 * 1024**3  # RLIMIT_FSIZE
@@ -40,13 +40,16 @@ def run_sandboxed(
     workdir: Path,
     hidden: Sequence[Path],
     limits: SandboxLimits,
+    preload: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Call `package.module:function(**kwargs)` in an isolated child and return its dict result.
 
     `workdir` is the child's cwd, TMPDIR and HOME, and the only place it can write. A `hidden`
     path may hold it (the system temp dir that also holds other conversions' workdirs): the
     child then sees that path empty except for the folders leading down to `workdir`. `workdir`
-    itself must not be hidden (ValueError). Raises SandboxError on any failure.
+    itself must not be hidden (ValueError). `preload`: trusted modules imported before the
+    audit hook goes in (torch's CUDA build runs ldconfig while importing). Raises SandboxError
+    on any failure.
     """
     module, _, name = func_path.partition(":")
     if not module or not name.isidentifier():
@@ -59,6 +62,7 @@ def run_sandboxed(
         "workdir": str(workdir),
         "hidden": [str(p) for p in hidden_paths],
         "limits": asdict(limits),
+        "preload": list(preload),
     }
     (workdir / RESULT_FILE).unlink(missing_ok=True)
     (workdir / CALL_FILE).write_text(json.dumps(call))

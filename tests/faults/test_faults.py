@@ -39,6 +39,7 @@ def slow(seconds: int) -> list[dict[str, Any]]:
             "technique": "distillation",
             "width": 0.5,
             "epochs": 200,
+            "batch_size": 8,  # small batches: 200 epochs outlast max_seconds on a quiet machine
             "max_seconds": seconds,
         }
     ]

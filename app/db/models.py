@@ -44,7 +44,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class ModelStatus(StrEnum):
+    """Models and datasets share it: stored, then inspected in a worker under a lease."""
+
     PENDING = "pending"  # stored, waiting for a worker to inspect it
+    INSPECTING = "inspecting"  # claimed by one worker (inspect_owner) until lease_expires_at
     READY = "ready"
     REJECTED = "rejected"
 
@@ -94,6 +97,8 @@ class ModelFile(Base):
     storage_key: Mapped[str] = mapped_column(String(512))
     inspection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    inspect_owner: Mapped[str | None] = mapped_column(String(255), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
@@ -107,8 +112,13 @@ class Dataset(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(512))
+    status: Mapped[ModelStatus] = mapped_column(String(16), default=ModelStatus.READY)
     inspection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    inspect_owner: Mapped[str | None] = mapped_column(String(255), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class Job(Base):
@@ -131,6 +141,8 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Renewed by the attempt's supervisor; past it, the reaper takes the job over.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     artifact_key: Mapped[str | None] = mapped_column(String(512), default=None)
     artifact_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
@@ -140,6 +152,22 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class JobInput(Base):
+    """A dataset (role calibration/eval/train) or uploaded student (role student) a job reads.
+    RESTRICT keys make a delete that races a submission fail instead of orphaning the job."""
+
+    __tablename__ = "job_inputs"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    dataset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="RESTRICT"), index=True, default=None
+    )
+    model_id: Mapped[str | None] = mapped_column(
+        ForeignKey("models.id", ondelete="RESTRICT"), index=True, default=None
+    )
 
 
 class JobEvent(Base):

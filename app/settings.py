@@ -79,6 +79,9 @@ class WorkerSettings(BaseSettings):
     heartbeat_s: float = Field(10, gt=0)
     stale_after_s: float = Field(60, gt=0, description="a worker silent this long is dead")
     reconcile_after_s: float = Field(60, gt=0, description="re-send jobs queued this long")
+    inspection_lease_s: float = Field(
+        60, gt=0, description="an inspection's lease, renewed while it runs; past it, re-sent"
+    )
     max_attempts: int = Field(3, ge=1, le=20)
     cancel_poll_s: float = Field(1.0, gt=0)
     job_memory_bytes: int | None = Field(
@@ -101,6 +104,10 @@ class UploadSettings(BaseSettings):
     )
     sandbox_memory_bytes: int = Field(4 * 1024**3, ge=256 * 1024**2)
     sandbox_time_limit_s: int = Field(600, ge=5, le=3600)
+    dataset_max_rows: int = Field(2**24, ge=1, description="samples in one dataset")
+    dataset_max_fields: int = Field(
+        256, ge=1, description="arrays in a tensor dataset, keys in one JSONL row"
+    )
 
 
 class ServerSettings(BaseSettings):

@@ -24,6 +24,7 @@ class QueueName(StrEnum):
 class TaskName(StrEnum):
     RUN_JOB = "modelpress.run_job"
     INSPECT_MODEL = "modelpress.inspect_model"
+    INSPECT_DATASET = "modelpress.inspect_dataset"
 
 
 def broker_priority(priority: int, broker_url: str) -> int:
@@ -78,6 +79,10 @@ def make_celery(settings: Settings) -> Celery:
             "interval_max": 1,
         },
         worker_hijack_root_logger=False,
+        # Task events feed Flower (`celery -A workers.celery_app flower`). The filesystem
+        # transport has no fanout exchange to carry them, so the embedded setup sends none.
+        worker_send_task_events=not settings.broker_url.startswith("filesystem://"),
+        task_send_sent_event=not settings.broker_url.startswith("filesystem://"),
         # Per-job limits are enforced by the supervisor (workers/execute.py); this hard
         # limit replaces a stuck process and stays below the Redis visibility timeout.
         task_time_limit=min(

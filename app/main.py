@@ -7,10 +7,12 @@ import logging
 from fastapi import FastAPI
 
 from app.datasets.routes import router as datasets_router
-from app.errors import document_problems, install_error_handlers
+from app.errors import install_error_handlers
 from app.health.routes import router as health_router
 from app.jobs.routes import router as jobs_router
+from app.metrics.routes import install_metrics
 from app.models_upload.routes import router as models_router
+from app.openapi import install_openapi, operation_id
 from app.pools.routes import router as pools_router
 from app.results.routes import router as results_router
 from app.settings import get_settings
@@ -27,14 +29,16 @@ def create_app() -> FastAPI:
             "Compression as a service: upload a model, submit a recipe, and download a smaller, "
             "faster model with measured size, latency and fidelity before and after."
         ),
+        generate_unique_id_function=operation_id,
     )
     app.add_middleware(UploadLimitMiddleware, limit=settings.storage.max_upload_bytes)
     install_error_handlers(app)
-    document_problems(app)
+    install_openapi(app)
     app.include_router(health_router)
     app.include_router(models_router)
     app.include_router(datasets_router)
     app.include_router(jobs_router)
     app.include_router(pools_router)
     app.include_router(results_router)
+    install_metrics(app)
     return app

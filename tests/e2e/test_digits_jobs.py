@@ -248,3 +248,43 @@ class TestTechniquesThroughTheApi:
         assert len(floats) == 2 * len(inputs)  # a weight and a bias per Linear
         assert set(floats.values()) == {np.dtype(np.float16)}, floats
         assert ort_accuracy(path, mlp["x_eval"], mlp["y_eval"]) >= mlp["accuracy"] - 0.01
+
+
+def _scrape(stack: Stack) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with stack.client() as client:
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+class TestMetrics:
+    def test_metrics_count_the_jobs_this_stack_ran(
+        self, stack: Stack, digits: dict[str, Any], tmp_path: Path
+    ) -> None:
+        before = _scrape(stack)
+        key = (
+            "modelpress_jobs_finished_total",
+            (("status", "succeeded"), ("technique", "quantization")),
+        )
+        run_job(stack, digits["mlp"], [{"technique": "quantization", "scheme": "fp16"}], tmp_path)
+        after = _scrape(stack)
+        assert after[key] == before.get(key, 0) + 1
+        with stack.client() as client:
+            jobs = client.get("/v1/jobs", params={"limit": 200}).json()["items"]
+        finished = [job for job in jobs if job["status"] in ("succeeded", "failed", "cancelled")]
+        counted = sum(
+            value
+            for (name, labels), value in after.items()
+            if name == "modelpress_job_duration_seconds_count"
+        )
+        assert counted == len(finished)
+        assert after[("modelpress_workers_live", (("pool", "cpu"),))] >= 1
+        requests = ("method", "GET"), ("route", "/v1/jobs/{job_id}"), ("status", "200")
+        assert after[("modelpress_http_requests_total", requests)] >= 1

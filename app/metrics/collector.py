@@ -1,0 +1,91 @@
+"""Job and pool figures, computed from the database each time /metrics is scraped."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from app.db.models import Job, JobStatus
+from app.db.session import get_sessionmaker
+from app.pools.repository import live_workers
+from app.settings import get_settings
+
+# Seconds from start to finish: jobs run from a few seconds to hours.
+DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
+TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def techniques(recipe: dict[str, Any] | None) -> list[str]:
+    """A job counts once under each technique its recipe uses."""
+    steps = (recipe or {}).get("steps") or []
+    names = {str(step.get("technique")) for step in steps if isinstance(step, dict)}
+    return sorted(names) or ["none"]
+
+
+class JobCollector(Collector):
+    def collect(self) -> Iterator[Any]:
+        with get_sessionmaker()() as session:
+            finished = session.execute(
+                select(Job.status, Job.recipe, Job.started_at, Job.finished_at).where(
+                    Job.status.in_(TERMINAL)
+                )
+            ).all()
+            queued = session.execute(
+                select(Job.queue, func.count())
+                .where(Job.status == JobStatus.QUEUED)
+                .group_by(Job.queue)
+            ).all()
+            stale = get_settings().worker.stale_after_s
+            workers = [node.queues for node in live_workers(session, stale_after_s=stale)]
+        yield self._finished(finished)
+        yield self._durations(finished)
+        yield self._per_pool(
+            "modelpress_jobs_queued", "Jobs waiting in each pool's queue", dict(queued)
+        )
+        yield self._per_pool(
+            "modelpress_workers_live",
+            "Workers with a fresh heartbeat consuming each queue",
+            Tally(queue for queues in workers for queue in queues),
+        )
+
+    @staticmethod
+    def _finished(rows: Sequence[Any]) -> CounterMetricFamily:
+        family = CounterMetricFamily(
+            "modelpress_jobs_finished",
+            "Jobs that reached a final status, by status and technique",
+            labels=["status", "technique"],
+        )
+        tally = Tally((str(row.status), name) for row in rows for name in techniques(row.recipe))
+        for (status, technique), count in sorted(tally.items()):
+            family.add_metric([status, technique], count)
+        return family
+
+    @staticmethod
+    def _durations(rows: Sequence[Any]) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "modelpress_job_duration_seconds",
+            "Time from a job's last start to its end, by final status",
+            labels=["status"],
+        )
+        by_status: dict[str, list[float]] = {}
+        for row in rows:
+            if row.started_at is not None and row.finished_at is not None:
+                seconds = (row.finished_at - row.started_at).total_seconds()
+                by_status.setdefault(str(row.status), []).append(max(seconds, 0.0))
+        for status, seconds in sorted(by_status.items()):
+            buckets = [(str(edge), sum(s <= edge for s in seconds)) for edge in DURATION_BUCKETS]
+            buckets.append(("+Inf", len(seconds)))
+            family.add_metric([status], buckets, sum_value=sum(seconds))
+        return family
+
+    @staticmethod
+    def _per_pool(name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, documentation, labels=["pool"])
+        for pool in sorted(counts):
+            family.add_metric([pool], counts[pool])
+        return family

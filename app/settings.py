@@ -110,6 +110,18 @@ class UploadSettings(BaseSettings):
     )
 
 
+class EventStreamSettings(BaseSettings):
+    """Job event streams (server-sent events) held open by one API process."""
+
+    model_config = _ENV
+    event_streams_max: int = Field(
+        200, ge=1, description="open streams per API process; past it 503 with Retry-After"
+    )
+    event_stream_max_s: float = Field(
+        300, gt=0, description="a stream closes after this long; clients resume with Last-Event-ID"
+    )
+
+
 class ServerSettings(BaseSettings):
     model_config = _ENV
     host: str = "127.0.0.1"
@@ -142,6 +154,7 @@ class Settings:
         self.server = ServerSettings()
         self.uploads = UploadSettings()
         self.supervisor = SupervisorSettings()
+        self.events = EventStreamSettings()
 
     @property
     def data_dir(self) -> Path:

@@ -226,3 +226,57 @@ class WorkerNode(Base):
     # Set by `modelpress run` when it restarts a worker that died (app/supervisor.py).
     restarts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_restart_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+class Webhook(Base):
+    """A subscription: events of the tenant's resources are POSTed to ``url``, signed with
+    ``secret`` (Standard Webhooks). The secret is kept to sign; it is shown once, at creation."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # not yet delivered; retried at next_attempt_at
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the last attempt
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription; its id is the ``webhook-id`` every retry repeats."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    webhook_id: Mapped[str] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    event_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    # Frozen at the first attempt, so every retry sends the same signed body.
+    payload: Mapped[str | None] = mapped_column(Text, default=None)
+    status: Mapped[DeliveryStatus] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(String(512), default=None)
+    duration_ms: Mapped[float] = mapped_column(Float)

@@ -25,6 +25,7 @@ class TaskName(StrEnum):
     RUN_JOB = "modelpress.run_job"
     INSPECT_MODEL = "modelpress.inspect_model"
     INSPECT_DATASET = "modelpress.inspect_dataset"
+    DELIVER_WEBHOOK = "modelpress.deliver_webhook"
 
 
 def broker_priority(priority: int, broker_url: str) -> int:

@@ -1,4 +1,4 @@
-"""The FastAPI application: routers, one error format, and an upload size guard."""
+"""The FastAPI application: routers, one error format, and request body limits."""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ from app.jobs.routes import router as jobs_router
 from app.metrics.routes import install_metrics
 from app.models_upload.routes import router as models_router
 from app.openapi import install_openapi, operation_id
+from app.openapi_links import install_links
 from app.pools.routes import router as pools_router
 from app.results.routes import router as results_router
 from app.settings import get_settings
-from app.upload_limit import UploadLimitMiddleware
+from app.upload_limit import ModelpressAPI, upload_body_limit
+from app.webhooks.routes import router as webhooks_router
 
 
 def create_app() -> FastAPI:
     settings = get_settings()
     logging.basicConfig(level=logging.INFO)
-    app = FastAPI(
+    app = ModelpressAPI(
         title="modelpress",
         version="0.1.0",
         description=(
@@ -30,15 +32,18 @@ def create_app() -> FastAPI:
             "faster model with measured size, latency and fidelity before and after."
         ),
         generate_unique_id_function=operation_id,
+        max_body_size=settings.server.max_json_bytes,
     )
-    app.add_middleware(UploadLimitMiddleware, limit=settings.storage.max_upload_bytes)
+    uploads = upload_body_limit(settings.storage.max_upload_bytes)
     install_error_handlers(app)
     install_openapi(app)
+    install_links(app)
     app.include_router(health_router)
-    app.include_router(models_router)
-    app.include_router(datasets_router)
+    app.include_router(models_router, max_body_size=uploads)
+    app.include_router(datasets_router, max_body_size=uploads)
     app.include_router(jobs_router)
     app.include_router(pools_router)
     app.include_router(results_router)
+    app.include_router(webhooks_router)
     install_metrics(app)
     return app

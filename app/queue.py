@@ -23,9 +23,25 @@ def enqueue_job(job_id: str, *, queue: str, priority: int = 5) -> None:
 
 
 def enqueue_inspection(model_id: str) -> None:
+    _send_inspection(TaskName.INSPECT_MODEL, model_id, what="model")
+
+
+def enqueue_dataset_inspection(dataset_id: str) -> None:
+    _send_inspection(TaskName.INSPECT_DATASET, dataset_id, what="dataset")
+
+
+def _send_inspection(task: TaskName, row_id: str, *, what: str) -> None:
+    try:
+        get_celery().send_task(str(task), args=[row_id], queue=str(QueueName.INSPECT))
+    except Exception:  # broker down: the row stays pending and is re-sent by the reconciler
+        log.exception("could not enqueue the inspection of %s %s; it stays pending", what, row_id)
+
+
+def enqueue_webhook_delivery(delivery_id: str) -> None:
+    """Deliveries ride the inspect queue: short tasks every deployment already consumes."""
     try:
         get_celery().send_task(
-            str(TaskName.INSPECT_MODEL), args=[model_id], queue=str(QueueName.INSPECT)
+            str(TaskName.DELIVER_WEBHOOK), args=[delivery_id], queue=str(QueueName.INSPECT)
         )
-    except Exception:  # broker down: the row stays pending and is re-sent by the reconciler
-        log.exception("could not enqueue the inspection of model %s; it stays pending", model_id)
+    except Exception:  # broker down: the delivery stays due and the workers' sweep re-sends it
+        log.exception("could not enqueue webhook delivery %s; it stays due", delivery_id)

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -84,6 +84,12 @@ class WorkerSettings(BaseSettings):
     )
     max_attempts: int = Field(3, ge=1, le=20)
     cancel_poll_s: float = Field(1.0, gt=0)
+    job_lease_s: float = Field(
+        60,
+        gt=0,
+        description="each attempt holds its job this long, renewed at every cancel poll; past "
+        "it, any worker takes the job over (a supervisor cut off from the database)",
+    )
     job_memory_bytes: int | None = Field(
         None,
         ge=512 * 1024**2,
@@ -91,6 +97,12 @@ class WorkerSettings(BaseSettings):
         "libraries) of each job process: a job that needs more "
         "fails as out of memory, instead of the kernel's OOM killer picking a process",
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_poll(self) -> WorkerSettings:
+        if self.job_lease_s <= 2 * self.cancel_poll_s:
+            raise ValueError("MODELPRESS_JOB_LEASE_S must exceed twice MODELPRESS_CANCEL_POLL_S")
+        return self
 
 
 class UploadSettings(BaseSettings):
@@ -122,10 +134,26 @@ class EventStreamSettings(BaseSettings):
     )
 
 
+class WebhookSettings(BaseSettings):
+    model_config = _ENV
+    webhook_allow_private: bool = Field(
+        False, description="allow webhook targets on loopback, private or link-local addresses"
+    )
+    webhook_max_attempts: int = Field(8, ge=1, le=30)
+    webhook_backoff_s: float = Field(5.0, gt=0, description="first retry delay; doubles")
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+
+
 class ServerSettings(BaseSettings):
     model_config = _ENV
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    max_json_bytes: int = Field(
+        64 * 1024,
+        gt=0,
+        description="largest request body on routes other than the uploads (JSON); larger "
+        "bodies get 413 before they are read",
+    )
 
 
 class SupervisorSettings(BaseSettings):
@@ -154,6 +182,7 @@ class Settings:
         self.server = ServerSettings()
         self.uploads = UploadSettings()
         self.supervisor = SupervisorSettings()
+        self.webhooks = WebhookSettings()
         self.events = EventStreamSettings()
 
     @property

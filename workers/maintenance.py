@@ -9,13 +9,14 @@ import logging
 import threading
 from datetime import timedelta
 
-from app.db.models import utcnow
+from app import inspection_lease
+from app.db.models import Dataset, ModelFile, utcnow
 from app.db.session import get_sessionmaker
 from app.jobs import lifecycle
-from app.models_upload import repository as models_repository
-from app.queue import enqueue_inspection
+from app.queue import enqueue_dataset_inspection, enqueue_inspection, enqueue_webhook_delivery
 from app.settings import get_settings
 from workers import registry
+from workers.webhooks import due_deliveries
 
 log = logging.getLogger("modelpress.maintenance")
 
@@ -32,14 +33,26 @@ def reconcile_queued() -> list[str]:
         return lifecycle.resend_stale_queued(session)
 
 
-def reconcile_pending_models() -> list[str]:
-    """Re-send inspections of models pending for a while, for the same reason as jobs."""
+def reconcile_inspections() -> list[str]:
+    """Re-send inspections of uploads pending for a while (the broker may have lost the
+    message) or whose lease ran out (the inspecting worker died); never one still inspecting."""
     cutoff = utcnow() - timedelta(seconds=get_settings().worker.reconcile_after_s)
     with get_sessionmaker().begin() as session:
-        resend = models_repository.pending_since(session, cutoff)
-    for model_id in resend:
+        models = inspection_lease.due_for_resend(session, ModelFile, cutoff=cutoff)
+        datasets = inspection_lease.due_for_resend(session, Dataset, cutoff=cutoff)
+    for model_id in models:
         enqueue_inspection(model_id)
-    return resend
+    for dataset_id in datasets:
+        enqueue_dataset_inspection(dataset_id)
+    return models + datasets
+
+
+def resend_due_webhooks() -> list[str]:
+    """Deliveries whose retry time has come, or whose first message was lost."""
+    due = due_deliveries()
+    for delivery_id in due:
+        enqueue_webhook_delivery(delivery_id)
+    return due
 
 
 class Maintenance(threading.Thread):
@@ -55,7 +68,8 @@ class Maintenance(threading.Thread):
                 lambda: registry.heartbeat(self.node),
                 reap_stale_jobs,
                 reconcile_queued,
-                reconcile_pending_models,
+                reconcile_inspections,
+                resend_due_webhooks,
             ):
                 try:
                     step()

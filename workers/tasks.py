@@ -12,7 +12,9 @@ from workers import registry
 from workers.celery_app import celery_app
 from workers.execute import execute_job
 from workers.inspect import inspect_model
+from workers.inspect_dataset import inspect_dataset
 from workers.maintenance import Maintenance
+from workers.webhooks import deliver
 
 _maintenance: Maintenance | None = None
 
@@ -25,6 +27,16 @@ def run_job(self: Any, job_id: str) -> None:
 @celery_app.task(name=str(TaskName.INSPECT_MODEL))
 def inspect_model_task(model_id: str) -> None:
     inspect_model(model_id)
+
+
+@celery_app.task(name=str(TaskName.INSPECT_DATASET))
+def inspect_dataset_task(dataset_id: str) -> None:
+    inspect_dataset(dataset_id)
+
+
+@celery_app.task(name=str(TaskName.DELIVER_WEBHOOK))
+def deliver_webhook_task(delivery_id: str) -> None:
+    deliver(delivery_id)
 
 
 @signals.worker_ready.connect

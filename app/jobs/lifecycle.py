@@ -1,7 +1,8 @@
 """Every change of a job's status, and the event that records it.
 
 queued -> running (claim) -> succeeded | failed | cancelled (settle); running -> queued when
-its worker is lost (reap); queued -> cancelled, or running flagged, on request (cancel).
+its worker is lost or its lease runs out (reap); queued -> cancelled, or running flagged, on
+request (cancel). A flagged job is never run again: whoever takes it over settles it cancelled.
 Each change is a conditional update (``repository.transition``) from the states it expects,
 and from the owning worker once running, so duplicate deliveries and stale workers do no harm.
 Callers own the transaction: a worker opens a session and makes one call here.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ from app.pools import repository as pools_repository
 from app.queue import enqueue_job
 from app.results.service import record_job_results
 from app.settings import get_settings
+from app.webhooks import service as webhooks
 
 
 def owner_node(owner: str | None) -> str:
@@ -35,6 +37,15 @@ def owner_node(owner: str | None) -> str:
 
 def _attempts_exhausted(job: Job) -> bool:
     return job.attempts >= get_settings().worker.max_attempts
+
+
+def _lease_from_now() -> datetime:
+    return utcnow() + timedelta(seconds=get_settings().worker.job_lease_s)
+
+
+def _lease_expired(job: Job) -> bool:
+    """Jobs claimed before leases existed have none; their worker's heartbeat decides."""
+    return job.lease_expires_at is not None and job.lease_expires_at < utcnow()
 
 
 def _enqueue_after_commit(session: Session, job: Job) -> None:
@@ -62,24 +73,36 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _may_reclaim(session: Session, previous: str | None, node: str) -> bool:
-    """A message for a job already running is a duplicate unless its runner is gone.
-
-    Claims run on a worker, so a runner on the same node is checked by its pid."""
-    their_node, _, pid = (previous or "").partition("|")
+def _may_reclaim(session: Session, job: Job, node: str) -> bool:
+    """A message for a job already running is a duplicate unless its runner is gone, or has
+    stopped renewing its lease. Claims run on a worker: a runner here is checked by its pid."""
+    if _lease_expired(job):
+        return True
+    their_node, _, pid = (job.worker or "").partition("|")
     if their_node == node:
         return not (pid.isdigit() and _pid_alive(int(pid)))
     stale = get_settings().worker.stale_after_s
     return not pools_repository.is_live(session, their_node, stale_after_s=stale)
 
 
-def claim(session: Session, *, job_id: str, owner: str) -> int | None:
-    """queued -> running under ``owner``; return the job's time limit, or None if not ours."""
+@dataclass(frozen=True)
+class Claim:
+    """An attempt at a job: which one, and how long it may run."""
+
+    attempt: int
+    time_limit_s: int
+
+
+def claim(session: Session, *, job_id: str, owner: str) -> Claim | None:
+    """queued -> running under ``owner``, holding a lease; None if the job is not ours to run."""
     job = repository.get(session, job_id)
     if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return None
     previous = job.worker if job.status == JobStatus.RUNNING else None
-    if job.status == JobStatus.RUNNING and not _may_reclaim(session, previous, owner_node(owner)):
+    if job.status == JobStatus.RUNNING and not _may_reclaim(session, job, owner_node(owner)):
+        return None
+    if job.cancel_requested:
+        _settle_cancelled(session, job_id, owner=previous, from_=job.status)
         return None
     if _attempts_exhausted(job):
         _fail(
@@ -101,13 +124,15 @@ def claim(session: Session, *, job_id: str, owner: str) -> int | None:
         progress=0.0,
         started_at=utcnow(),
         attempts=job.attempts + 1,
+        lease_expires_at=_lease_from_now(),
     )
     if not claimed:
         return None
     repository.add_event(
         session, job_id, f"attempt {job.attempts + 1} started on {owner_node(owner)}"
     )
-    return job.time_limit_s or get_settings().worker.job_soft_time_limit_s
+    time_limit = job.time_limit_s or get_settings().worker.job_soft_time_limit_s
+    return Claim(attempt=job.attempts + 1, time_limit_s=time_limit)
 
 
 @dataclass
@@ -161,9 +186,13 @@ def progress(session: Session, *, job_id: str, owner: str, phase: str, fraction:
     return True
 
 
-def should_stop(session: Session, *, job_id: str, owner: str) -> bool:
+def renew_lease(session: Session, *, job_id: str, owner: str) -> bool:
+    """Extend ``owner``'s lease; False tells it to stop (cancel requested, or taken over)."""
+    renewed = repository.transition(
+        session, job_id, from_=[JobStatus.RUNNING], owner=owner, lease_expires_at=_lease_from_now()
+    )
     job = repository.get(session, job_id)
-    return job is None or job.cancel_requested or job.worker != owner
+    return renewed and job is not None and not job.cancel_requested
 
 
 def _settle(
@@ -182,6 +211,7 @@ def _settle(
     )
     if done:
         repository.add_event(session, job_id, message, level)
+        webhooks.emit_job_ended(session, job_id, values["status"])
     return done
 
 
@@ -215,7 +245,12 @@ def succeed(
     )
     if done:
         record_job_results(session, job_id=job_id, report=report)
-    return done
+        return True
+    # A retry after a commit whose reply the connection lost finds its own success.
+    job = repository.get(session, job_id)
+    return (
+        job is not None and job.status == JobStatus.SUCCEEDED and job.artifact_key == artifact_key
+    )
 
 
 def fail(session: Session, *, job_id: str, owner: str, error: JobError) -> bool:
@@ -246,10 +281,17 @@ def _fail(
 
 def settle_cancelled(session: Session, *, job_id: str, owner: str) -> bool:
     """running -> cancelled, once the runner has stopped."""
+    return _settle_cancelled(session, job_id, owner=owner)
+
+
+def _settle_cancelled(
+    session: Session, job_id: str, *, owner: str | None, from_: JobStatus = JobStatus.RUNNING
+) -> bool:
     return _settle(
         session,
         job_id,
         owner=owner,
+        from_=from_,
         message=f"job {JobStatus.CANCELLED}",
         level=EventLevel.WARNING,
         status=JobStatus.CANCELLED,
@@ -271,6 +313,7 @@ def cancel(session: Session, *, job_id: str) -> bool:
     )
     if cancelled:
         repository.add_event(session, job_id, "cancelled while queued", EventLevel.WARNING)
+        webhooks.emit_job_ended(session, job_id, JobStatus.CANCELLED)
         return True
     flagged = repository.transition(
         session,
@@ -285,15 +328,18 @@ def cancel(session: Session, *, job_id: str) -> bool:
 
 
 def reap_stale(session: Session) -> list[str]:
-    """Running jobs whose worker stopped beating are re-queued, or failed after max attempts.
+    """Running jobs whose worker stopped beating, or whose lease ran out, are taken over:
+    settled cancelled if a cancel was asked, failed after max attempts, else re-queued.
     Returns the re-queued ids; they go to the broker once the transaction commits."""
     stale = get_settings().worker.stale_after_s
     requeued: list[str] = []
     for job in repository.running(session):
         node = owner_node(job.worker)
-        if pools_repository.is_live(session, node, stale_after_s=stale):
+        if not _lease_expired(job) and pools_repository.is_live(session, node, stale_after_s=stale):
             continue
-        if _attempts_exhausted(job):
+        if job.cancel_requested:
+            _settle_cancelled(session, job.id, owner=job.worker)
+        elif _attempts_exhausted(job):
             _fail(session, job.id, owner=job.worker, error=WorkerLost(job.attempts))
         elif repository.transition(
             session,
@@ -304,8 +350,9 @@ def reap_stale(session: Session) -> list[str]:
             phase=JobPhase.REQUEUED,
             progress=0.0,
         ):
+            lost = "stopped renewing its lease" if _lease_expired(job) else "lost"
             repository.add_event(
-                session, job.id, f"worker {node} lost; re-queued", EventLevel.WARNING
+                session, job.id, f"worker {node} {lost}; re-queued", EventLevel.WARNING
             )
             _enqueue_after_commit(session, job)
             requeued.append(job.id)

@@ -1,6 +1,8 @@
 """One job, exactly once: claim the row, supervise the job process, settle the outcome.
 
-Every status change is a call to app/jobs/lifecycle.py in a session of its own.
+Every status change is a call to app/jobs/lifecycle.py in a session of its own. While the job
+runs, its supervisor renews the attempt's lease at every poll; a database that is briefly away
+is waited out (the job process carries on), not taken for a cancel.
 """
 
 from __future__ import annotations
@@ -9,45 +11,54 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from app.db.models import JobStatus
-from app.db.session import get_sessionmaker
+from app.db.session import DATABASE_AWAY, Backoff, get_sessionmaker
 from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
-from app.jobs.artifacts import all_keys
+from app.jobs.artifacts import attempt_keys
 from app.jobs.errors import CANCELLED_EXIT_CODE, JobError, TimeLimitExceeded, job_error_from_exit
 from app.settings import get_settings
 from app.storage import get_storage
+from workers.patience import patiently
 
 log = logging.getLogger("modelpress.worker")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def claim(job_id: str, owner: str) -> int | None:
-    """queued -> running under ``owner``; return the job's time limit, or None if not ours."""
+def claim(job_id: str, owner: str) -> lifecycle.Claim | None:
+    """queued -> running under ``owner``; the attempt, or None if the job is not ours to run."""
+
+    def call() -> lifecycle.Claim | None:
+        with get_sessionmaker().begin() as session:
+            return lifecycle.claim(session, job_id=job_id, owner=owner)
+
+    return patiently(call, f"claiming job {job_id}")
+
+
+def _renew_lease(job_id: str, owner: str) -> bool:
     with get_sessionmaker().begin() as session:
-        return lifecycle.claim(session, job_id=job_id, owner=owner)
-
-
-def _should_stop(job_id: str, owner: str) -> bool:
-    with get_sessionmaker()() as session:
-        return lifecycle.should_stop(session, job_id=job_id, owner=owner)
+        return lifecycle.renew_lease(session, job_id=job_id, owner=owner)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    proc.kill()
+    """The job process leads its own process group: its probes and helpers go with it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
 def _supervise(proc: subprocess.Popen[bytes], job_id: str, owner: str, time_limit: int) -> str:
-    """Wait for the job process; stop it on cancel or time limit. Returns why it ended."""
+    """Wait for the job process; stop it on cancel, takeover or time limit. Returns why it ended."""
     poll_s = get_settings().worker.cancel_poll_s
     deadline = time.monotonic() + time_limit
+    backoff = Backoff(first_s=poll_s, most_s=max(poll_s, 5.0))
+    next_check = 0.0
     while proc.poll() is None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=poll_s)
@@ -56,7 +67,17 @@ def _supervise(proc: subprocess.Popen[bytes], job_id: str, owner: str, time_limi
         if time.monotonic() > deadline:
             _kill(proc)
             return "time limit"
-        if _should_stop(job_id, owner):
+        if time.monotonic() < next_check:
+            continue
+        try:
+            keep_going = _renew_lease(job_id, owner)
+        except DATABASE_AWAY as exc:
+            delay = backoff.step()
+            next_check = time.monotonic() + delay
+            log.warning("job %s: database unreachable (%s); next try in %.1f s", job_id, exc, delay)
+            continue
+        backoff.reset()
+        if not keep_going:
             _kill(proc)
             return "cancel"
     return "exit"
@@ -73,40 +94,54 @@ def _settle(job_id: str, owner: str, *, stopped_for: str, code: int, time_limit:
         error = job_error_from_exit(code)
         if error is None:  # it settled the job itself
             return
-    with get_sessionmaker().begin() as session:
-        if error is None:
-            lifecycle.settle_cancelled(session, job_id=job_id, owner=owner)
-        else:
-            lifecycle.fail(session, job_id=job_id, owner=owner, error=error)
+
+    def call() -> None:
+        with get_sessionmaker().begin() as session:
+            if error is None:
+                lifecycle.settle_cancelled(session, job_id=job_id, owner=owner)
+            else:
+                lifecycle.fail(session, job_id=job_id, owner=owner, error=error)
+
+    patiently(call, f"settling job {job_id}")
 
 
 def execute_job(job_id: str, *, node: str | None = None) -> None:
     owner = f"{node or 'local@' + os.uname().nodename}|{os.getpid()}"
-    time_limit = claim(job_id, owner)
-    if time_limit is None:
+    attempt = claim(job_id, owner)
+    if attempt is None:
         log.info("job %s is not ours to run (finished, cancelled, or running elsewhere)", job_id)
         return
     settings = get_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix=f"job-{job_id}-"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.job_process", job_id, owner, str(workdir)], cwd=ROOT
+        [sys.executable, "-m", "workers.job_process", job_id, owner, str(workdir)],
+        cwd=ROOT,
+        start_new_session=True,
     )
     try:
-        stopped_for = _supervise(proc, job_id, owner, time_limit)
-        _settle(job_id, owner, stopped_for=stopped_for, code=proc.returncode, time_limit=time_limit)
+        limit = attempt.time_limit_s
+        stopped_for = _supervise(proc, job_id, owner, limit)
+        _settle(job_id, owner, stopped_for=stopped_for, code=proc.returncode, time_limit=limit)
     finally:
-        if proc.poll() is None:
-            _kill(proc)
+        _kill(proc)  # its group, even after it exited: nothing it started may outlive the job
         shutil.rmtree(workdir, ignore_errors=True)
-        _drop_artifact_unless_succeeded(job_id)
+        drop_attempt_artifacts(job_id, attempt.attempt)
 
 
-def _drop_artifact_unless_succeeded(job_id: str) -> None:
-    """A cancelled or failed job leaves no partial artifact behind."""
-    with get_sessionmaker()() as session:
-        job = jobs_repository.get(session, job_id)
-        if job is None or job.status in (JobStatus.SUCCEEDED, JobStatus.RUNNING):
-            return
-    for key in all_keys(job_id):
-        get_storage().delete(key)
+def drop_attempt_artifacts(job_id: str, attempt: int) -> None:
+    """An attempt that did not win leaves no artifact behind; it touches no other attempt's."""
+
+    def winner() -> str | None:
+        with get_sessionmaker()() as session:
+            job = jobs_repository.get(session, job_id)
+            return job.artifact_key if job is not None else None
+
+    try:
+        kept = patiently(winner, f"reading job {job_id}")
+    except DATABASE_AWAY:
+        log.warning("job %s: attempt %d's artifact is kept: the database is away", job_id, attempt)
+        return
+    for key in attempt_keys(job_id, attempt):
+        if key != kept:
+            get_storage().delete(key)

@@ -6,14 +6,15 @@ limit), and tells an out-of-memory kill apart from a clean failure.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import resource
 import shutil
-import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
 
 from app.db.models import Dataset as DatasetRow
 from app.db.models import Job, JobPhase
@@ -24,16 +25,19 @@ from app.jobs.errors import CANCELLED_EXIT_CODE, InternalError, JobError, job_er
 from app.jobs.lifecycle import RunInputs
 from app.settings import get_settings
 from app.storage import get_storage
-from compressor.artifacts import deliverable
+from compressor.artifacts import PackedFile, deliverable
 from compressor.datasets import job_inputs
 from compressor.errors import CompressionError
+from compressor.lifeline import die_with_parent
 from compressor.measure.settings import MeasureSettings
 from compressor.pipeline import compress_model
 from compressor.recipe import Recipe
 from compressor.target import Target
+from workers.patience import patiently
 from workers.unpacking import fetch_model
 
 log = logging.getLogger("modelpress.job")
+T = TypeVar("T")
 
 
 class JobCancelled(Exception):
@@ -50,56 +54,70 @@ def limit_memory(limit: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
-def die_with_parent() -> None:
-    """Linux: SIGKILL this process if its supervisor dies, so no orphan keeps computing."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 class JobRun:
-    """The job process's handle on its row: each call is one session and one lifecycle call."""
+    """The job process's handle on its row: each call is one session and one lifecycle call,
+    retried while the database is briefly away (for as long as the attempt's lease lasts)."""
 
     def __init__(self, job_id: str, owner: str, workdir: Path) -> None:
         self.job_id = job_id
         self.owner = owner
         self.workdir = workdir
 
+    def _in_transaction(self, what: str, call: Callable[[Session], T]) -> T:
+        def attempt() -> T:
+            with get_sessionmaker().begin() as session:
+                return call(session)
+
+        return patiently(attempt, f"{what} of job {self.job_id}")
+
     def progress(self, phase: str, fraction: float) -> None:
-        with get_sessionmaker().begin() as session:
-            going = lifecycle.progress(
-                session, job_id=self.job_id, owner=self.owner, phase=phase, fraction=fraction
-            )
+        going = self._in_transaction(
+            "recording progress",
+            lambda s: lifecycle.progress(
+                s, job_id=self.job_id, owner=self.owner, phase=phase, fraction=fraction
+            ),
+        )
         if not going:
             raise JobCancelled
 
     def succeed(self, **artifact: Any) -> bool:
-        with get_sessionmaker().begin() as session:
-            return lifecycle.succeed(session, job_id=self.job_id, owner=self.owner, **artifact)
+        return self._in_transaction(
+            "recording success",
+            lambda s: lifecycle.succeed(s, job_id=self.job_id, owner=self.owner, **artifact),
+        )
 
     def fail(self, error: JobError) -> None:
-        with get_sessionmaker().begin() as session:
-            lifecycle.fail(session, job_id=self.job_id, owner=self.owner, error=error)
+        self._in_transaction(
+            "recording failure",
+            lambda s: lifecycle.fail(s, job_id=self.job_id, owner=self.owner, error=error),
+        )
 
     def load(self) -> RunInputs:
-        with get_sessionmaker()() as session:
-            inputs = lifecycle.start_run(session, job_id=self.job_id, owner=self.owner)
+        inputs = self._in_transaction(
+            "loading",
+            lambda s: lifecycle.start_run(s, job_id=self.job_id, owner=self.owner),
+        )
         if inputs is None:
             raise JobCancelled
         return inputs
+
+
+def _dataset_key(dataset_id: str) -> str | None:
+    def read() -> str | None:
+        with get_sessionmaker()() as session:
+            row = session.get(DatasetRow, dataset_id)
+            return row.storage_key if row is not None else None
+
+    return patiently(read, f"reading dataset {dataset_id}")
 
 
 def _job_data(job: Job, source: Path, workdir: Path) -> dict[str, Any]:
     """compress_model keyword arguments from the job's datasets (checked at submission)."""
     paths: dict[str, Path] = {}
     for role, dataset_id in job.data.items():
-        with get_sessionmaker()() as session:
-            row = session.get(DatasetRow, dataset_id)
-            if row is None:
-                raise CompressionError(f"the {role} dataset {dataset_id} was deleted")
-            key = row.storage_key
+        key = _dataset_key(dataset_id)
+        if key is None:
+            raise CompressionError(f"the {role} dataset {dataset_id} was deleted")
         paths[role] = workdir / f"dataset-{role}"
         get_storage().fetch_to(key, paths[role])
     return job_inputs(source, paths, Target.model_validate(job.target))
@@ -130,24 +148,30 @@ def run(run: JobRun) -> None:
     )
     run.progress(JobPhase.UPLOADING, 0.96)
     packed = deliverable(result.artifact_dir, packed=result.archive, workdir=run.workdir)
+    publish(run, job, packed, report=result.report, artifact_format=result.artifact_format)
+
+
+def publish(
+    run: JobRun, job: Job, packed: PackedFile, *, report: dict[str, Any], artifact_format: str
+) -> None:
+    """Store the archive, then mark the job succeeded; a job no longer ours keeps nothing."""
     archive, size, sha256 = packed.path, packed.bytes, packed.sha256
-    # Keyed by job id: a re-run overwrites instead of duplicating.
-    key = artifact_key(job.id, archive.name)
+    key = artifact_key(job.id, job.attempts, archive.name)
     get_storage().put_file(key, archive)
     # Scratch files go before the job is marked done, so a finished job leaves nothing behind.
     shutil.rmtree(run.workdir, ignore_errors=True)
     artifact = {
         "bytes": size,
         "sha256": sha256,
-        "format": result.artifact_format,
+        "format": artifact_format,
         "archive": archive_kind(archive.name),
     }
     finished = run.succeed(
-        report={**result.report, "artifact": artifact},
+        report={**report, "artifact": artifact},
         artifact_key=key,
         artifact_bytes=size,
         artifact_sha256=sha256,
-        artifact_format=result.artifact_format,
+        artifact_format=artifact_format,
     )
     if not finished:
         get_storage().delete(key)
@@ -155,13 +179,12 @@ def run(run: JobRun) -> None:
 
 
 def main(job_id: str, owner: str, workdir: str) -> int:
-    die_with_parent()
+    die_with_parent()  # the supervisor's process: it kills this one's group when the job ends
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     memory_limit = get_settings().worker.job_memory_bytes
     # Load the database driver and open the pool before the cap: under it, importing a module
     # can fail too, and the job could not then record why it stopped.
-    with get_engine().connect():
-        pass
+    patiently(lambda: get_engine().connect().close(), f"connecting for job {job_id}")
     limit_memory(memory_limit)
     threads = get_settings().worker.worker_threads
     import torch

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Generator
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from app.settings import get_settings
@@ -97,3 +99,41 @@ def get_session() -> Generator[Session, None, None]:
         raise
     finally:
         session.close()
+
+
+T = TypeVar("T")
+# What a lost connection, a refused one or a restarting server raises; not a failed constraint.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+
+
+class Backoff:
+    """Delays that double from ``first_s`` up to ``most_s``: how often to knock while away."""
+
+    def __init__(self, first_s: float = 0.2, most_s: float = 5.0) -> None:
+        self.first_s, self.most_s = first_s, most_s
+        self.next_s = first_s
+
+    def step(self) -> float:
+        delay, self.next_s = self.next_s, min(self.next_s * 2, self.most_s)
+        return delay
+
+    def reset(self) -> None:
+        self.next_s = self.first_s
+
+
+def retry_while_away(call: Callable[[], T], *, what: str, for_s: float) -> T:
+    """``call()``, retried with back-off while the database is unreachable, for up to ``for_s``
+    seconds; then its error. ``call`` must open its own session: each try starts afresh."""
+    give_up = time.monotonic() + for_s
+    backoff = Backoff()
+    while True:
+        try:
+            return call()
+        except DATABASE_AWAY as exc:
+            delay = backoff.step()
+            if time.monotonic() + delay > give_up:
+                raise
+            log.warning(
+                "database unreachable (%s); %s again in %.1f s", type(exc).__name__, what, delay
+            )
+            time.sleep(delay)

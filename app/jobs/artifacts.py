@@ -1,4 +1,8 @@
-"""Where a job's artifact lives and how it is served. One artifact per job, keyed by its id."""
+"""Where a job's artifact lives and how it is served.
+
+Each attempt writes under its own key, and the row records the winner's (``artifact_key``):
+an attempt that lost the job, finishing late, can neither overwrite nor delete the winner's.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ ARCHIVES = {
 }
 
 
-def artifact_key(job_id: str, filename: str) -> str:
-    return f"artifacts/{job_id}/{filename}"
+def artifact_key(job_id: str, attempt: int, filename: str) -> str:
+    return f"artifacts/{job_id}/attempt-{attempt}/{filename}"
 
 
 def archive_kind(filename: str) -> str:
@@ -20,5 +24,6 @@ def media_type(key: str) -> str:
     return ARCHIVES.get(key.rsplit("/", 1)[-1], ("", "application/octet-stream"))[1]
 
 
-def all_keys(job_id: str) -> list[str]:
-    return [artifact_key(job_id, name) for name in ARCHIVES]
+def attempt_keys(job_id: str, attempt: int) -> list[str]:
+    """Every key ``attempt`` may have written."""
+    return [artifact_key(job_id, attempt, name) for name in ARCHIVES]

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from compressor.formats.onnx_shapes import rows
+from compressor.lifeline import die_with_parent
 
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
 
@@ -84,7 +85,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args()
+    # A model can run for ever (a Loop of 10**15 trips): stopping the job must stop it too.
+    die_with_parent(args.parent_pid)
 
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     # Peak memory of the model alone: what the interpreter and imports took is subtracted.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,8 @@ def measure_in_fresh_process(
             str(settings.warmup),
             "--iterations",
             str(settings.iterations),
+            "--parent-pid",
+            str(os.getpid()),
         ]
         try:
             proc = subprocess.run(

@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.broker import get_celery
-from app.db.models import Job, JobStatus, new_id
+from app.db.models import Job, JobStatus, ModelFile, ModelStatus, new_id
 from app.db.session import get_engine, get_sessionmaker
 from app.settings import get_settings
 from app.storage import get_storage
+from scripts.train_digits import train_and_save
+from workers.inspect import inspect_model
 
 
 def _clear_caches() -> None:
@@ -70,3 +72,33 @@ def zip_folder(folder: Path, names: tuple[str, ...]) -> bytes:
         for name in names:
             zf.write(folder / name, name)
     return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def digits_zip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    folder = tmp_path_factory.mktemp("mlp")
+    train_and_save("mlp", folder, epochs=3)
+    return zip_folder(folder, ("architecture.json", "model.safetensors"))
+
+
+@pytest.fixture
+def digits_model(db: Path, digits_zip: bytes) -> str:
+    """The digits upload, stored and inspected by the worker's own inspection."""
+    model = ModelFile(
+        id=new_id(),
+        filename="digits.zip",
+        format="zip",
+        status=ModelStatus.PENDING,
+        size_bytes=len(digits_zip),
+        sha256="0" * 64,
+        storage_key="",
+        inspection={},
+    )
+    model.storage_key = f"models/{model.id}/upload"
+    upload = db / "digits.zip"
+    upload.write_bytes(digits_zip)
+    get_storage().put_file(model.storage_key, upload)
+    with get_sessionmaker().begin() as s:
+        s.add(model)
+    assert inspect_model(model.id) == ModelStatus.READY
+    return model.id

@@ -65,8 +65,12 @@ class TestClaim:
     def test_claim_runs_a_queued_job_once(self, model_id: str) -> None:
         job_id = add_job(model_id=model_id)
         owner = f"cpu@here|{os.getpid()}"
-        limit = claim(job_id, owner)
-        assert limit == get_settings().worker.job_soft_time_limit_s
+        attempt = claim(job_id, owner)
+        assert attempt is not None
+        assert (attempt.attempt, attempt.time_limit_s) == (
+            1,
+            get_settings().worker.job_soft_time_limit_s,
+        )
         assert job_row(job_id) == (JobStatus.RUNNING, JobPhase.STARTING, 1, None)
         assert events(job_id) == [(EventLevel.INFO, "attempt 1 started on cpu@here")]
         # A duplicate delivery on the same node while this process (the runner) lives.
@@ -118,7 +122,7 @@ class TestProgressAndCancel:
         assert job_row(job_id)[:2] == (JobStatus.RUNNING, JobPhase.CANCELLING)
         with get_sessionmaker().begin() as s:
             assert not lifecycle.progress(s, job_id=job_id, owner=owner, phase="x", fraction=0.5)
-            assert lifecycle.should_stop(s, job_id=job_id, owner=owner)
+            assert not lifecycle.renew_lease(s, job_id=job_id, owner=owner)
         with get_sessionmaker().begin() as s:
             assert lifecycle.settle_cancelled(s, job_id=job_id, owner=owner)
         assert job_row(job_id)[:2] == (JobStatus.CANCELLED, JobPhase.CANCELLED)

@@ -89,6 +89,9 @@ class ModelFile(Base):
     __tablename__ = "models"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # The owning tenant (None when authentication is off); requests see only their own.
+    tenant: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     filename: Mapped[str] = mapped_column(String(255))
     format: Mapped[str] = mapped_column(String(32))
     status: Mapped[ModelStatus] = mapped_column(String(16), default=ModelStatus.READY)
@@ -107,6 +110,9 @@ class Dataset(Base):
     __tablename__ = "datasets"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # The owning tenant (None when authentication is off); requests see only their own.
+    tenant: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     filename: Mapped[str] = mapped_column(String(255))
     format: Mapped[str] = mapped_column(String(32))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -126,6 +132,9 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # The owning tenant (None when authentication is off); requests see only their own.
+    tenant: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
     status: Mapped[JobStatus] = mapped_column(String(16), default=JobStatus.QUEUED)
     queue: Mapped[str] = mapped_column(String(16), default="cpu")
@@ -280,3 +289,31 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(String(512), default=None)
     duration_ms: Mapped[float] = mapped_column(Float)
+
+
+class ApiKey(Base):
+    """Only the SHA-256 of a key is kept; the key is shown once, when created (keys are 256-bit
+    random, so a plain hash is enough)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # to tell keys apart in listings
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class IdempotencyKey(Base):
+    """A create request's Idempotency-Key: a repeat with the same body returns ``resource_id``."""
+
+    __tablename__ = "idempotency_keys"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    route: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install run migrate lint format test bench clean
+.PHONY: install run migrate lint format test bench clean sdk
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -33,6 +33,13 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+# The SDK is generated from the app object's document: no server, no database.
+sdk: $(STAMP)
+	$(PY) scripts/dump_openapi.py clients/openapi.json
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/openapi-python-client generate \
+		--path clients/openapi.json --config clients/openapi-python-client.yaml \
+		--meta setup --output-path clients/python --overwrite
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

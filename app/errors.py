@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -93,28 +94,44 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-PROBLEM_SCHEMA = {
-    "content": {
-        PROBLEM_JSON: {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer"},
-                    "detail": {"type": "string"},
-                    "instance": {"type": "string"},
-                },
-                "required": ["type", "title", "status", "detail"],
-            }
-        }
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """The one error body (RFC 9457). Errors may add their own keys beside these."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="/problems/<slug>: what went wrong, stable for programs")
+    title: str
+    status: int
+    detail: str = Field(description="what went wrong with this request, for people")
+    instance: str = Field(description="the request path")
+    errors: list[ValidationIssue] | None = Field(
+        None, description="every invalid field (validation errors only)"
+    )
+
+
+# Conditions that can clear by themselves say when to try again.
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before retrying, sent when waiting will help",
+        "schema": {"type": "integer"},
     }
 }
+PROBLEM_SCHEMA = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
-        status: {"description": "Problem details (RFC 9457)", **PROBLEM_SCHEMA}
+        status: {
+            "description": "Problem details (RFC 9457)",
+            **PROBLEM_SCHEMA,
+            **({"headers": _RETRY_AFTER} if status in (409, 429, 503) else {}),
+        }
         for status in statuses
     }
 
@@ -169,32 +186,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
-
-
-def document_problems(app: FastAPI) -> None:
-    """Make the OpenAPI spec say what the API sends: every 422 is problem+json, and any
-    operation with a body may answer 400 when the body cannot be parsed at all."""
-    from fastapi.openapi.utils import get_openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        spec = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        for path_item in spec.get("paths", {}).values():
-            for operation in path_item.values():
-                responses = operation.setdefault("responses", {})
-                if "422" in responses:
-                    responses["422"] = {
-                        "description": "Problem details (RFC 9457)",
-                        **PROBLEM_SCHEMA,
-                    }
-                if "requestBody" in operation:
-                    responses.setdefault(
-                        "400", {"description": "Unparseable body (RFC 9457)", **PROBLEM_SCHEMA}
-                    )
-        app.openapi_schema = spec
-        return spec
-
-    app.openapi = openapi  # type: ignore[method-assign]

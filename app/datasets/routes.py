@@ -6,6 +6,7 @@ from app.datasets import service
 from app.datasets.schemas import DatasetRead
 from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
+from app.openapi import LOCATION
 from app.pagination import Page
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
     "",
     status_code=201,
     response_model=DatasetRead,
-    responses=problem_responses(413, 422),
+    responses={201: {"headers": LOCATION}, **problem_responses(413, 422)},
     summary="Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')",
 )
 def upload_dataset(session: SessionDep, file: UploadFile, response: Response) -> DatasetRead:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from app.inspection import DatasetInspection
 
 
 class DatasetRead(BaseModel):
@@ -14,5 +15,5 @@ class DatasetRead(BaseModel):
     format: str
     size_bytes: int
     sha256: str
-    inspection: dict[str, Any]
+    inspection: DatasetInspection
     created_at: datetime

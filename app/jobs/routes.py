@@ -10,15 +10,23 @@ from app.db.models import Job, JobStatus
 from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
 from app.jobs import service
-from app.jobs.artifacts import media_type
+from app.jobs.artifacts import ARCHIVES, media_type
 from app.jobs.events import job_event_stream
 from app.jobs.schemas import JobCreate, JobRead, JobReport
+from app.openapi import LOCATION, binary_content
 from app.pagination import Page
 from app.results import service as results
 from app.results.routes import ResultQueryDep
 from compressor.report import CompressionReport
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+# Each archive's type, then what media_type() falls back to.
+ARTIFACT_MEDIA_TYPES = (*(media for _, media in ARCHIVES.values()), "application/octet-stream")
+ARTIFACT_HEADERS = {
+    "X-Checksum-Sha256": {"description": "hex SHA-256 of the body", "schema": {"type": "string"}},
+    "Content-Disposition": {"description": "a file name for it", "schema": {"type": "string"}},
+}
 
 
 def _read(session: Session, job: Job) -> JobRead:
@@ -35,10 +43,10 @@ def _read(session: Session, job: Job) -> JobRead:
     "",
     status_code=202,
     response_model=JobRead,
-    responses=problem_responses(404, 422),
+    responses={202: {"headers": LOCATION}, **problem_responses(404, 409, 422)},
     summary="Submit a compression job",
 )
-def submit_job(body: JobCreate, session: SessionDep, response: Response) -> JobRead:
+def create_job(body: JobCreate, session: SessionDep, response: Response) -> JobRead:
     job = service.submit_job(session, request=body)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return _read(session, job)
@@ -72,7 +80,7 @@ def cancel_job(job_id: str, session: SessionDep) -> JobRead:
 
 
 @router.get("/{job_id}/report", response_model=JobReport, responses=problem_responses(404, 409))
-def get_report(job_id: str, session: SessionDep) -> JobReport:
+def get_job_report(job_id: str, session: SessionDep) -> JobReport:
     """The engine's typed CompressionReport (schema version in ``report.version``)."""
     stored = service.get_report(session, job_id=job_id)
     return JobReport(job_id=job_id, report=CompressionReport.model_validate(stored))
@@ -82,11 +90,15 @@ def get_report(job_id: str, session: SessionDep) -> JobReport:
     "/{job_id}/artifact",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/zip": {}, "application/x-xz": {}}},
+        200: {
+            "description": "The compressed model, as an archive",
+            "headers": ARTIFACT_HEADERS,
+            **binary_content(*ARTIFACT_MEDIA_TYPES),
+        },
         **problem_responses(404, 409),
     },
 )
-def get_artifact(job_id: str, session: SessionDep) -> StreamingResponse:
+def download_artifact(job_id: str, session: SessionDep) -> StreamingResponse:
     job, chunks = service.artifact_stream(session, job_id=job_id)
     key = job.artifact_key or ""
     extension = key.rsplit("/", 1)[-1].removeprefix("artifact")
@@ -104,7 +116,7 @@ def get_artifact(job_id: str, session: SessionDep) -> StreamingResponse:
     responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404)},
     summary="Server-sent events: state changes and log lines until the job ends",
 )
-def job_events(
+def stream_job_events(
     job_id: str,
     session: SessionDep,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -124,7 +136,7 @@ def job_events(
     responses=problem_responses(404),
     summary="The job's log, one line per event",
 )
-def job_logs(job_id: str, session: SessionDep) -> PlainTextResponse:
+def get_job_logs(job_id: str, session: SessionDep) -> PlainTextResponse:
     events = service.job_events(session, job_id=job_id)
     lines = [f"{e.created_at.isoformat()} {e.level.upper():7} {e.message}" for e in events]
     return PlainTextResponse("\n".join(lines) + ("\n" if lines else ""))

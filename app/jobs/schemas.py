@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,8 +52,8 @@ class JobRead(BaseModel):
     progress: float
     error: str | None
     attempts: int
-    recipe: dict[str, Any]
-    target: dict[str, Any]
+    recipe: Recipe
+    target: Target
     data: dict[str, str]
     priority: int
     time_limit_s: int | None

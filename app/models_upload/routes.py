@@ -6,6 +6,7 @@ from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
 from app.models_upload import service
 from app.models_upload.schemas import ModelRead
+from app.openapi import LOCATION
 from app.pagination import Page
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
     "",
     status_code=201,
     response_model=ModelRead,
-    responses=problem_responses(413, 422),
+    responses={201: {"headers": LOCATION}, **problem_responses(413, 422)},
     summary="Upload a model (multipart field 'file')",
     description=(
         "Cheap checks run here (pickles, executable formats, archive escapes and bombs, "

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.inspection import ModelInspection
 
 
 class ModelRead(BaseModel):
@@ -21,6 +23,6 @@ class ModelRead(BaseModel):
     rejection_reason: str | None = None
     size_bytes: int
     sha256: str
-    inspection: dict[str, Any]
+    inspection: ModelInspection
     created_at: datetime
     updated_at: datetime

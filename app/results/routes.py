@@ -51,7 +51,7 @@ ResultQueryDep = Annotated[ResultQuery, Depends(result_query)]
     responses=problem_responses(404, 422),
     summary="Every finished job on a model side by side, with its headline figures",
 )
-def model_results(
+def list_model_results(
     model_id: str, session: SessionDep, query: ResultQueryDep, limit: Limit = 50, offset: Offset = 0
 ) -> Page[ModelJobResult]:
     items, total = service.model_results(

@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+
+class LowRankConfigConv(StrEnum):
+    CHANNEL_SVD = "channel_svd"
+    TUCKER2 = "tucker2"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+
+class PruningConfigScope(StrEnum):
+    GLOBAL = "global"
+    LAYER = "layer"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -1,0 +1,154 @@
+"""The shipped SDK (clients/python) drives a whole job through its typed calls, no raw HTTP:
+upload, wait for inspection, submit, wait, download, and resubmit the job's own recipe."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from scripts.train_digits import digits_split
+from tests.fixtures.helpers import digits_upload, unpack_artifact
+from tests.fixtures.stack import ROOT, Stack
+
+try:
+    import modelpress_client  # noqa: F401  (installed with pip install clients/python)
+except ImportError:
+    sys.path.insert(0, str(ROOT / "clients" / "python"))
+
+from modelpress_client import Client
+from modelpress_client.api.jobs import (
+    cancel_job,
+    create_job,
+    download_artifact,
+    get_job,
+    get_job_report,
+)
+from modelpress_client.api.models import get_model, upload_model
+from modelpress_client.models import (
+    BodyUploadModel,
+    CompressionReport,
+    JobCreate,
+    JobRead,
+    JobReport,
+    JobStatus,
+    ModelRead,
+    ModelReadStatus,
+    Problem,
+    QuantizationConfig,
+    QuantizationConfigScheme,
+    Recipe,
+)
+from modelpress_client.types import File
+
+pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
+FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
+def poll(fetch: Callable[[], T], done: Callable[[T], bool], *, timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if done(value) or time.monotonic() > deadline:
+            assert done(value), f"timed out waiting for {what}: {value}"
+            return value
+        time.sleep(0.5)
+
+
+def typed(value: Any, kind: type[T]) -> T:
+    assert isinstance(value, kind), value
+    return value
+
+
+@pytest.fixture(scope="module")
+def sdk(stack: Stack) -> Iterator[Client]:
+    with Client(base_url=stack.base_url, raise_on_unexpected_status=True) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def model(sdk: Client, tmp_path_factory: pytest.TempPathFactory) -> ModelRead:
+    archive = digits_upload(tmp_path_factory.mktemp("digits-mlp"))
+    upload = BodyUploadModel(
+        file=File(
+            payload=io.BytesIO(archive), file_name="digits-mlp.zip", mime_type="application/zip"
+        )
+    )
+    created = typed(upload_model.sync(client=sdk, body=upload), ModelRead)
+    assert created.status == ModelReadStatus.PENDING
+    return poll(
+        lambda: typed(get_model.sync(created.id, client=sdk), ModelRead),
+        lambda m: m.status in {ModelReadStatus.READY, ModelReadStatus.REJECTED},
+        timeout=300,
+        what="the inspection",
+    )
+
+
+def test_upload_job_artifact_through_typed_calls(
+    sdk: Client, model: ModelRead, stack: Stack, tmp_path: Path
+) -> None:
+    assert model.status == ModelReadStatus.READY, model.rejection_reason
+    assert model.inspection.format_ == "architecture"
+    inputs = model.inspection.inputs
+    assert isinstance(inputs, list) and inputs[0].shape == [None, 64]
+
+    recipe = Recipe(steps=[QuantizationConfig(scheme=QuantizationConfigScheme.INT8_DYNAMIC)])
+    submitted = create_job.sync_detailed(
+        client=sdk, body=JobCreate(model_id=model.id, recipe=recipe)
+    )
+    job = typed(submitted.parsed, JobRead)
+    assert submitted.headers["location"] == f"/v1/jobs/{job.id}"
+    job = poll(
+        lambda: typed(get_job.sync(job.id, client=sdk), JobRead),
+        lambda j: j.status in FINISHED,
+        timeout=600,
+        what=f"job {job.id}\n{stack.logs()}",
+    )
+    assert job.status == JobStatus.SUCCEEDED, job.error
+
+    report = typed(get_job_report.sync(job.id, client=sdk), JobReport).report
+    assert isinstance(report, CompressionReport)
+    assert report.compression_ratio > 1.5
+    assert report.steps[0].technique == "quantization"
+
+    download = download_artifact.sync_detailed(job.id, client=sdk)
+    artifact = typed(download.parsed, File).payload.read()
+    assert hashlib.sha256(artifact).hexdigest() == job.artifact_sha256
+    assert download.headers["x-checksum-sha256"] == job.artifact_sha256
+
+    folder = unpack_artifact(artifact, tmp_path / "artifact")
+    onnx_file = next(folder.rglob("*.onnx"))
+    split = digits_split(image=False)
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {session.get_inputs()[0].name: split.x_eval})[0]
+    accuracy = float(np.mean(logits.argmax(axis=1) == split.y_eval))
+    assert accuracy > 0.8, accuracy
+
+    # The job's recipe, as the SDK read it back, is a valid recipe for a new job.
+    again = create_job.sync(client=sdk, body=JobCreate(model_id=model.id, recipe=job.recipe))
+    again = typed(again, JobRead)
+    assert again.recipe.to_dict() == job.recipe.to_dict()
+    cancel_job.sync(again.id, client=sdk)
+
+
+def test_errors_come_back_as_problems(sdk: Client) -> None:
+    missing = typed(get_job.sync("no-such-job", client=sdk), Problem)
+    assert missing.status == 404 and missing.type_ == "/problems/job-not-found"
+    refused = create_job.sync(
+        client=sdk,
+        body=JobCreate(
+            model_id="no-such-model",
+            recipe=Recipe(steps=[QuantizationConfig(scheme=QuantizationConfigScheme.INT8_DYNAMIC)]),
+        ),
+    )
+    assert typed(refused, Problem).status == 404

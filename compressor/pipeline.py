@@ -15,12 +15,13 @@ import torch
 
 from compressor.artifacts import ArtifactFormat, PackedFile, pack_if_small
 from compressor.datasets import tokenize_texts
-from compressor.errors import InvalidModelError, UnsupportedModelError
+from compressor.errors import CompressionError, InvalidModelError, UnsupportedModelError
 from compressor.formats.detect import detect_kind
 from compressor.formats.hf import copy_side_files
 from compressor.formats.onnx_io import onnx_file_bytes, onnx_parameter_stats, save_onnx_artifact
 from compressor.inputs import LABELS, EvalInputs, InputPlan, inputs_from_arrays, plan_inputs
 from compressor.loaders import SourceModel, load_source
+from compressor.measure.device import Device, gpu_name, job_device
 from compressor.measure.fidelity import fidelity
 from compressor.measure.runtime import RuntimeMeasurement, measure_in_fresh_process
 from compressor.measure.settings import MeasureSettings
@@ -34,11 +35,13 @@ from compressor.report import (
     Measurement,
     OriginalModel,
     PackedArchive,
+    RanOn,
     StepReport,
     regressions,
 )
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepContext, handler_for
+from compressor.training import training_on
 
 Progress = Callable[[str, float], None]
 Arrays = dict[str, np.ndarray]
@@ -317,6 +320,7 @@ def _measure(
     target: Target,
     settings: MeasureSettings,
     progress: Progress,
+    device: Device,
     batch_size: int | None = None,
 ) -> tuple[RuntimeMeasurement, RuntimeMeasurement]:
     """The original, then the compressed model, each in a fresh process on the same inputs."""
@@ -332,6 +336,7 @@ def _measure(
                 inputs=inputs,
                 batch_size=batch_size or target.batch_size,
                 settings=settings,
+                device=device,
             )
         )
     return measured[0], measured[1]
@@ -373,22 +378,24 @@ def compress_model(
         train_data=train_data,
         train_texts=train_texts,
     )
+    runtime = "onnxruntime" if loaded.source.kind == "onnx" else target.runtime
+    device = job_device(target, runtime=runtime)
     original = _original_baseline(loaded, target=target, workdir=workdir, progress=report_progress)
-    state, steps = _run_steps(
-        loaded,
-        recipe,
-        target=target,
-        workdir=workdir,
-        progress=report_progress,
-        train_texts=train_texts,
-        student_dir=student_dir,
-    )
+    with training_on(torch.device(device)):
+        state, steps = _run_steps(
+            loaded,
+            recipe,
+            target=target,
+            workdir=workdir,
+            progress=report_progress,
+            train_texts=train_texts,
+            student_dir=student_dir,
+        )
     report_progress("saving", 0.68)
     artifact_dir, artifact_format, compressed = _save_artifact(
         loaded, state, target=target, workdir=workdir, progress=report_progress
     )
     archive = pack_if_small(artifact_dir, workdir / "artifact.tar.xz")
-    runtime = "onnxruntime" if loaded.source.kind == "onnx" else target.runtime
     before, after = _measure(
         runtime,
         (original.path, compressed.path),
@@ -396,6 +403,7 @@ def compress_model(
         target=target,
         settings=settings,
         progress=report_progress,
+        device=device,
         batch_size=loaded.source.fixed_batch,  # both at the batch the upload accepts
     )
     report = build_report(
@@ -407,6 +415,7 @@ def compress_model(
         artifact_format=artifact_format,
         archive=archive,
         steps=steps,
+        ran_on=_ran_on(runtime, device, before, after),
     )
     fixed = loaded.source.fixed_batch
     if fixed is not None and fixed != target.batch_size:
@@ -434,6 +443,7 @@ def build_report(
     artifact_format: ArtifactFormat,
     archive: PackedFile | None,
     steps: list[dict[str, Any]],
+    ran_on: RanOn | None = None,
 ) -> CompressionReport:
     """The report stage: the figures measured the same way for every technique, and warnings."""
     source, plan = loaded.source, loaded.plan
@@ -492,6 +502,27 @@ def build_report(
         warnings=regressions(
             original=original_model, compressed=compressed_model, fidelity=fid, target=target
         ),
+        ran_on=ran_on,
+    )
+
+
+def _ran_on(
+    runtime: str, device: Device, before: RuntimeMeasurement, after: RuntimeMeasurement
+) -> RanOn:
+    """What ran, as the measuring processes saw it; both must have run alike to be compared."""
+    if before.ran_on != after.ran_on:
+        raise CompressionError(
+            f"the original and the compressed model were measured differently "
+            f"({before.ran_on} vs {after.ran_on}); their figures cannot be compared"
+        )
+    facts = {"torch_threads": torch.get_num_threads(), **after.ran_on}
+    return RanOn(
+        device=device,
+        gpu_name=gpu_name(device),
+        runtime=runtime,  # type: ignore[arg-type]
+        training_device=device,
+        torch_version=torch.__version__,
+        **facts,
     )
 
 

@@ -6,7 +6,7 @@ agree on one schema. ``version`` changes when a field changes meaning or goes aw
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -63,6 +63,31 @@ class Measurement(_Strict):
     calibration_inputs: CalibrationInputs | None = None
     training_data: str | None
     fresh_process: bool
+
+
+class RanOn(_Strict):
+    """What actually ran the job, read from the processes that did (not from the target).
+
+    Reports stored before it was recorded read back without it.
+    """
+
+    device: Literal["cpu", "cuda"] = Field(description="Where both models were measured.")
+    gpu_name: str | None = Field(description="The GPU measured on; null on CPU.")
+    runtime: Literal["onnxruntime", "torch"]
+    provider: str | None = Field(
+        description="ONNX Runtime execution provider the measured sessions used "
+        "(session.get_providers()[0]); null on the torch runtime."
+    )
+    timer: Literal["wall clock", "cuda events"]
+    training_device: Literal["cpu", "cuda"] = Field(
+        description="Where torch-stage steps train (distillation, healing)."
+    )
+    torch_threads: int = Field(description="torch intra-op threads (steps, torch measurement).")
+    ort_intra_op_threads: int | None = Field(
+        description="ONNX Runtime intra-op threads of the measured sessions; null on torch."
+    )
+    torch_version: str
+    onnxruntime_version: str | None
 
 
 class RuntimeFigures(_Strict):
@@ -144,6 +169,7 @@ class CompressionReport(_OmitNone):
     archive_compression_ratio: float | None = None
     speedup_p50: float
     warnings: list[str] = Field(default_factory=list)
+    ran_on: RanOn | None = None
     artifact: DeliveredArtifact | None = None
 
     def as_json(self) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +26,43 @@ from compressor.errors import UnsupportedModelError
 from compressor.inputs import EvalInputs
 
 LABELS = "labels"
+
+# Set by the pipeline for the job's steps, so every technique that trains follows the target
+# without each one taking a device argument. Modules stay on the CPU between steps.
+_DEVICE: ContextVar[torch.device | None] = ContextVar("training_device", default=None)
+
+
+@contextlib.contextmanager
+def training_on(device: torch.device) -> Iterator[None]:
+    """Steps run inside this train (distill) and compare (agreement) on ``device``."""
+    if device.type == "cuda":
+        # Deterministic cuBLAS needs a fixed workspace; read when the first handle is made.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    token = _DEVICE.set(device)
+    try:
+        yield
+    finally:
+        _DEVICE.reset(token)
+
+
+def training_device() -> torch.device:
+    return _DEVICE.get() or torch.device("cpu")
+
+
+@contextlib.contextmanager
+def _on_training_device(*modules: torch.nn.Module) -> Iterator[torch.device]:
+    """Moves the modules to the training device for the duration, and back to the CPU."""
+    device = training_device()
+    if device.type == "cpu":
+        yield device
+        return
+    for module in modules:
+        module.to(device)
+    try:
+        yield device
+    finally:
+        for module in modules:
+            module.to("cpu")
 
 
 class TrainingConfig(BaseModel):
@@ -65,6 +104,12 @@ class TrainData:
 
     def __len__(self) -> int:
         return int(next(iter(self.inputs.values())).shape[0])
+
+    def to(self, device: torch.device) -> TrainData:
+        if device.type == "cpu":
+            return self
+        labels = self.labels.to(device) if self.labels is not None else None
+        return TrainData({k: v.to(device) for k, v in self.inputs.items()}, labels, self.source)
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[TrainData]:
         order = torch.randperm(len(self), generator=generator)
@@ -242,6 +287,35 @@ def distill(
     frozen = [p for p in teacher.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
+    started = time.monotonic()
+    with _on_training_device(teacher, student) as device:
+        curve, masks = _train(teacher, student, data, config, layer_map, device, progress)
+    student.eval()
+    for p in frozen:
+        p.requires_grad_(True)
+    return {
+        "data": data.source,
+        "examples": len(data),
+        "labelled": data.labels is not None,
+        "epochs_run": len(curve),
+        "loss_per_epoch": curve,
+        "kept_zero_masks": masks,
+        "train_seconds": round(time.monotonic() - started, 2),
+        "device": device.type,
+        **config.model_dump(),
+    }
+
+
+def _train(
+    teacher: torch.nn.Module,
+    student: torch.nn.Module,
+    data: TrainData,
+    config: TrainingConfig,
+    layer_map: Sequence[tuple[int, int]],
+    device: torch.device,
+    progress: Callable[[float], None],
+) -> tuple[list[float], int]:
+    """The epochs of ``distill``: the loss per epoch and how many zero masks were kept."""
     params = [p for p in student.parameters() if p.requires_grad]
     masks = _zero_masks(student)
     named = dict(student.named_parameters())
@@ -254,7 +328,8 @@ def distill(
         for epoch in range(config.epochs):
             student.train()
             total, count = 0.0, 0
-            for batch in data.batches(config.batch_size, generator):
+            for cpu_batch in data.batches(config.batch_size, generator):
+                batch = cpu_batch.to(device)
                 with torch.no_grad():
                     t_out = forward(teacher, batch, hidden=want_hidden)
                 s_out = forward(student, batch, hidden=want_hidden)
@@ -278,19 +353,7 @@ def distill(
             progress((epoch + 1) / config.epochs)
             if config.max_seconds is not None and time.monotonic() - started > config.max_seconds:
                 break
-    student.eval()
-    for p in frozen:
-        p.requires_grad_(True)
-    return {
-        "data": data.source,
-        "examples": len(data),
-        "labelled": data.labels is not None,
-        "epochs_run": len(curve),
-        "loss_per_epoch": curve,
-        "kept_zero_masks": len(masks),
-        "train_seconds": round(time.monotonic() - started, 2),
-        **config.model_dump(),
-    }
+    return curve, len(masks)
 
 
 def agreement(
@@ -300,10 +363,10 @@ def agreement(
     teacher.eval()
     student.eval()
     same, cosines, count = 0, 0.0, 0
-    with torch.no_grad():
+    with torch.no_grad(), _on_training_device(teacher, student) as device:
         for start in range(0, len(data), batch_size):
             inputs = {k: v[start : start + batch_size] for k, v in data.inputs.items()}
-            batch = TrainData(_trim_padding(inputs), None, data.source)
+            batch = TrainData(_trim_padding(inputs), None, data.source).to(device)
             t_out = forward(teacher, batch, hidden=False)
             s_out = forward(student, batch, hidden=False)
             if t_out.kind == "logits":

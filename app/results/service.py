@@ -67,8 +67,12 @@ def headline_figures(report: Mapping[str, Any]) -> dict[str, Any]:
         _number(fidelity.get("accuracy_original")),
         _number(fidelity.get("accuracy_compressed")),
     )
-    # The engine measures ONNX uploads on onnxruntime whatever the target says.
+    # Reports record what ran (ran_on); older ones only the target, and the engine measures
+    # ONNX uploads on onnxruntime whatever the target says.
+    ran_on = report.get("ran_on") or {}
     runtime = "onnxruntime" if original.get("format") == "onnx" else target.get("runtime")
+    device = ran_on.get("device") or target.get("device")
+    provider = ran_on.get("provider") or ran_on.get("runtime") or runtime
     return {
         "original_bytes": _bytes(original.get("model_bytes")),
         "compressed_bytes": _bytes(compressed.get("model_bytes")),
@@ -81,8 +85,8 @@ def headline_figures(report: Mapping[str, Any]) -> dict[str, Any]:
         "fidelity_mean": _number(mean),
         "top1_agreement": top1,
         "accuracy_drop": before - after if before is not None and after is not None else None,
-        "device": str(target["device"]) if target.get("device") else None,
-        "provider": str(runtime) if runtime else None,
+        "device": str(device) if device else None,
+        "provider": str(provider) if provider else None,
     }
 
 

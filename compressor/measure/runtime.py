@@ -26,6 +26,8 @@ class RuntimeMeasurement:
     peak_memory_bytes: int
     batch_size: int
     outputs: np.ndarray
+    # What the measuring process ran on: provider, timer, threads, runtime version.
+    ran_on: dict[str, Any]
 
     def metrics(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ def measure_in_fresh_process(
     inputs: EvalInputs,
     batch_size: int,
     settings: MeasureSettings,
+    device: str = "cpu",
 ) -> RuntimeMeasurement:
     with tempfile.TemporaryDirectory(prefix="modelpress-probe-") as tmp:
         tmp_path = Path(tmp)
@@ -64,6 +67,8 @@ def measure_in_fresh_process(
             str(batch_size),
             "--threads",
             str(settings.threads),
+            "--device",
+            device,
             "--warmup",
             str(settings.warmup),
             "--iterations",

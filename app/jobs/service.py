@@ -16,7 +16,7 @@ from app.jobs.recipes import uploaded_students
 from app.jobs.schemas import JobCreate
 from app.models_upload import repository as models_repository
 from app.models_upload import service as models_service
-from app.pools.repository import queue_has_live_worker
+from app.pools.repository import live_workers, queue_has_live_worker
 from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import InvalidRecipeError
@@ -40,19 +40,43 @@ def _runs_on(recipe: Recipe, kind: ModelKind, target: Target) -> bool:
     return True
 
 
+class DeviceUnavailable(errors.AppError):
+    status, slug, title = 422, "device-unavailable", "The target device is not available"
+
+
+def _gpu_refusal(session: Session) -> str | None:
+    """Why no job can run on a GPU now, or None when a live gpu-pool worker reports one."""
+    stale = get_settings().worker.stale_after_s
+    pool = [n for n in live_workers(session, stale_after_s=stale) if QueueName.GPU in n.queues]
+    if any(n.gpu_name for n in pool):
+        return None
+    if not pool:
+        return f"no live worker serves the {QueueName.GPU.value!r} pool"
+    names = ", ".join(n.name for n in pool)
+    return f"no live worker on the {QueueName.GPU.value!r} pool reports a GPU ({names}: none)"
+
+
+def _require_gpu(session: Session) -> None:
+    # Refused now rather than queued: a job must never be measured on a CPU and called a GPU's.
+    reason = _gpu_refusal(session)
+    if reason is not None:
+        raise DeviceUnavailable(
+            f"target.device 'gpu' cannot run here: {reason}; submit with device 'cpu' or "
+            "'auto', or start a worker with --queues gpu on a machine with a CUDA GPU",
+            reason=reason,
+        )
+
+
 def _resolve_device(session: Session, recipe: Recipe, kind: ModelKind, target: Target) -> Target:
     """'auto' becomes the device the job runs on, so routing and the report agree.
 
-    The GPU pool only when a GPU worker is alive and every step can run there: a CPU-only
-    scheme such as int8_dynamic stays on the CPU pool instead of bypassing its refusal.
+    The GPU pool only when a live worker there reports a GPU and every step can run there: a
+    CPU-only scheme such as int8_dynamic stays on the CPU pool instead of bypassing its refusal.
     """
     if target.device != "auto":
         return target
     gpu = target.model_copy(update={"device": "gpu"})
-    stale = get_settings().worker.stale_after_s
-    if queue_has_live_worker(session, QueueName.GPU, stale_after_s=stale) and _runs_on(
-        recipe, kind, gpu
-    ):
+    if _gpu_refusal(session) is None and _runs_on(recipe, kind, gpu):
         return gpu
     return target.model_copy(update={"device": "cpu"})
 
@@ -86,6 +110,8 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         _check_recipe(request.recipe, kind, target, inspection=model.inspection)
     except InvalidRecipeError as exc:
         raise errors.InvalidRecipe(str(exc)) from exc
+    if target.device == "gpu":
+        _require_gpu(session)
     _check_uploaded_students(session, request)
     data = request.data.by_role()
     longest = get_settings().broker.visibility_timeout_s - 60

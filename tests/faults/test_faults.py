@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import torch
 
 from scripts.train_digits import train_and_save
 from tests.fixtures.helpers import row_count, upload_ready, wait_for_job
@@ -273,8 +274,8 @@ class TestWorkerKilled:
 
 
 class TestGpuPoolRouting:
-    """Routing only: no GPU here, and the engine does not compute on one yet. A worker that
-    declares the gpu queue stands in for the GPU pool."""
+    """Routing: a worker that serves the gpu queue counts as a GPU only when it reports one, so
+    without CUDA here 'auto' stays on the CPU pool (never measured on a CPU as a GPU's)."""
 
     def test_routing_only_auto_picks_a_pool_that_can_run_the_recipe(
         self, stack: Stack, digits_zip: bytes
@@ -308,7 +309,8 @@ class TestGpuPoolRouting:
                 q: [w["name"] for w in client.get("/v1/workers").json() if q in w["queues"]]
                 for q in ("cpu", "gpu")
             }
-            for job, device in ((no_gpu_yet, "cpu"), (on_gpu, "gpu"), (cpu_only, "cpu")):
+            gpu = "gpu" if torch.cuda.is_available() else "cpu"
+            for job, device in ((no_gpu_yet, "cpu"), (on_gpu, gpu), (cpu_only, "cpu")):
                 assert (job["queue"], job["target"]["device"]) == (device, device), job
                 assert_exactly_once(stack, client, job["id"])
                 report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from compressor.errors import InvalidModelError
+from compressor.formats.bounds import NAME_CHARS, bounded_tree
 
 ModelKind = Literal["huggingface", "onnx", "architecture"]
 
@@ -148,6 +149,8 @@ def _hf_inputs(root: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
             declared = None
         if isinstance(declared, list) and all(isinstance(n, str) for n in declared):
             names = list(declared)
+    if any(len(n) > NAME_CHARS for n in names):  # a name is how the model is fed: not shortened
+        raise InvalidModelError(f"an input name is longer than {NAME_CHARS} characters")
     elif int(config.get("type_vocab_size", 0) or 0) > 1:
         names.append("token_type_ids")
     return [{"name": n, "shape": [None, None], "dtype": "int64"} for n in names]
@@ -172,11 +175,11 @@ def inspect_model_dir(root: Path) -> dict[str, Any]:
     """
     kind = detect_kind(root)
     if kind == "huggingface":
-        return _inspect_hf(root)
+        return bounded_tree(_inspect_hf(root))
     if kind == "architecture":
-        return _inspect_architecture(root)
+        return bounded_tree(_inspect_architecture(root))
     from compressor.formats.onnx_io import inspect_onnx
 
     path = find_onnx_file(root)
     assert path is not None
-    return inspect_onnx(path)
+    return bounded_tree(inspect_onnx(path))

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from compressor.errors import InvalidModelError
+from compressor.formats.bounds import NAME_CHARS
 from compressor.sandbox import SandboxError, SandboxLimits, run_sandboxed
 
 ExecutableKind = Literal["torchscript", "torch_export"]
@@ -62,12 +63,14 @@ def convert_executable_to_onnx(
     hidden: Sequence[Path],
     limits: SandboxLimits,
 ) -> dict[str, Any]:
-    """Load `upload` in the sandbox, export it to out_dir/model.onnx there, and check the result.
+    """Load `upload` in the sandbox, export it to out_dir/model.onnx there, and check the result
+    in a second sandbox (running a hostile graph can hang or crash as well).
 
     Returns {"source_format", "inputs": [{"name", "shape", "dtype"}], "opset", "dynamic_batch"}
     (a shape holds None for a symbolic dimension; dynamic_batch: every input's first dimension
-    is symbolic, so the model takes any batch size). Raises InvalidModelError with the reason
-    on any failure.
+    is symbolic, so the model takes any batch size). Raises InvalidModelError with one of a
+    fixed few reasons on any failure: the loaded code could have put anything it read into an
+    error of its own.
     """
     label = _LABELS[kind]
     workdir.mkdir(parents=True, exist_ok=True)
@@ -82,15 +85,40 @@ def convert_executable_to_onnx(
             preload=("torch", "onnx"),
         )
     except SandboxError as exc:
-        raise InvalidModelError(f"could not convert the {label} model to ONNX: {exc}") from exc
+        reason = _HINTS.get(exc.code or "", str(exc))
+        raise InvalidModelError(f"could not convert the {label} model to ONNX: {reason}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / _ONNX_NAME
     _take_regular_file(workdir / _ONNX_NAME, dest, label)
-    inputs, opset = _check_onnx(dest, label)
-    # From the file itself, not from what the sandbox reported.
+    inputs, opset = check_converted_onnx(dest, label, workdir=workdir, hidden=hidden, limits=limits)
     batched = [i["shape"] for i in inputs if i["shape"]]
     dynamic = bool(batched) and all(shape[0] is None for shape in batched)
     return {"source_format": kind, "inputs": inputs, "opset": opset, "dynamic_batch": dynamic}
+
+
+def check_converted_onnx(
+    path: Path, label: str, *, workdir: Path, hidden: Sequence[Path], limits: SandboxLimits
+) -> tuple[list[dict[str, Any]], int]:
+    """Check the ONNX file and run it once on zeros, in the sandbox and within its limits;
+    return its inputs and opset. workdir is emptied first: the loader's leftovers stay out."""
+    shutil.rmtree(workdir)
+    workdir.mkdir()
+    shutil.copyfile(path, workdir / _ONNX_NAME)
+    try:
+        found = run_sandboxed(
+            "compressor.formats.executable:check_in_sandbox",
+            {"onnx": _ONNX_NAME},
+            workdir=workdir,
+            hidden=hidden,
+            limits=limits,
+            preload=("numpy", "onnx", "onnxruntime"),
+        )
+    except SandboxError as exc:
+        reason = _HINTS.get(exc.code or "", str(exc).replace("the model's loader", "running it"))
+        raise InvalidModelError(
+            f"the ONNX model converted from the {label} upload does not work: {reason}"
+        ) from exc
+    return list(found["inputs"]), int(found["opset"])
 
 
 def _take_regular_file(src: Path, dest: Path, label: str) -> None:
@@ -108,40 +136,64 @@ def _take_regular_file(src: Path, dest: Path, label: str) -> None:
             shutil.copyfileobj(fh, out, 1024 * 1024)
 
 
-def _check_onnx(path: Path, label: str) -> tuple[list[dict[str, Any]], int]:
+class _Refusal(ValueError):
+    """Raised by our own code in the sandbox; only its code crosses back, naming a hint."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{_HINTS[code]} {detail}".strip())  # the whole of it goes to the log
+        self.sandbox_code = code
+
+
+# The only reasons besides the sandbox's own that an uploader is told.
+_HINTS = {
+    "not_traced": "the TorchScript module has no recorded example inputs (it was made with "
+    "torch.jit.script, not traced); save a traced module "
+    "(torch.jit.trace(model, example_inputs).save(...)) or upload an ONNX model",
+    "no_example_inputs": "the .pt2 file holds no example inputs; save it again with "
+    "torch.export.save from a program exported with example inputs, or upload an ONNX model",
+    "keyword_inputs": "models taking keyword inputs are not supported; upload ONNX",
+    "no_tensors": "the TorchScript module returns no tensors",
+    "mismatch": "the converted ONNX model does not compute what the model does; upload an "
+    "ONNX model instead",
+    "external_data": "it refers to external data files",
+    "unknown_rank": "an input has no known rank",
+    "long_name": f"an input's name is longer than {NAME_CHARS} characters",
+}
+
+
+def check_in_sandbox(onnx: str) -> dict[str, Any]:
     import numpy as np
-    import onnx
+    import onnx as onnx_lib
     import onnxruntime as ort
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-        if any(uses_external_data(t) for t in _get_all_tensors(model)):
-            raise ValueError("it refers to external data files")
-        onnx.checker.check_model(model)
-        weights = {t.name for t in model.graph.initializer}
-        inputs: list[dict[str, Any]] = []
-        feeds: dict[str, Any] = {}
-        for arg in model.graph.input:
-            if arg.name in weights:
-                continue
-            tensor = arg.type.tensor_type
-            shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-            if not tensor.HasField("shape"):
-                raise ValueError(f"input {arg.name!r} has no known rank")
-            dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
-            inputs.append({"name": arg.name, "shape": shape, "dtype": dtype.name})
-            # 2, not 1, for a symbolic dimension: a batch size of 1 baked into the graph
-            # would go unnoticed with 1
-            feeds[arg.name] = np.zeros([2 if d is None else d for d in shape], dtype=dtype)
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        session.run(None, feeds)
-    except Exception as exc:  # onnx, onnxruntime and numpy raise many kinds
-        raise InvalidModelError(
-            f"the ONNX model converted from the {label} upload does not work: {exc}"
-        ) from exc
+    model = onnx_lib.load(onnx, load_external_data=False)
+    if any(uses_external_data(t) for t in _get_all_tensors(model)):
+        raise _Refusal("external_data")
+    onnx_lib.checker.check_model(model)
+    weights = {t.name for t in model.graph.initializer}
+    inputs: list[dict[str, Any]] = []
+    feeds: dict[str, Any] = {}
+    for arg in model.graph.input:
+        if arg.name in weights:
+            continue
+        if len(arg.name) > NAME_CHARS:
+            raise _Refusal("long_name")
+        tensor = arg.type.tensor_type
+        if not tensor.HasField("shape"):
+            raise _Refusal("unknown_rank")
+        shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        dtype = np.dtype(onnx_lib.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+        inputs.append({"name": arg.name, "shape": shape, "dtype": dtype.name})
+        # 2, not 1, for a symbolic dimension: a batch size of 1 baked into the graph
+        # would go unnoticed with 1
+        feeds[arg.name] = np.zeros([2 if d is None else d for d in shape], dtype=dtype)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+    session.run(None, feeds)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return inputs, int(opset)
+    return {"inputs": inputs, "opset": int(opset)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,13 +213,10 @@ def export_in_sandbox(kind: str, model: str, onnx: str) -> dict[str, Any]:
     elif kind == "torch_export":
         program = torch.export.load(model)
         if not program.example_inputs:
-            raise ValueError(
-                "the .pt2 file holds no example inputs; save it again with torch.export.save "
-                "from a program exported with example inputs, or upload an ONNX model"
-            )
+            raise _Refusal("no_example_inputs")
         args, kwargs = program.example_inputs
         if kwargs:
-            raise ValueError("models taking keyword inputs are not supported; upload ONNX")
+            raise _Refusal("keyword_inputs")
         names = list(program.graph_signature.user_inputs)
         dynamic = _export_program(program, args, names, onnx)
     else:
@@ -188,7 +237,7 @@ def _export_torchscript(module: Any, args: tuple[Any, ...], names: list[str], on
     with torch.no_grad():
         expected = _tensors(module(*args))
     if not expected:
-        raise ValueError("the TorchScript module returns no tensors")
+        raise _Refusal("no_tensors")
     outputs = ["output"] if len(expected) == 1 else [f"output_{i}" for i in range(len(expected))]
     axes = {n: {0: "batch"} for n, a in zip(names, args, strict=True) if a.dim() >= 1}
     axes |= {n: {0: "batch"} for n, e in zip(outputs, expected, strict=True) if e.ndim >= 1}
@@ -303,10 +352,7 @@ def _require_match(
         for a, b in zip(second, expected, strict=True)
     )
     if deterministic:
-        raise ValueError(
-            f"the converted ONNX model does not compute what the model does ({problem}); "
-            "upload an ONNX model instead"
-        )
+        raise _Refusal("mismatch", problem)
 
 
 def _runs_on_other_batch(onnx: str, names: list[str], args: tuple[Any, ...], model: Any) -> bool:
@@ -370,10 +416,6 @@ def _traced_inputs(module: Any) -> tuple[tuple[Any, ...], list[str]]:
         typ = value.type()
         sizes = typ.sizes() if isinstance(typ, torch.TensorType) else None
         if sizes is None or typ.dtype() is None:
-            raise ValueError(
-                "the TorchScript module has no recorded example inputs (it was made with "
-                "torch.jit.script, not traced); save a traced module "
-                "(torch.jit.trace(model, example_inputs).save(...)) or upload an ONNX model"
-            )
+            raise _Refusal("not_traced")
         args.append(torch.zeros(sizes, dtype=typ.dtype()))
     return tuple(args), names

@@ -13,6 +13,7 @@ import torch
 from onnx import numpy_helper
 
 from compressor.errors import InvalidModelError, UnsupportedModelError
+from compressor.formats.bounds import NAME_CHARS, bounded
 
 
 def _takes_names(model: torch.nn.Module, names: list[str]) -> bool:
@@ -245,13 +246,15 @@ def read_onnx_header(path: Path) -> onnx.ModelProto:
 
 
 def _value_spec(value: onnx.ValueInfoProto) -> dict[str, Any]:
+    if len(value.name) > NAME_CHARS:
+        raise InvalidModelError(f"an input or output name is longer than {NAME_CHARS} characters")
     tensor = value.type.tensor_type
     shape: list[int | str | None] = []
     for dim in tensor.shape.dim:
         if dim.HasField("dim_value"):
             shape.append(int(dim.dim_value))
         else:
-            shape.append(dim.dim_param or None)
+            shape.append(bounded(dim.dim_param, NAME_CHARS) or None)
     try:
         dtype = str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)))
     except (KeyError, TypeError, ValueError):
@@ -279,9 +282,9 @@ def inspect_onnx(path: Path) -> dict[str, Any]:
     external = check_external_data(model, path.parent)
     return {
         "format": "onnx",
-        "architecture": model.graph.name or "onnx graph",
-        "opsets": {i.domain or "ai.onnx": int(i.version) for i in model.opset_import},
-        "producer": model.producer_name,
+        "architecture": bounded(model.graph.name) or "onnx graph",
+        "opsets": {bounded(i.domain) or "ai.onnx": int(i.version) for i in model.opset_import},
+        "producer": bounded(model.producer_name),
         "parameters": sum(dtypes.values()),
         "dtypes": dtypes,
         "weight_files": [path.name, *external],

@@ -411,6 +411,7 @@ def attach_torch_module(source: SourceModel) -> None:
 def inspect_conversion(root: Path, inspection: dict[str, Any]) -> dict[str, Any]:
     """The ``torch_conversion`` entry of an ONNX model's inspection, on generated inputs of
     the declared shapes (the graph's fixed batch, else 2 rows)."""
+    from compressor.formats.bounds import bounded
     from compressor.formats.detect import find_onnx_file
     from compressor.inputs import generated_tensor_inputs
 
@@ -428,6 +429,11 @@ def inspect_conversion(root: Path, inspection: dict[str, Any]) -> dict[str, Any]
         return {
             "convertible": False,
             "blocking_ops": [],
-            "reason": f"no inputs could be generated to check the conversion: {exc}",
+            "reason": bounded(f"no inputs could be generated to check the conversion: {exc}"),
         }
-    return conversion_check(path, feed)
+    found = conversion_check(path, feed)
+    # op types and error text come from the graph: bounded like the rest of the inspection
+    found["blocking_ops"] = [bounded(str(op), 64) for op in found["blocking_ops"][:20]]
+    if "reason" in found:
+        found["reason"] = bounded(str(found["reason"]), 500)
+    return found

@@ -44,10 +44,13 @@ _WRITES: dict[str, tuple[tuple[int, int | None], ...]] = {
     "os.setxattr": ((0, None),),
     "os.removexattr": ((0, None),),
 }
+_WRITE_OUTSIDE = "write outside its working folder"
+# What the parent reports: an action from this set only, never text from the child.
+ACTIONS = frozenset(_REFUSED.values()) | {_WRITE_OUTSIDE}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def _refusal(action: str) -> str:
+def refusal(action: str) -> str:
     return f"the model's loader tried to {action}, which is not allowed"
 
 
@@ -64,9 +67,8 @@ def audit_hook(workdir: str, violations: list[str]) -> Callable[[str, tuple[Any,
     inside = workdir.rstrip("/") + "/"
 
     def refuse(action: str) -> None:
-        message = _refusal(action)
-        violations.append(message)
-        raise SandboxViolation(message)
+        violations.append(action)
+        raise SandboxViolation(refusal(action))
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event in _REFUSED:
@@ -84,6 +86,6 @@ def audit_hook(workdir: str, violations: list[str]) -> Callable[[str, tuple[Any,
         for path, dir_fd in targets:
             resolved = _resolve(path, dir_fd)
             if resolved is not None and resolved != "/dev/null" and not resolved.startswith(inside):
-                refuse(f"write to {resolved} (outside its working folder)")
+                refuse(_WRITE_OUTSIDE)
 
     return hook

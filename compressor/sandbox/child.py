@@ -16,8 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from compressor.sandbox.audit import audit_hook
+from compressor.sandbox.cgroup import join_cgroup
 from compressor.sandbox.exchange import write_result
-from compressor.sandbox.namespaces import capabilities, enter_namespaces, is_within, mount_proc
+from compressor.sandbox.namespaces import (
+    capabilities,
+    drop_root,
+    enter_namespaces,
+    is_within,
+    mount_proc,
+)
+from compressor.sandbox.seccomp import refuse_new_processes
+
+_DETAIL_CHARS = 2000  # for the server's log: the uploader never sees it
 
 
 def _set_limits(limits: dict[str, Any]) -> None:
@@ -29,6 +39,9 @@ def _set_limits(limits: dict[str, Any]) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (int(limits["max_file_bytes"]),) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Threads count too. Per user namespace (the service's own processes are not counted), or,
+    # as root, for SANDBOX_UID: the kernel exempts root from this limit, so it is dropped first.
+    resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["max_processes"]),) * 2)
 
 
 def _isolation_failed(workdir: str, exc: BaseException) -> int:
@@ -37,8 +50,7 @@ def _isolation_failed(workdir: str, exc: BaseException) -> int:
         {
             "ok": False,
             "kind": "isolation",
-            "message": f"this server cannot isolate the model's loader ({exc}), so the model "
-            "was not loaded",
+            "detail": f"this server cannot isolate the model's loader: {exc}",
         },
     )
     return 3
@@ -50,7 +62,9 @@ def isolate_and_wait(call_path: str) -> int:
         call = json.load(fh)
     workdir = call["workdir"]
     try:
-        enter_namespaces(workdir, call["hidden"])
+        if call.get("cgroup"):
+            join_cgroup(call["cgroup"])
+        enter_namespaces(workdir, call["covers"])
         _set_limits(call["limits"])
     except (OSError, ValueError) as exc:
         return _isolation_failed(workdir, exc)
@@ -62,6 +76,7 @@ def isolate_and_wait(call_path: str) -> int:
         try:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
             mount_proc()
+            drop_root()
             argv = [sys.executable, "-P", "-m", "compressor.sandbox", "--inside", call_path]
             os.execve(sys.executable, argv, dict(os.environ))
         except BaseException as exc:
@@ -84,7 +99,7 @@ def isolate_and_wait(call_path: str) -> int:
             {
                 "ok": False,
                 "kind": kind,
-                "message": f"the model's loader crashed ({signal.Signals(sig).name})",
+                "detail": f"the model's loader crashed ({signal.Signals(sig).name})",
             },
         )
         return 128 + sig
@@ -95,24 +110,21 @@ def _verify_isolation(call: dict[str, Any]) -> None:
     """Fail closed: check the layers the parent relies on are really in place."""
     if capabilities() != 0:
         raise OSError(errno.EPERM, "capabilities were not dropped")
+    if 0 in os.getresuid():
+        raise OSError(errno.EPERM, "running as root")
     if any(name != "lo" for _, name in socket.if_nameindex()):
         raise OSError(errno.EPERM, "a network interface is visible")
-    workdir = call["workdir"]
-    for path in call["hidden"]:
+    for path, shown in call["covers"]:
         if not os.path.isdir(path):
             if os.path.lexists(path) and os.path.getsize(path):
                 raise OSError(errno.EPERM, f"{path} is not hidden")
             continue
-        if not is_within(workdir, path):
-            if os.listdir(path):
+        # nothing but the way down to each shown path
+        ways = {str(p) for s in shown for p in Path(s).parents if is_within(str(p), path)}
+        ways |= {path, *shown}
+        for folder in ways - set(shown):
+            if any(os.path.join(folder, entry) not in ways for entry in os.listdir(folder)):
                 raise OSError(errno.EPERM, f"{path} is not hidden")
-            continue
-        # only the way down to workdir: one entry per level
-        current = path
-        for part in Path(os.path.relpath(workdir, path)).parts:
-            if os.listdir(current) != [part]:
-                raise OSError(errno.EPERM, f"{path} is not hidden")
-            current = os.path.join(current, part)
     if os.access("/", os.W_OK) or not os.access(".", os.W_OK):
         raise OSError(errno.EPERM, "the file system is not read-only outside the workdir")
 
@@ -145,6 +157,8 @@ def verify_and_call(call_path: str) -> None:
         for trusted in call.get("preload", []):
             importlib.import_module(trusted)
         func = getattr(importlib.import_module(module), name)
+        # Trusted imports may start programs (torch's runs ldconfig); nothing after them may.
+        refuse_new_processes()
         sys.addaudithook(audit_hook(workdir, violations))
         value = func(**call["kwargs"])
         if not isinstance(value, dict):
@@ -152,10 +166,13 @@ def verify_and_call(call_path: str) -> None:
         result = {"ok": True, "value": value}
         json.dumps(result)
     except BaseException as exc:
-        message = str(exc) or type(exc).__name__
-        result = {"ok": False, "kind": _classify(exc), "message": message}
+        detail = f"{type(exc).__name__}: {exc}"
+        result = {"ok": False, "kind": _classify(exc), "detail": detail[:_DETAIL_CHARS]}
+        code = getattr(exc, "sandbox_code", None)
+        if isinstance(code, str):
+            result["code"] = code[:64]
     if violations:  # even when the code caught the refusal and carried on
-        result = {"ok": False, "kind": "violation", "message": violations[0]}
+        result = {"ok": False, "kind": "violation", "action": violations[0]}
     write_result(workdir, result)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -32,18 +32,41 @@ def default_hidden(extra: Sequence[Path]) -> list[Path]:
     return found
 
 
-def hidden_mounts(workdir: Path, hidden: list[Path]) -> list[Path]:
-    """The mounts to make for `hidden` (resolved): existing paths, outermost first, leaving out
-    those already covered by another (their mount point would not exist under its cover),
-    except inside workdir, which is shown again and so needs them."""
-    chosen: list[Path] = []
-    for path in sorted(set(hidden), key=lambda p: len(p.parts)):
+def closed_ancestor(path: Path) -> Path | None:
+    """The outermost folder above `path` that others cannot search (root's home, pytest's
+    temp root): the unprivileged uid the sandbox runs as when the service is root cannot get
+    past it."""
+    for parent in reversed(path.parents):
+        if parent != Path("/") and not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+def hidden_mounts(
+    workdir: Path, hidden: list[Path], needed: Sequence[Path] = ()
+) -> list[tuple[Path, list[Path]]]:
+    """The mounts to make for `hidden` (resolved): (path to cover, paths shown again under it),
+    existing paths, outermost first, leaving out those already covered by another (their mount
+    point would not exist under its cover) unless they lie on the way down to a shown path.
+    Shown again are workdir and `needed` (Python, our code); given `needed` (the service is
+    root, the sandbox is not), a folder above one of them that is closed to others is covered
+    too, showing only the way down."""
+    shown = [workdir, *needed]
+    covers = set(hidden)
+    for path in shown if needed else ():
+        closed = closed_ancestor(path)
+        if closed is not None and not any(h == closed or h in closed.parents for h in hidden):
+            covers.add(closed)
+    chosen: list[tuple[Path, list[Path]]] = []
+    for path in sorted(covers, key=lambda p: len(p.parts)):
         if path == workdir:
-            raise ValueError(f"the sandbox workdir {workdir} is itself a hidden path")
+            raise ValueError(f"the sandbox workdir {path} is itself a hidden path")
         if not os.path.lexists(path):
             continue
-        shown_again = workdir in path.parents
-        if any(q in path.parents and not (q in workdir.parents and shown_again) for q in chosen):
+        on_the_way = any(path in s.parents for s in shown)
+        if any(q in path.parents and not on_the_way for q, _ in chosen):
             continue
-        chosen.append(path)
+        under = [s for s in shown if path in s.parents]
+        # one shown inside another comes with it (and must not be made inside the host's copy)
+        chosen.append((path, [s for s in under if not any(o in s.parents for o in under)]))
     return chosen

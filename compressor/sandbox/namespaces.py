@@ -6,7 +6,9 @@ from __future__ import annotations
 import ctypes
 import os
 
-_INSIDE_UID = 1000  # used when the service runs as root: uid 0 inside would keep capabilities
+# The uid and gid the sandbox runs as when the service is root: mapped to root, it would own
+# root's files (/etc/shadow) whatever its capabilities.
+SANDBOX_UID = SANDBOX_GID = 65534  # nobody / nogroup
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
@@ -54,29 +56,37 @@ def _write(path: str, text: str) -> None:
         fh.write(text)
 
 
-def enter_namespaces(workdir: str, hidden: list[str]) -> None:
+def enter_namespaces(workdir: str, covers: list[tuple[str, list[str]]]) -> None:
+    """As root, everything but a user namespace (root can mount without one, and the sandbox
+    drops to SANDBOX_UID before running anything: see drop_root); otherwise a user namespace
+    that maps the service's uid to itself, never to root."""
     uid, gid = os.getuid(), os.getgid()
-    _check(_libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID), "unshare")
-    _write("/proc/self/setgroups", "deny")
-    _write("/proc/self/uid_map", f"{uid or _INSIDE_UID} {uid} 1")
-    _write("/proc/self/gid_map", f"{gid or _INSIDE_UID} {gid} 1")
+    flags = _CLONE_NEWNS | _CLONE_NEWNET | _CLONE_NEWPID
+    _check(_libc.unshare(flags | (_CLONE_NEWUSER if uid else 0)), "unshare")
+    if uid:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    os.umask(0o022)  # the folders made on the covers must be searchable by the sandbox's uid
     # Private first, so that nothing below propagates back to the host.
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
     # A mount of its own for workdir, made before / turns read-only, so it alone can be writable.
     _mount(workdir, workdir, None, _MS_BIND, None)
-    # Held open so workdir can be shown again once a hidden path above it is covered.
-    workdir_fd = os.open(workdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    shown = sorted({s for _, paths in covers for s in paths})
+    # Held open so they can be shown again once a hidden path above them is covered.
+    fds = {s: os.open(s, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for s in shown}
     try:
-        for path in hidden:  # outermost first (run_sandboxed sorts them)
-            if is_within(workdir, path):
-                _hide_except(path, workdir, workdir_fd)
+        for path, under in covers:  # outermost first (run_sandboxed sorts them)
+            if under:
+                _hide_except(path, {s: fds[s] for s in under})
             elif os.path.isdir(path):
                 flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
                 _mount("tmpfs", path, "tmpfs", flags, "size=4k")
             else:
                 _mount("/dev/null", path, None, _MS_BIND, None)
     finally:
-        os.close(workdir_fd)
+        for fd in fds.values():
+            os.close(fd)
     # Writes are confined to workdir by the kernel, not only by the audit hook: this also holds
     # for native code (ctypes, torch extensions) that the hook never sees.
     _mount_setattr("/", _AT_RECURSIVE, set_=_MOUNT_ATTR_RDONLY)
@@ -85,18 +95,28 @@ def enter_namespaces(workdir: str, hidden: list[str]) -> None:
     _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
 
 
+def drop_root() -> None:
+    """Become SANDBOX_UID for good (all of real, effective and saved ids): the change clears
+    every capability, and NO_NEW_PRIVS keeps them from coming back."""
+    if os.getuid() == 0:
+        os.setgroups([])
+        os.setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID)
+        os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+
+
 def is_within(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
 
 
-def _hide_except(root: str, workdir: str, workdir_fd: int) -> None:
-    """Cover `root` with an empty tmpfs holding only the folders down to `workdir`, and mount
-    the real workdir (through its open descriptor: its path is covered by now) at the end of
-    them. Everything else under `root` (other conversions' workdirs) is out of reach. The tmpfs
-    is writable only until / turns read-only, recursively, just after."""
+def _hide_except(root: str, shown: dict[str, int]) -> None:
+    """Cover `root` with an empty tmpfs holding only the folders down to each `shown` path,
+    and mount the real one (through its open descriptor: its path is covered by now) at the
+    end of them. Everything else under `root` (other conversions' workdirs) is out of reach.
+    The tmpfs is writable only until / turns read-only, recursively, just after."""
     _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "size=64k,mode=0755")
-    os.makedirs(workdir, mode=0o755)
-    _mount(f"/proc/self/fd/{workdir_fd}", workdir, None, _MS_BIND, None)
+    for path, fd in shown.items():
+        os.makedirs(path, mode=0o755)
+        _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND, None)
 
 
 def mount_proc() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -15,9 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from compressor.sandbox.audit import ACTIONS, refusal
+from compressor.sandbox.cgroup import make_cgroup, remove_cgroup
 from compressor.sandbox.exchange import CALL_FILE, RESULT_FILE, read_result
 from compressor.sandbox.hidden import hidden_mounts
+from compressor.sandbox.namespaces import SANDBOX_GID, SANDBOX_UID
 
+log = logging.getLogger(__name__)
 _TAIL_BYTES = 4096
 
 
@@ -27,10 +32,21 @@ class SandboxLimits:
     cpu_seconds: int = 300  # RLIMIT_CPU
     wall_seconds: float = 600.0  # the parent kills the child (SIGKILL) after this
     max_file_bytes: int = 4 * 1024**3  # RLIMIT_FSIZE
+    # RLIMIT_NPROC, threads included; seccomp refuses new processes besides
+    max_processes: int = 64
 
 
 class SandboxError(Exception):
-    """The sandboxed call failed; the message is meant for the uploader."""
+    """The sandboxed call failed. The message is meant for the uploader and is one of a fixed
+    few: anything the child wrote could hold what the loaded code read. `detail` (the child's
+    own account, its output) is for the server's log only. `code`: what the called function
+    said went wrong, as its exception's `sandbox_code` (the caller must accept only codes it
+    knows: the loaded code can raise one too)."""
+
+    def __init__(self, message: str, *, detail: str = "", code: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
+        self.code = code
 
 
 def run_sandboxed(
@@ -55,22 +71,44 @@ def run_sandboxed(
     if not module or not name.isidentifier():
         raise ValueError(f"func_path must look like 'package.module:function', got {func_path!r}")
     workdir = workdir.resolve(strict=True)
-    hidden_paths = hidden_mounts(workdir, [Path(p).resolve() for p in hidden])
+    env = _child_env(workdir, module)
+    as_root = os.geteuid() == 0
+    # As root, the sandbox drops to an unprivileged uid, which must reach Python and our code
+    # (under /root, say) and write its workdir.
+    needed = [Path(p).resolve() for p in _python_paths(env)] if as_root else []
+    covers = hidden_mounts(workdir, [Path(p).resolve() for p in hidden], needed)
+    cgroup = make_cgroup(limits.memory_bytes, limits.max_processes)
     call = {
         "func": func_path,
         "kwargs": kwargs,
         "workdir": str(workdir),
-        "hidden": [str(p) for p in hidden_paths],
+        "covers": [(str(p), [str(s) for s in shown]) for p, shown in covers],
         "limits": asdict(limits),
         "preload": list(preload),
+        "cgroup": str(cgroup) if cgroup else None,
     }
-    (workdir / RESULT_FILE).unlink(missing_ok=True)
-    (workdir / CALL_FILE).write_text(json.dumps(call))
+    try:
+        return _run(call, workdir, env, limits)
+    finally:
+        if cgroup is not None:
+            remove_cgroup(cgroup)
+
+
+def _run(
+    call: dict[str, Any], workdir: Path, env: dict[str, str], limits: SandboxLimits
+) -> dict[str, Any]:
+    for name in (RESULT_FILE, CALL_FILE):  # what an earlier sandbox left may be a link
+        (workdir / name).unlink(missing_ok=True)
+    fd = os.open(workdir / CALL_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(call, fh)
+    if os.geteuid() == 0:
+        os.chown(workdir, SANDBOX_UID, SANDBOX_GID)
 
     proc = subprocess.Popen(
         [sys.executable, "-P", "-m", "compressor.sandbox", str(workdir / CALL_FILE)],
         cwd=workdir,
-        env=_child_env(workdir, module),
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -93,13 +131,19 @@ def run_sandboxed(
         )
     result = read_result(workdir / RESULT_FILE)
     if result is None:
-        raise SandboxError(
-            f"the model's loader stopped unexpectedly (exit status {proc.returncode}); "
-            f"last output: {tail.text()[-300:] or '(none)'}"
-        )
+        detail = f"exit status {proc.returncode}; last output: {tail.text()[-300:] or '(none)'}"
+        log.warning("sandboxed %s stopped unexpectedly: %s", call["func"], detail)
+        raise SandboxError("the model's loader stopped unexpectedly", detail=detail)
     if result.get("ok") is True and isinstance(result.get("value"), dict):
-        return result["value"]
-    raise SandboxError(_failure_message(result, limits, tail.text()))
+        return dict(result["value"])
+    detail = str(result.get("detail") or "")[:2000]
+    log.warning("sandboxed %s failed (%s): %s", call["func"], result.get("kind"), detail)
+    code = result.get("code")
+    raise SandboxError(
+        _failure_message(result, limits, tail.text()),
+        detail=detail,
+        code=code if isinstance(code, str) else None,
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -111,6 +155,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def _python_paths(env: dict[str, str]) -> list[str]:
+    return [sys.prefix, sys.base_prefix, *env["PYTHONPATH"].split(os.pathsep)]
 
 
 def _child_env(workdir: Path, module: str) -> dict[str, str]:
@@ -157,6 +205,8 @@ class _Tail(threading.Thread):
 
 def _failure_message(result: dict[str, Any], limits: SandboxLimits, tail: str) -> str:
     kind = result.get("kind")
+    if kind == "signal" and "bad_alloc" in tail:
+        kind = "memory"
     if kind == "memory":
         return (
             f"the model's loader exceeded the memory limit of "
@@ -169,7 +219,10 @@ def _failure_message(result: dict[str, Any], limits: SandboxLimits, tail: str) -
             f"the model's loader tried to write a file larger than "
             f"{limits.max_file_bytes / 1024**3:.1f} GiB"
         )
-    message = str(result.get("message") or "failed without a message")[:2000]
-    if kind == "signal" and "bad_alloc" in tail:
-        return _failure_message({"kind": "memory"}, limits, "")
-    return message
+    if kind == "violation" and result.get("action") in ACTIONS:
+        return refusal(str(result["action"]))
+    if kind == "isolation":
+        return "this server cannot isolate the model's loader, so the model was not loaded"
+    if kind == "signal":
+        return "the model's loader crashed"
+    return "the model's loader failed"

@@ -28,7 +28,19 @@ def read_file(path: str) -> dict[str, Any]:
 
 
 def list_dir(path: str) -> dict[str, Any]:
-    return {"entries": sorted(os.listdir(path))}
+    """None where the folder is not there at all."""
+    try:
+        return {"entries": sorted(os.listdir(path))}
+    except FileNotFoundError:
+        return {"entries": None}
+
+
+def peek(path: str) -> dict[str, Any]:
+    """A file's text, or None where it is not there at all."""
+    try:
+        return {"text": Path(path).read_text()}
+    except FileNotFoundError:
+        return {"text": None}
 
 
 def allocate(n_bytes: int) -> dict[str, Any]:
@@ -99,3 +111,51 @@ def burn() -> dict[str, Any]:
     n = 0
     while True:
         n += 1
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def fork_many(n: int) -> dict[str, Any]:
+    """fork(2) through libc, out of the audit hook's sight; each child just waits to be killed."""
+    libc, forked = _libc(), 0
+    for _ in range(n):
+        pid = libc.fork()
+        if pid == 0:
+            while True:
+                libc.pause()
+        if pid > 0:
+            forked += 1
+    return {"forked": forked}
+
+
+def spawn_many(n: int) -> dict[str, Any]:
+    """system(3) through libc: a shell started one after another, again below the audit hook."""
+    libc = _libc()
+    return {"started": sum(libc.system(b"exit 0") == 0 for _ in range(n))}
+
+
+def hog_in_forks(children: int, n_bytes: int) -> dict[str, Any]:
+    """Each forked child fills n_bytes and reports through a pipe: memory summed over
+    processes, which a limit per process does not bound."""
+    libc = _libc()
+    libc.malloc.restype = ctypes.c_void_p
+    read_end, write_end = os.pipe()
+    for _ in range(children):
+        if libc.fork() == 0:
+            block = libc.malloc(ctypes.c_size_t(n_bytes))
+            if block:
+                ctypes.memset(block, 1, n_bytes)
+                os.write(write_end, b"x")
+            while True:
+                libc.pause()
+    os.close(write_end)
+    os.set_blocking(read_end, False)
+    holding, deadline = 0, time.monotonic() + 20
+    while holding < children and time.monotonic() < deadline:
+        try:
+            holding += len(os.read(read_end, 64))
+        except BlockingIOError:
+            time.sleep(0.1)
+    return {"holding": holding}

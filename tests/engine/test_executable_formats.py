@@ -222,7 +222,7 @@ def hostile_pt2(marker: Path, payload: type[Any] = _WriteMarker) -> bytes:
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (_WriteMarker, r"tried to write to .*marker-b.*not allowed"),
+        (_WriteMarker, "tried to write outside its working folder, which is not allowed"),
         (_NativeWriteMarker, "could not convert"),
     ],
 )
@@ -310,7 +310,7 @@ def test_hidden_paths_and_host_processes_are_invisible(
     database.write_text("users and their jobs")
     hidden = [data, database]
     other = data / "other-user" / "model.onnx"
-    with pytest.raises(SandboxError, match="No such file"):
+    with pytest.raises(SandboxError) as missing:
         run_sandboxed(
             f"{PROBE}:read_file",
             {"path": str(other)},
@@ -318,14 +318,17 @@ def test_hidden_paths_and_host_processes_are_invisible(
             hidden=hidden,
             limits=LIMITS,
         )
+    assert "No such file" in missing.value.detail
     listing = run_sandboxed(
         f"{PROBE}:list_dir", {"path": str(data)}, workdir=workdir, hidden=hidden, limits=LIMITS
     )
-    assert listing["entries"] == []
+    # Empty, or not there at all: as root, the sandbox runs as nobody, who cannot get past
+    # pytest's temp root, so that is covered too, showing only the way down to workdir.
+    assert listing["entries"] in ([], None)
     db = run_sandboxed(
-        f"{PROBE}:read_file", {"path": str(database)}, workdir=workdir, hidden=hidden, limits=LIMITS
+        f"{PROBE}:peek", {"path": str(database)}, workdir=workdir, hidden=hidden, limits=LIMITS
     )
-    assert db["text"] == ""
+    assert db["text"] in ("", None)
     # Only its own PID namespace: no /proc/<host pid>/root to reach the host's view of `data`.
     pids = run_sandboxed(f"{PROBE}:visible_pids", {}, workdir=workdir, hidden=hidden, limits=LIMITS)
     assert pids["pids"] == [1]

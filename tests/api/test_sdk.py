@@ -121,20 +121,18 @@ def generate(out: Path) -> Path:
     return out
 
 
-def differences(left: Path, right: Path) -> list[str]:
-    built = [p.name for p in left.glob("*.egg-info")]  # what a pip install leaves behind
-    cmp = filecmp.dircmp(left, right, ignore=["__pycache__", ".ruff_cache", "build", *built])
-    found = [f"only in the committed copy: {n}" for n in cmp.left_only]
-    found += [f"missing from the committed copy: {n}" for n in cmp.right_only]
-    found += [f"differs: {n}" for n in cmp.diff_files]
-    for name in cmp.subdirs:
-        found += [f"{name}/{d}" for d in differences(left / name, right / name)]
-    # dircmp compares size and mtime first; compare contents so equal-size edits show too
+def differences(committed: Path, fresh: Path, where: str = "") -> list[str]:
+    built = [p.name for p in committed.glob("*.egg-info")]  # what a pip install leaves behind
+    cmp = filecmp.dircmp(committed, fresh, ignore=["__pycache__", ".ruff_cache", "build", *built])
+    found = [f"no longer generated: {where}{n}" for n in cmp.left_only]
+    found += [f"missing: {where}{n}" for n in cmp.right_only]
     found += [
-        f"differs: {n}"
-        for n in cmp.same_files
-        if (left / n).read_bytes() != (right / n).read_bytes()
+        f"differs: {where}{n}"
+        for n in cmp.common_files
+        if (committed / n).read_bytes() != (fresh / n).read_bytes()
     ]
+    for name in cmp.subdirs:
+        found += differences(committed / name, fresh / name, f"{where}{name}/")
     return found
 
 

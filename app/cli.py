@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import ipaddress
 import os
 import signal
 import sys
 from pathlib import Path
 
+from app.auth import cli as auth_cli
 from app.settings import get_settings
 from app.supervisor import SUPERVISOR_PID_ENV, Program, Supervisor
 
@@ -32,6 +34,35 @@ def serve_cmd() -> list[str]:
     ]  # fmt: skip
 
 
+def refuse_open_unauthenticated() -> None:
+    """Authentication may be off only on loopback; anywhere else anyone could reach every model."""
+    settings = get_settings()
+    host = settings.server.host
+    if settings.auth.auth_required:
+        return
+    if not is_loopback(host):
+        sys.exit(
+            f"modelpress: refusing to listen on {host} without authentication; set "
+            "MODELPRESS_AUTH_REQUIRED=true (keys: modelpress api-key create --tenant NAME) "
+            "or bind to 127.0.0.1 with MODELPRESS_HOST"
+        )
+    print(
+        f"modelpress: authentication is off (MODELPRESS_AUTH_REQUIRED=false); serving on "
+        f"loopback ({host}) only",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def worker_cmd(queues: str, concurrency: int) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "workers.celery_app:celery_app", "worker",
@@ -52,6 +83,7 @@ def _die_with_supervisor() -> None:
 
 
 def run_all(queues: str) -> int:
+    refuse_open_unauthenticated()
     migrate()
     settings = get_settings()
     server, options = settings.server, settings.supervisor
@@ -83,15 +115,19 @@ def main() -> None:
         "run", help="migrate, then run the API and one worker, restarting them if they die"
     )
     run.add_argument("--queues", default="cpu,inspect")
+    auth_cli.add_commands(sub)
     args = parser.parse_args()
     if args.command == "migrate":
         migrate()
     elif args.command == "serve":
+        refuse_open_unauthenticated()
         _die_with_supervisor()
         os.execv(sys.executable, serve_cmd())
     elif args.command == "worker":
         _die_with_supervisor()
         os.execv(sys.executable, worker_cmd(args.queues, args.concurrency))
+    elif args.command == "api-key":
+        sys.exit(auth_cli.run(args))
     else:
         sys.exit(run_all(args.queues))
 

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.types import Scope
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("modelpress.api")
@@ -56,6 +58,11 @@ class ModelNotReady(Conflict):
     retry_after_s = 2
 
 
+class DatasetNotReady(Conflict):
+    slug, title = "dataset-not-ready", "Dataset is still being inspected"
+    retry_after_s = 2
+
+
 class JobStateConflict(Conflict):
     slug, title = "job-state-conflict", "Job is not in a state that allows this"
 
@@ -78,6 +85,14 @@ class InvalidRecipe(AppError):
 
 class PayloadTooLarge(AppError):
     status, slug, title = 413, "payload-too-large", "Upload too large"
+
+
+def too_large_detail(scope: Scope) -> str:
+    """The body limit in force for this request's route (set by FastAPI's max_body_size)."""
+    limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+    if limit is None:
+        return "the request body is too large"
+    return f"the request body exceeds this route's limit of {limit} bytes"
 
 
 def problem(
@@ -144,6 +159,8 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         if exc.retry_after_s is not None:
             response.headers["Retry-After"] = str(exc.retry_after_s)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -167,6 +184,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 413:
+            detail = too_large_detail(request.scope)
             return problem(
                 413, PayloadTooLarge.slug, PayloadTooLarge.title, detail, request.url.path
             )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from app.auth.caller import authenticate, require_admin
 from app.datasets.routes import router as datasets_router
 from app.errors import install_error_handlers
 from app.health.routes import router as health_router
@@ -38,12 +39,14 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     install_links(app)
+    # Every /v1 route knows its caller, and its session sees only the caller's tenant.
+    caller, admin = [Depends(authenticate)], [Depends(require_admin)]
     app.include_router(health_router)
-    app.include_router(models_router, max_body_size=uploads)
-    app.include_router(datasets_router, max_body_size=uploads)
-    app.include_router(jobs_router)
-    app.include_router(pools_router)
-    app.include_router(results_router)
-    app.include_router(webhooks_router)
-    install_metrics(app)
+    app.include_router(models_router, max_body_size=uploads, dependencies=caller)
+    app.include_router(datasets_router, max_body_size=uploads, dependencies=caller)
+    app.include_router(jobs_router, dependencies=caller)
+    app.include_router(pools_router, dependencies=admin)
+    app.include_router(results_router, dependencies=caller)
+    app.include_router(webhooks_router, dependencies=caller)
+    install_metrics(app, dependencies=admin)
     return app

@@ -134,6 +134,19 @@ class EventStreamSettings(BaseSettings):
     )
 
 
+class AuthSettings(BaseSettings):
+    model_config = _ENV
+    auth_required: bool = Field(
+        False,
+        description="require 'Authorization: Bearer <key>' (keys: modelpress api-key create); "
+        "without it the server only binds to loopback",
+    )
+    tenant_max_stored_bytes: int | None = Field(None, gt=0, description="per-tenant storage quota")
+    tenant_max_active_jobs: int | None = Field(
+        None, gt=0, description="per-tenant limit of jobs queued or running"
+    )
+
+
 class WebhookSettings(BaseSettings):
     model_config = _ENV
     webhook_allow_private: bool = Field(
@@ -183,6 +196,7 @@ class Settings:
         self.uploads = UploadSettings()
         self.supervisor = SupervisorSettings()
         self.webhooks = WebhookSettings()
+        self.auth = AuthSettings()
         self.events = EventStreamSettings()
 
     @property

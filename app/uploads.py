@@ -12,6 +12,7 @@ from typing import BinaryIO, TypeVar
 from sqlalchemy.orm import Session
 
 from app import errors
+from app.auth import quotas
 from app.db.models import Dataset, ModelFile
 from app.settings import get_settings
 from app.storage import transaction
@@ -74,6 +75,7 @@ def store_upload(
     with tempfile.TemporaryDirectory(dir=settings.tmp_dir, prefix=f"{folder}-") as tmp:
         path = Path(tmp) / "upload.bin"
         size, sha256 = receive(stream, path)
+        quotas.check_storage(session, size)
         row = to_row(Received(path, size, sha256, safe_filename(filename)))
         row.storage_key = f"{folder}/{row.id}/upload"
         add(session, row)

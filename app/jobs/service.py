@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import errors
+from app.auth import quotas
 from app.broker import QueueName
 from app.datasets import service as datasets_service
 from app.db.models import Job, JobEvent, JobStatus, new_id, utcnow
@@ -100,6 +102,7 @@ def waiting_reason(session: Session, job: Job) -> str | None:
 
 
 def submit_job(session: Session, *, request: JobCreate) -> Job:
+    quotas.check_active_jobs(session)
     model = models_repository.get(session, request.model_id)
     if model is None:
         raise errors.ModelNotFound(f"no model with id {request.model_id!r}")
@@ -134,7 +137,15 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         data=data,
     )
     resolved = f" (device 'auto' -> {target.device!r})" if request.target.device == "auto" else ""
-    return lifecycle.submit(session, job=job, note=resolved)
+    lifecycle.submit(session, job=job, note=resolved)
+    students = uploaded_students(request.recipe.model_dump())
+    try:
+        repository.add_inputs(session, job.id, datasets=data, students=students)
+    except IntegrityError as exc:  # a dataset or student was deleted since it was checked
+        raise errors.Conflict(
+            "a dataset or student model the job names was deleted while it was being submitted"
+        ) from exc
+    return job
 
 
 def _check_uploaded_students(session: Session, request: JobCreate) -> None:

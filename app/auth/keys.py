@@ -1,0 +1,45 @@
+"""Creating, finding and revoking API keys. Only a key's SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.db.models import ApiKey, utcnow
+
+KEY_PREFIX = "mp_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(session: Session, *, tenant: str, admin: bool) -> tuple[ApiKey, str]:
+    """A new key for ``tenant``; the plain key is returned once and never stored."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(tenant=tenant, prefix=key[:11], key_hash=hash_key(key), admin=admin)
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def find_active(session: Session, key: str) -> ApiKey | None:
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    return row if row is not None and row.revoked_at is None else None
+
+
+def list_keys(session: Session) -> Sequence[ApiKey]:
+    return session.scalars(select(ApiKey).order_by(ApiKey.tenant, ApiKey.created_at)).all()
+
+
+def revoke(session: Session, key_id: str) -> bool:
+    result = session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1

@@ -182,13 +182,25 @@ def load_hf_model(root: Path) -> Any:
 
 
 def load_tokenizer(root: Path) -> Any | None:
+    """Built-in tokenizer classes only. Left to decide, transformers would ask on stdin (for
+    15 s, in a worker's main thread) whether to run code shipped with the upload."""
     from transformers import AutoTokenizer
 
     if not ((root / "tokenizer.json").exists() or (root / "vocab.txt").exists()):
         return None
     try:
-        return AutoTokenizer.from_pretrained(str(root), local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
+        return AutoTokenizer.from_pretrained(
+            str(root), local_files_only=True, trust_remote_code=False
+        )
+    except ValueError as exc:
+        if "custom code" in str(exc):  # its message names our directory: not for the user
+            raise InvalidModelError(
+                "the tokenizer needs custom code shipped with the upload (auto_map in "
+                "tokenizer_config.json), and uploaded code is never run: name a tokenizer_class "
+                "that transformers includes"
+            ) from exc
+        raise InvalidModelError(f"the tokenizer files cannot be loaded: {exc}") from exc
+    except (OSError, KeyError) as exc:
         raise InvalidModelError(f"the tokenizer files cannot be loaded: {exc}") from exc
 
 

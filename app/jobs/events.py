@@ -1,68 +1,212 @@
-"""Server-sent events for one job: state changes and log lines until it ends."""
+"""Server-sent events for jobs: state changes and log lines until the job ends.
+
+One poller per process reads every watched job in one transaction a tick and fans the rows out
+to all streams, so the database's load does not grow with the number of streams. Streams are
+capped in number (past the cap: 503 with Retry-After) and in lifetime (the client reconnects
+with Last-Event-ID and resumes after the last log line it got).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
+from sqlalchemy import and_, or_, select
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from app.db.models import JobStatus
+from app.db.models import Job, JobEvent, JobStatus
 from app.db.session import get_sessionmaker
-from app.jobs import repository
+from app.errors import AppError
 from app.jobs.schemas import JobEventRead
+from app.settings import get_settings
 
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
+LOGS_PER_TICK = 500
+# Only ids we issued come back: ASCII digits (str.isdigit() also takes "²") that fit a BIGINT.
+LAST_EVENT_ID_PATTERN = r"^[0-9]{1,18}$"
+
+log = logging.getLogger("modelpress.events")
+Row = dict[str, object]
 
 
-def _snapshot(
-    job_id: str, after_id: int
-) -> tuple[dict[str, object] | None, list[dict[str, object]]]:
+class TooManyStreams(AppError):
+    status, slug, title = 503, "too-many-streams", "Too many event streams"
+    retry_after_s = 5
+
+
+@dataclass(frozen=True)
+class _Tick:
+    states: dict[str, Row]
+    logs: dict[str, list[Row]]
+    cursors: dict[str, int]
+    complete: bool  # every log line after the cursors is in ``logs``
+
+
+def _read(cursors: dict[str, int]) -> _Tick:
+    """State first, then logs: a job's final log line is committed with its final state."""
     with get_sessionmaker()() as session:
-        job = repository.get(session, job_id)
-        if job is None:
-            return None, []
-        state = {
-            "status": str(job.status),
-            "phase": job.phase,
-            "progress": job.progress,
-            "attempts": job.attempts,
-            "error": job.error,
+        jobs = session.execute(
+            select(Job.id, Job.status, Job.phase, Job.progress, Job.attempts, Job.error).where(
+                Job.id.in_(cursors)
+            )
+        ).all()
+        rows = session.scalars(
+            select(JobEvent)
+            .where(or_(*(and_(JobEvent.job_id == j, JobEvent.id > c) for j, c in cursors.items())))
+            .order_by(JobEvent.id)
+            .limit(LOGS_PER_TICK)
+        ).all()
+        logs: dict[str, list[Row]] = {}
+        for row in rows:
+            logs.setdefault(row.job_id, []).append(
+                JobEventRead.model_validate(row).model_dump(mode="json")
+            )
+    states: dict[str, Row] = {
+        j.id: {
+            "status": str(j.status),
+            "phase": j.phase,
+            "progress": j.progress,
+            "attempts": j.attempts,
+            "error": j.error,
         }
-        logs = [
-            JobEventRead.model_validate(e).model_dump(mode="json")
-            for e in repository.events(session, job_id, after_id=after_id)
-        ]
-        return state, logs
+        for j in jobs
+    }
+    return _Tick(states, logs, cursors, complete=len(rows) < LOGS_PER_TICK)
 
 
-def _sse(event: str, data: dict[str, object], event_id: int | None = None) -> str:
+@dataclass(eq=False)
+class _Watcher:
+    job_id: str
+    after_id: int
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    tick: _Tick | None = None
+
+
+class _Poller:
+    """The one loop per process that reads the database for every open stream."""
+
+    def __init__(self) -> None:
+        self._watchers: dict[str, set[_Watcher]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, watcher: _Watcher) -> None:
+        self._watchers.setdefault(watcher.job_id, set()).add(watcher)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def remove(self, watcher: _Watcher) -> None:
+        watching = self._watchers.get(watcher.job_id, set())
+        watching.discard(watcher)
+        if not watching:
+            self._watchers.pop(watcher.job_id, None)
+
+    async def _run(self) -> None:
+        while self._watchers:
+            cursors = {job: min(w.after_id for w in ws) for job, ws in self._watchers.items()}
+            try:
+                tick = await run_in_threadpool(_read, cursors)
+            except Exception:  # the database is away: streams wait, and end at their lifetime
+                log.exception("reading job events failed; retrying")
+            else:
+                for job_id, watching in self._watchers.items():
+                    for watcher in watching:
+                        # One that joined during the read may be behind this tick's cursor.
+                        if watcher.after_id >= cursors.get(job_id, watcher.after_id + 1):
+                            watcher.tick = tick
+                            watcher.wake.set()
+            await asyncio.sleep(POLL_S)
+
+
+class _Slots:
+    """Open streams in this process. Taken in a worker thread, given back on the event loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._used = 0
+
+    def take(self, limit: int) -> None:
+        with self._lock:
+            if self._used >= limit:
+                raise TooManyStreams(
+                    f"this server holds {limit} event streams, its maximum; retry shortly, or "
+                    "poll GET /v1/jobs/{job_id}"
+                )
+            self._used += 1
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._used -= 1
+
+
+_poller = _Poller()
+_slots = _Slots()
+
+
+def _sse(event: str, data: Row, event_id: int | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
-async def job_event_stream(job_id: str, *, after_id: int = 0) -> AsyncIterator[str]:
-    last_state: dict[str, object] | None = None
-    idle = 0.0
-    while True:
-        state, logs = await run_in_threadpool(_snapshot, job_id, after_id)
-        if state is None:
-            yield _sse("end", {"reason": "job deleted"})
-            return
-        for entry in logs:
-            after_id = int(str(entry["id"]))
-            yield _sse("log", entry, after_id)
-        if state != last_state:
-            yield _sse("state", state)
-            last_state = state
-            idle = 0.0
-        if JobStatus(str(state["status"])).terminal:
-            yield _sse("end", {"status": state["status"]})
-            return
-        await asyncio.sleep(POLL_S)
-        idle += POLL_S
-        if idle >= KEEPALIVE_S:
-            yield ": keep-alive\n\n"
-            idle = 0.0
+async def job_event_stream(job_id: str, *, after_id: int, lifetime_s: float) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + lifetime_s
+    watcher = _Watcher(job_id, after_id)
+    _poller.add(watcher)
+    try:
+        last_state: Row | None = None
+        quiet_since = loop.time()
+        while (left := deadline - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(watcher.wake.wait(), timeout=min(KEEPALIVE_S, left))
+            except TimeoutError:
+                continue
+            watcher.wake.clear()
+            tick = watcher.tick
+            assert tick is not None
+            state = tick.states.get(job_id)
+            if state is None:
+                yield _sse("end", {"reason": "job deleted"})
+                return
+            for entry in tick.logs.get(job_id, []):
+                entry_id = int(str(entry["id"]))
+                if entry_id > watcher.after_id:
+                    watcher.after_id = entry_id
+                    yield _sse("log", entry, entry_id)
+                    quiet_since = loop.time()
+            if state != last_state:
+                yield _sse("state", state)
+                last_state, quiet_since = state, loop.time()
+            if JobStatus(str(state["status"])).terminal and tick.complete:
+                yield _sse("end", {"status": state["status"]})
+                return
+            if loop.time() - quiet_since >= KEEPALIVE_S:
+                yield ": keep-alive\n\n"
+                quiet_since = loop.time()
+    finally:
+        _poller.remove(watcher)
+
+
+class _EventStreamResponse(StreamingResponse):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # also when the client left before the first byte
+            _slots.give_back()
+
+
+def event_stream_response(job_id: str, *, after_id: int) -> StreamingResponse:
+    """Raises TooManyStreams past the per-process cap."""
+    settings = get_settings().events
+    _slots.take(settings.event_streams_max)
+    return _EventStreamResponse(
+        job_event_stream(job_id, after_id=after_id, lifetime_s=settings.event_stream_max_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -11,7 +11,7 @@ from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
 from app.jobs import service
 from app.jobs.artifacts import ARCHIVES, media_type
-from app.jobs.events import job_event_stream
+from app.jobs.events import LAST_EVENT_ID_PATTERN, event_stream_response
 from app.jobs.schemas import JobCreate, JobRead, JobReport
 from app.openapi import LOCATION, binary_content
 from app.pagination import Page
@@ -113,21 +113,19 @@ def download_artifact(job_id: str, session: SessionDep) -> StreamingResponse:
 @router.get(
     "/{job_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404)},
+    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404, 503)},
     summary="Server-sent events: state changes and log lines until the job ends",
+    description="A stream closes after `MODELPRESS_EVENT_STREAM_MAX_S`; reconnect with the "
+    "`Last-Event-ID` of the last log line to resume after it. 503 with Retry-After when the "
+    "server holds its maximum of streams.",
 )
 def stream_job_events(
     job_id: str,
     session: SessionDep,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header(pattern=LAST_EVENT_ID_PATTERN)] = None,
 ) -> StreamingResponse:
     service.get_job(session, job_id=job_id)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-    return StreamingResponse(
-        job_event_stream(job_id, after_id=after),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return event_stream_response(job_id, after_id=int(last_event_id or 0))
 
 
 @router.get(

@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.run                 # full run (about 15 minutes on 2 cores)
     .venv/bin/python -m bench.run --only digits   # one group
     .venv/bin/python -m bench.run --only minilm-int8 --rounds 1 --iterations 10  # one part, quick
+    .venv/bin/python -m bench.run --only load --out /tmp/load.md  # PostgreSQL + Redis: bench/load.py
 
 Peers and goals are measured in the same run, in fresh processes, with one thread each.
 """
@@ -24,6 +25,8 @@ from bench.cnn_int8 import cnn_int8
 from bench.common import Row, guarded, machine, registered_techniques
 from bench.digits import MLP_GOAL, cnn_rows, mlp_prune_quantize
 from bench.digits import TARGET as CNN_TARGET
+from bench.load import GOAL as LOAD_GOAL
+from bench.load import service_under_load
 from bench.minilm import DISTIL_GOAL, STUDENT_LAYERS, minilm_distil, minilm_int8
 from bench.minilm import GOAL as MINILM_GOAL
 from bench.onnx_cnn import GOAL as ONNX_CNN_GOAL
@@ -117,8 +120,10 @@ def render(
     return "\n".join(lines)
 
 
-PARTS = ("minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn")
-GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:]}
+PARTS = (
+    "minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn", "load"
+)  # fmt: skip
+GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:6]}
 
 
 def plan_parts(
@@ -157,6 +162,11 @@ def plan_parts(
             "Models users bring: residual CNN uploaded as ONNX, torchvision ResNet-18 by reference",
             ONNX_CNN_GOAL,
             lambda: onnx_cnn(work / "onnx-cnn", settings, args.rounds),
+        ),
+        "load": (  # needs MODELPRESS_TEST_DATABASE_URL and MODELPRESS_TEST_BROKER_URL
+            "Service under load",
+            LOAD_GOAL,
+            lambda: service_under_load(work / "load"),
         ),
     }
 

@@ -1,0 +1,233 @@
+"""The service under load: submissions per second, p95 submission latency, and what the service
+adds to a small job (end-to-end time minus the engine's own time).
+
+    MODELPRESS_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
+    MODELPRESS_TEST_BROKER_URL=redis://127.0.0.1:6379/10 .venv/bin/python -m bench.load
+
+It starts its own deployment the way the tests do (tests/fixtures/stack.py: a fresh PostgreSQL
+database, Redis, uvicorn and two celery workers). tests/faults/test_load.py drives the same load
+with a worker killed and Redis restarted, and checks that nothing is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import Row
+
+JOBS = 200
+CLIENTS = 20
+# The cheapest real job: int8 weights for a 64-300-100-10 MLP, measured briefly.
+SMALL_RECIPE = {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
+OVERHEAD_GOAL_S = 2.0
+OVERHEAD_GOAL_FRACTION = 0.10
+GOAL = (
+    f"service overhead on a small job < {OVERHEAD_GOAL_S:.0f} s + "
+    f"{OVERHEAD_GOAL_FRACTION:.0%} of the engine's time"
+)
+
+
+@dataclass
+class Submissions:
+    job_ids: list[str]
+    latencies_s: list[float]
+    wall_s: float
+
+    @property
+    def per_second(self) -> float:
+        return len(self.job_ids) / self.wall_s
+
+    @property
+    def p95_s(self) -> float:
+        return statistics.quantiles(self.latencies_s, n=20, method="inclusive")[-1]
+
+
+def _one_client(
+    base_url: str, body: dict[str, Any], count: int, keep_every: int
+) -> list[tuple[str, float]]:
+    done: list[tuple[str, float]] = []
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        for n in range(count):
+            started = time.perf_counter()
+            response = client.post("/v1/jobs", json=body)
+            took = time.perf_counter() - started
+            if response.status_code != 202:
+                raise RuntimeError(f"submission answered {response.status_code}: {response.text}")
+            job_id = str(response.json()["id"])
+            done.append((job_id, took))
+            if n % keep_every:
+                cancel = client.post(f"/v1/jobs/{job_id}/cancel")
+                if cancel.status_code not in (200, 409):  # 409: it finished first
+                    raise RuntimeError(f"cancel answered {cancel.status_code}: {cancel.text}")
+    return done
+
+
+def submit_concurrently(
+    base_url: str,
+    model_id: str,
+    *,
+    jobs: int = JOBS,
+    clients: int = CLIENTS,
+    keep_every: int = 1,
+) -> Submissions:
+    """``jobs`` submissions of the small job, spread over ``clients`` concurrent HTTP clients.
+
+    With ``keep_every`` n > 1 each client cancels its submissions at once except every n-th:
+    every job still goes through the broker and a worker, but only some run the engine."""
+    body = {"model_id": model_id, "recipe": SMALL_RECIPE}
+    shares = [jobs // clients + (i < jobs % clients) for i in range(clients)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(_one_client, base_url, body, n, keep_every) for n in shares]
+        results = [f.result() for f in futures]
+    wall = time.perf_counter() - started
+    flat = [pair for client in results for pair in client]
+    return Submissions([i for i, _ in flat], [t for _, t in flat], wall)
+
+
+def _at(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)
+
+
+@dataclass
+class Overhead:
+    end_to_end_s: float
+    engine_s: float
+
+    @property
+    def service_s(self) -> float:
+        return self.end_to_end_s - self.engine_s
+
+    @property
+    def allowed_s(self) -> float:
+        return OVERHEAD_GOAL_S + OVERHEAD_GOAL_FRACTION * self.engine_s
+
+
+def engine_seconds(source: Path, workdir: Path, env: dict[str, str]) -> float:
+    """The engine alone on the small job: ``compress_model`` in a warm process, as the job
+    process calls it, with the deployment's measurement settings (``env``) and one thread."""
+    import torch
+
+    from compressor.measure.settings import MeasureSettings
+    from compressor.pipeline import compress_model
+    from compressor.recipe import Recipe
+    from compressor.target import Target
+
+    torch.set_num_threads(1)
+    settings = MeasureSettings(
+        threads=1,
+        warmup=int(env["MODELPRESS_MEASURE_WARMUP"]),
+        iterations=int(env["MODELPRESS_MEASURE_ITERATIONS"]),
+    )
+    recipe = Recipe.model_validate(SMALL_RECIPE)
+    compress_model(source, recipe, target=Target(), workdir=workdir / "warm", settings=settings)
+    started = time.perf_counter()
+    compress_model(source, recipe, target=Target(), workdir=workdir / "timed", settings=settings)
+    return time.perf_counter() - started
+
+
+def end_to_end_seconds(client: httpx.Client, model_id: str, *, timeout: float = 300) -> float:
+    """One small job on an otherwise idle deployment: its row's created_at -> finished_at."""
+    response = client.post("/v1/jobs", json={"model_id": model_id, "recipe": SMALL_RECIPE})
+    response.raise_for_status()
+    job_id = response.json()["id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] == "succeeded":
+            return (_at(job["finished_at"]) - _at(job["created_at"])).total_seconds()
+        if job["status"] in ("failed", "cancelled"):
+            raise RuntimeError(f"the small job ended {job['status']}: {job['error']}")
+        time.sleep(0.2)
+    raise RuntimeError(f"the small job did not finish in {timeout} s")
+
+
+def cancel_unfinished(client: httpx.Client, job_ids: list[str]) -> int:
+    """Cancel what the load left queued or running; returns how many had finished."""
+    finished = 0
+    for job_id in job_ids:
+        if client.get(f"/v1/jobs/{job_id}").json()["status"] in ("queued", "running"):
+            client.post(f"/v1/jobs/{job_id}/cancel")
+        else:
+            finished += 1
+    return finished
+
+
+@contextmanager
+def deployment(tmp: Path) -> Iterator[Any]:
+    """The tests' scaleout stack with a second worker; a skip there is an error here."""
+    import pytest
+
+    from tests.fixtures.stack import running_stack
+
+    try:
+        with running_stack("scaleout", tmp) as stack:
+            stack.start_worker("worker2")
+            yield stack
+    except pytest.skip.Exception as exc:
+        raise RuntimeError(f"no deployment to measure: {exc.msg}") from None
+
+
+def service_under_load(work: Path) -> list[Row]:
+    from tests.fixtures.helpers import digits_upload, upload_ready
+
+    model_zip = digits_upload(work / "mlp")
+    with deployment(work) as stack, stack.client() as client:
+        engine = engine_seconds(work / "mlp", work, stack.env)
+        model_id = upload_ready(client, model_zip)["id"]
+        end_to_end_seconds(client, model_id)  # a worker's first job warms the disk cache
+        overhead = Overhead(min(end_to_end_seconds(client, model_id) for _ in range(2)), engine)
+        submitted = submit_concurrently(stack.base_url, model_id)
+        finished = cancel_unfinished(client, submitted.job_ids)
+    return [
+        Row(
+            f"{JOBS} submissions from {CLIENTS} concurrent clients (PostgreSQL + Redis, 2 workers)",
+            figures={
+                "submissions per second": f"{submitted.per_second:.1f}",
+                "p95 submission latency": f"{submitted.p95_s * 1000:.0f} ms",
+                "median submission latency": (
+                    f"{statistics.median(submitted.latencies_s) * 1000:.0f} ms"
+                ),
+                "jobs finished by the last submission": f"{finished} of {JOBS}",
+            },
+            goal="report",
+            reached=f"{submitted.per_second:.1f} submissions/s, p95 {submitted.p95_s * 1000:.0f} ms",
+        ),
+        Row(
+            "service overhead on a small job (digits MLP, int8_dynamic, idle deployment)",
+            figures={
+                "end to end (created_at -> finished_at, best of 2)": f"{overhead.end_to_end_s:.2f} s",
+                "engine alone (compress_model, warm process)": f"{overhead.engine_s:.2f} s",
+                "service overhead": f"{overhead.service_s:.2f} s",
+                "allowed": f"{overhead.allowed_s:.2f} s",
+            },
+            goal=GOAL,
+            met=overhead.service_s < overhead.allowed_s,
+            reached=f"{overhead.service_s:.2f} s against {overhead.allowed_s:.2f} s allowed",
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="modelpress-load-") as tmp:
+        for row in service_under_load(Path(tmp)):
+            print(json.dumps(row.__dict__), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,69 +1,65 @@
-"""Refuse oversized request bodies with 413 before reading them to the end."""
+"""Request body limits: small for JSON, the upload limit only where files are uploaded.
+
+FastAPI enforces them (``max_body_size`` on the app and on the upload routers): a declared
+Content-Length over the limit is refused before a byte is read, and a chunked body as soon as
+it passes the limit, so no route buffers more than its limit.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from starlette.exceptions import HTTPException
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Multipart framing around the file adds a little to the body.
-_SLACK = 64 * 1024
+from app.errors import PayloadTooLarge, problem, too_large_detail
+
+# Multipart framing around the file adds a little to the body; the file itself is held to
+# max_upload_bytes exactly while it is received (app.uploads.receive).
+MULTIPART_SLACK = 64 * 1024
 
 
-class BodyTooLarge(HTTPException):
-    """An HTTPException so FastAPI's body parsing re-raises it and our handler renders a 413."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body exceeds the limit of {limit} bytes")
+def upload_body_limit(max_upload_bytes: int) -> int:
+    return max_upload_bytes + MULTIPART_SLACK
 
 
-class UploadLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+class _TooLargeAsProblem:
+    """Starlette answers a declared Content-Length over the limit with its own text/plain 413,
+    from outside every exception handler; this puts it in the one problem format."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.limit = limit + _SLACK
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in {"POST", "PUT"}:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length", b"").decode() or None
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._reject(scope, send)
-            return
-        seen = 0
+        replaced = False
 
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge(self.limit - _SLACK)
-            return message
+        async def send_problem(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and _is_plain_413(message):
+                replaced = True
+                response = problem(
+                    413,
+                    PayloadTooLarge.slug,
+                    PayloadTooLarge.title,
+                    too_large_detail(scope),
+                    scope.get("path", ""),
+                )
+                response.headers["Connection"] = "close"  # the unread body is not drained
+                await response(scope, receive, send)
+            elif not replaced:
+                await send(message)
 
-        await self.app(scope, limited_receive, send)
+        await self.app(scope, receive, send_problem)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        body: dict[str, Any] = {
-            "type": "/problems/payload-too-large",
-            "title": "Upload too large",
-            "status": 413,
-            "detail": f"the request body exceeds the limit of {self.limit - _SLACK} bytes",
-            "instance": scope.get("path", ""),
-        }
-        payload = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+
+def _is_plain_413(message: Message) -> bool:
+    headers = dict(message.get("headers") or [])
+    return message["status"] == 413 and headers.get(b"content-type", b"").startswith(b"text/")
+
+
+class ModelpressAPI(FastAPI):
+    """FastAPI whose outermost layer renders the body limiter's 413 as a problem."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return _TooLargeAsProblem(super().build_middleware_stack())

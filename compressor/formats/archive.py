@@ -8,6 +8,7 @@ any byte is written.
 from __future__ import annotations
 
 import shutil
+import struct
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from compressor.errors import InvalidModelError, UnsafeArchiveError
+from compressor.formats.onnx_header import looks_like_onnx
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -26,6 +28,7 @@ class ArchiveLimits:
     max_members: int = 2_000
     max_total_bytes: int = 8 * 1024**3
     max_ratio: float = 200.0
+    max_index_bytes: int = 16 * 1024**2
 
 
 def sniff_archive(path: Path) -> str | None:
@@ -84,6 +87,39 @@ def extract_archive(path: Path, dest: Path, *, limits: ArchiveLimits | None = No
         raise
 
 
+_EOCD = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+
+
+def _zip_directory_size(path: Path) -> tuple[int, int]:
+    """(entries, bytes) the central directory declares, from the end records alone."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        fh.seek(max(0, size - (_EOCD.size + 0xFFFF + _ZIP64_LOCATOR.size)))
+        tail = fh.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + _EOCD.size > len(tail):
+            raise InvalidModelError("the archive is corrupt or truncated: no zip end record")
+        entries, index_bytes = _EOCD.unpack_from(tail, at)[4:6]
+        locator = at - _ZIP64_LOCATOR.size
+        if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+            fh.seek(_ZIP64_LOCATOR.unpack_from(tail, locator)[2])
+            record = fh.read(_ZIP64_EOCD.size)
+            if len(record) == _ZIP64_EOCD.size and record[:4] == b"PK\x06\x06":
+                entries, index_bytes = _ZIP64_EOCD.unpack(record)[7:9]
+    return entries, index_bytes
+
+
+def check_zip_directory(path: Path, limits: ArchiveLimits) -> None:
+    """Opening a ZipFile reads and parses its whole central directory: bound it first."""
+    entries, index_bytes = _zip_directory_size(path)
+    if entries > limits.max_members:
+        raise UnsafeArchiveError(f"archive has more than {limits.max_members} members")
+    if index_bytes > limits.max_index_bytes:
+        raise UnsafeArchiveError(f"archive index exceeds {limits.max_index_bytes} bytes")
+
+
 def _check_zip_index(zf: zipfile.ZipFile, packed: int, limits: ArchiveLimits) -> list[str]:
     infos = zf.infolist()
     total = 0
@@ -98,20 +134,24 @@ def _check_zip_index(zf: zipfile.ZipFile, packed: int, limits: ArchiveLimits) ->
 
 
 def _check_tar_index(tf: tarfile.TarFile, packed: int, limits: ArchiveLimits) -> list[str]:
-    members = tf.getmembers()
+    """Walk the headers one by one: reaching the next header means reading (and, compressed,
+    inflating) this member's data, so the totals are checked before each step, not at the end."""
+    names: list[str] = []
     total = 0
-    for member in members:
+    while (member := tf.next()) is not None:
         _safe_relative(member.name)
         if member.issym() or member.islnk():
             raise UnsafeArchiveError(f"archive member {member.name!r} is a link")
         if not (member.isfile() or member.isdir()):
             raise UnsafeArchiveError(f"archive member {member.name!r} is not a regular file")
         total += member.size
-    check_archive_totals(len(members), total, packed, limits)
-    return [member.name for member in members]
+        names.append(member.name)
+        check_archive_totals(len(names), total, packed, limits)
+    return names
 
 
 def _extract_zip(path: Path, dest: Path, packed: int, limits: ArchiveLimits) -> None:
+    check_zip_directory(path, limits)
     with zipfile.ZipFile(path) as zf:
         _check_zip_index(zf, packed, limits)
         for info in zf.infolist():
@@ -166,16 +206,6 @@ def find_model_root(folder: Path) -> Path:
     return min(candidates, key=lambda p: len(p.parts))
 
 
-def _looks_like_onnx(path: Path) -> bool:
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # protobuf raises DecodeError and others for non-ONNX bytes
-        return False
-    return len(model.graph.node) > 0 and model.ir_version > 0
-
-
 _SAFE_FORMATS = (
     "Upload safetensors weights (a Hugging Face directory, or architecture.json + "
     "model.safetensors) or an ONNX model instead"
@@ -214,12 +244,17 @@ def screen_upload(
 ) -> UploadKind:
     """The cheap checks run before an upload is stored: headers and archive indexes only.
 
-    Nothing is unpacked or loaded here; that is inspection, which runs in a worker.
+    Nothing is unpacked, inflated past a limit or loaded here; that is inspection, which runs
+    in a worker. The cost is bounded by the number of archive members or ONNX top-level fields.
     """
     from compressor.formats.executable import detect_executable
 
+    limits = limits or ArchiveLimits()
     if upload.stat().st_size == 0:
         raise InvalidModelError("the uploaded file is empty")
+    archive = sniff_archive(upload)
+    if archive == "zip":
+        check_zip_directory(upload, limits)
     executable = detect_executable(upload)
     if executable == "pickle":
         raise InvalidModelError(f"the upload {PICKLE_REFUSAL}")
@@ -227,13 +262,13 @@ def screen_upload(
         if not allow_executable:
             raise InvalidModelError(f"the upload {EXECUTABLE_REFUSAL}")
         return executable
-    if sniff_archive(upload) is not None:
-        names = _archive_names(upload, limits or ArchiveLimits())
+    if archive is not None:
+        names = _archive_names(upload, limits)
         leaves = [PurePosixPath(n.replace("\\", "/")).name for n in names]
         if not any(n in _ROOT_MARKERS or n.endswith(".onnx") for n in leaves):
             raise InvalidModelError(_NO_MODEL)
         return "archive"
-    if _looks_like_onnx(upload):
+    if looks_like_onnx(upload):
         return "onnx"
     raise InvalidModelError(_UNKNOWN_FORMAT)
 

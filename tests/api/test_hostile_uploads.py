@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.api.test_bad_input import (
     assert_problem,
     assert_rejected_at_inspection,
 )
+from tests.api.test_hardening_requests import MiB, PeakMemory, api_pid, cpu_seconds
 from tests.fixtures.helpers import upload
 from tests.fixtures.stack import Stack
 
@@ -57,6 +59,20 @@ def _tar(members: dict[str, bytes], links: dict[str, tuple[bytes, str]]) -> byte
             info.linkname = target
             tf.addfile(info)
     return buf.getvalue()
+
+
+def _zip_index_bomb(entries: int) -> bytes:
+    """A zip whose central directory lists ``entries`` copies of one empty member (zip64 end
+    records), 47 bytes each: opening it with zipfile builds an object for every one."""
+    prefix = b"PK\x03\x04" + bytes(26) + b"a"
+    row = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 45, 20, *[0] * 7, 1, *[0] * 6) + b"a"
+    index = row * entries
+    end64 = struct.pack(
+        "<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries, len(index), len(prefix)
+    )
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, len(prefix) + len(index), 1)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, *[0xFFFF] * 2, *[0xFFFFFFFF] * 2, 0)
+    return prefix + index + end64 + locator + end
 
 
 def _onnx_with_external_data(location: str) -> bytes:
@@ -133,6 +149,19 @@ class TestArchiveAttacks:
         with api.client() as client:
             body = assert_problem(upload(client, bomb), 422)
         assert "members" in str(body["detail"])
+        assert_nothing_left(api)
+
+    def test_zip_index_bomb_refused_from_its_end_record(self, api: Stack) -> None:
+        """Today's zip: 45 MB listing a million members cost 7 s of CPU and 270 MB per open."""
+        bomb = _zip_index_bomb(1_000_000)
+        pid = api_pid(api)
+        with api.client() as client, PeakMemory(pid) as peak:
+            before = cpu_seconds(pid)
+            body = assert_problem(upload(client, bomb), 422)
+            spent = cpu_seconds(pid) - before
+        assert "members" in str(body["detail"])
+        assert peak.growth_bytes < 64 * MiB, f"API grew {peak.growth_bytes / MiB:.0f} MiB"
+        assert spent < 3, f"the API spent {spent:.1f} s of CPU on a 45 MB upload"
         assert_nothing_left(api)
 
     def test_compression_ratio_bomb(self, api: Stack) -> None:

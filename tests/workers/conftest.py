@@ -74,6 +74,24 @@ def zip_folder(folder: Path, names: tuple[str, ...]) -> bytes:
     return buf.getvalue()
 
 
+@pytest.fixture
+def model_id(db: Path) -> str:
+    """A ready model row, for jobs that never run (their rules are about the row)."""
+    model = ModelFile(
+        id=new_id(),
+        filename="m.zip",
+        format="architecture",
+        status=ModelStatus.READY,
+        size_bytes=1,
+        sha256="0" * 64,
+        storage_key="models/none",
+        inspection={},
+    )
+    with get_sessionmaker().begin() as s:
+        s.add(model)
+    return model.id
+
+
 @pytest.fixture(scope="module")
 def digits_zip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     folder = tmp_path_factory.mktemp("mlp")

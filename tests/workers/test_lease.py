@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.db.models import JobPhase, JobStatus, ModelFile, ModelStatus, new_id, utcnow
-from app.db.session import get_sessionmaker
+from app.db.models import JobPhase, JobStatus, utcnow
 from app.jobs import repository as jobs_repository
 from app.settings import get_settings
 from tests.workers.conftest import add_job, broker_messages, session
@@ -23,22 +22,9 @@ LIVE_NODE = "cpu@alive"
 GONE_NODE = "cpu@gone-host"
 
 
-@pytest.fixture
-def model_id(db: Path) -> str:
-    model = ModelFile(
-        id=new_id(),
-        filename="m.zip",
-        format="architecture",
-        status=ModelStatus.READY,
-        size_bytes=1,
-        sha256="0" * 64,
-        storage_key="models/none",
-        inspection={},
-    )
-    with get_sessionmaker().begin() as s:
-        s.add(model)
+@pytest.fixture(autouse=True)
+def live_node(db: Path) -> None:
     registry.register(name=LIVE_NODE, queues=["cpu"], concurrency=1, threads=1)
-    return model.id
 
 
 def row(job_id: str) -> tuple[JobStatus, str, int]:

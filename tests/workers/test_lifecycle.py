@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.db.models import EventLevel, JobPhase, JobStatus, ModelFile, ModelStatus, new_id
+from app.db.models import EventLevel, JobPhase, JobStatus
 from app.db.session import get_sessionmaker
 from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
@@ -30,23 +30,6 @@ from workers.execute import claim
 from workers.maintenance import reap_stale_jobs, reconcile_queued
 
 GONE_NODE = "cpu@gone-host"
-
-
-@pytest.fixture
-def model_id(db: Path) -> str:
-    model = ModelFile(
-        id=new_id(),
-        filename="m.zip",
-        format="architecture",
-        status=ModelStatus.READY,
-        size_bytes=1,
-        sha256="0" * 64,
-        storage_key="models/none",
-        inspection={},
-    )
-    with get_sessionmaker().begin() as s:
-        s.add(model)
-    return model.id
 
 
 def events(job_id: str) -> list[tuple[str, str]]:

@@ -9,10 +9,18 @@ network and PID namespaces, so that it has
   `workdir` shows nothing but the way down to it), no view of the host's processes (a fresh
   /proc), and a read-only file system except for `workdir`,
 * memory, CPU time and file size limits, a minimal environment, and no capabilities,
+* one process: a seccomp filter refuses fork, vfork and clone other than for threads, below
+  it RLIMIT_NPROC (threads included), and where the service can make one a cgroup v2 of its
+  own bounds memory, processes and CPU in total,
+* an unprivileged uid: the service's own when it is not root; as root, no user namespace (it
+  would map root in) but nobody (65534), dropped to before Python starts again, with the
+  folders on the way to Python and workdir that nobody cannot search covered so that only
+  that way shows,
 
 and, as a second layer, an audit hook that refuses network, process and out-of-workdir writes
 from Python code. Whatever cannot be set up fails the call (SandboxError); nothing runs
-unisolated. Messages are written for the person who uploaded the model.
+unisolated. The uploader is told one of a fixed few reasons, never text from the child: the
+loaded code could have put into it whatever it read. The child's own account goes to the log.
 
 The namespaces are entered first thing in the child's __main__ rather than in a preexec_fn:
 unshare(CLONE_NEWUSER) needs a single-threaded caller, and the service calling us has threads
@@ -20,7 +28,8 @@ unshare(CLONE_NEWUSER) needs a single-threaded caller, and the service calling u
 only) and execs Python again, which drops the capabilities it held inside the new namespaces.
 
 Modules: parent (launching and judging the child), hidden (which paths to hide), exchange (the
-call and result files), child (its two stages), namespaces (the kernel calls), audit (the hook).
+call and result files), child (its two stages), namespaces (the kernel calls), audit (the hook),
+seccomp (the filter), cgroup (the cgroup, where there is one).
 """
 
 from compressor.sandbox.audit import SandboxViolation

@@ -22,7 +22,8 @@ log = logging.getLogger("modelpress.maintenance")
 
 
 def reap_stale_jobs() -> list[str]:
-    """Running jobs whose worker stopped beating are re-queued, or failed after max attempts."""
+    """Running jobs whose worker stopped beating, or whose lease ran out, are taken over:
+    cancelled if a cancel was asked, else re-queued, or failed after max attempts."""
     with get_sessionmaker().begin() as session:
         return lifecycle.reap_stale(session)
 

@@ -1,12 +1,12 @@
 """User datasets: tensors in .npz or .safetensors (named inputs + optional ``labels``), or JSONL text.
 
-Files are untrusted: .npz is read with ``allow_pickle=False`` and safetensors by header, so no
-object arrays or code can come in.
+Files are untrusted: they are judged from their headers first (compressor/dataset_headers.py),
+then .npz is read with ``allow_pickle=False`` and safetensors by header, so no object arrays or
+code can come in and no array is allocated from an unchecked shape.
 """
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,12 +18,21 @@ from typing import Any
 import numpy as np
 from safetensors import SafetensorError, safe_open
 
-from compressor.formats.archive import ArchiveLimits, check_archive_totals
+from compressor.dataset_headers import (
+    NUMERIC_KINDS,
+    DatasetLimits,
+    check_jsonl_labels,
+    jsonl_rows,
+    sniff_dataset,
+    tensor_headers,
+    tensor_inspection,
+)
 from compressor.formats.detect import inspect_model_dir
 from compressor.inputs import LABELS, InvalidDatasetError, inputs_from_arrays
 from compressor.target import Target
 
-MAX_JSONL_LINE = 1024 * 1024
+# Caps on rows and fields are the inspection's; the job reads what was accepted.
+JOB_TIME_LIMITS = DatasetLimits(max_rows=2**62, max_fields=2**62)
 
 
 class DatasetRole(StrEnum):
@@ -41,35 +50,12 @@ class Dataset:
     labels: np.ndarray | None
 
 
-def sniff_dataset(path: Path) -> str:
-    with path.open("rb") as fh:
-        head = fh.read(16)
-    if head.startswith(b"PK\x03\x04"):
-        return "npz"
-    if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"
-    if head.lstrip()[:1] == b"{":
-        return "jsonl"
-    raise InvalidDatasetError(
-        "unknown dataset format: upload .npz or .safetensors tensors (named model inputs and "
-        'optional \'labels\'), or JSONL lines of {"text": ..., "label": ...}'
-    )
-
-
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InvalidDatasetError(f"the .npz file is corrupt or truncated: {exc}") from exc
-    check_archive_totals(
-        len(infos), sum(i.file_size for i in infos), path.stat().st_size, ArchiveLimits()
-    )
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InvalidDatasetError(f"the .npz file cannot be read safely: {exc}") from exc
+        raise InvalidDatasetError("the .npz file cannot be read safely") from exc
 
 
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -77,73 +63,34 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
         with safe_open(str(path), framework="numpy") as fh:
             return {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, TypeError) as exc:
-        raise InvalidDatasetError(f"the safetensors file is not valid: {exc}") from exc
-
-
-def _read_jsonl(path: Path) -> tuple[list[str], np.ndarray | None]:
-    texts: list[str] = []
-    labels: list[int] = []
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if len(raw) > MAX_JSONL_LINE:
-                raise InvalidDatasetError(
-                    f"JSONL line {number} is longer than {MAX_JSONL_LINE} bytes"
-                )
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise InvalidDatasetError(f"JSONL line {number} is not JSON: {exc}") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise InvalidDatasetError(f'JSONL line {number} needs a string "text" field')
-            texts.append(row["text"])
-            if "label" in row:
-                if not isinstance(row["label"], int) or isinstance(row["label"], bool):
-                    raise InvalidDatasetError(f'JSONL line {number}: "label" must be an integer')
-                labels.append(row["label"])
-    if not texts:
-        raise InvalidDatasetError("the JSONL file holds no rows")
-    if labels and len(labels) != len(texts):
-        raise InvalidDatasetError("either every JSONL row has a label or none has")
-    return texts, np.asarray(labels, dtype=np.int64) if labels else None
+        raise InvalidDatasetError("the safetensors file is not valid") from exc
 
 
 def read_dataset(path: Path) -> Dataset:
+    """Load a dataset a worker has inspected. Its headers are judged again before numpy reads
+    it (cheap), so an array is never allocated from a shape nobody checked; the row caps were
+    applied at inspection, with the deployment's settings."""
     kind = sniff_dataset(path)
     if kind == "jsonl":
-        texts, labels = _read_jsonl(path)
-        return Dataset(arrays=None, texts=texts, labels=labels)
+        rows = list(jsonl_rows(path, JOB_TIME_LIMITS))
+        labels = [label for _, label in rows if label is not None]
+        check_jsonl_labels(len(rows), len(labels))
+        return Dataset(
+            arrays=None,
+            texts=[text for text, _ in rows],
+            labels=np.asarray(labels, dtype=np.int64) if labels else None,
+        )
+    tensor_inspection(kind, tensor_headers(kind, path, JOB_TIME_LIMITS), JOB_TIME_LIMITS)
     arrays = _read_npz(path) if kind == "npz" else _read_safetensors(path)
-    if not arrays:
-        raise InvalidDatasetError("the dataset holds no arrays")
-    labels = arrays.get(LABELS)
-    return Dataset(arrays=arrays, texts=None, labels=labels)
+    return Dataset(arrays=arrays, texts=None, labels=arrays.get(LABELS))
 
 
-def inspect_dataset(path: Path) -> dict[str, Any]:
-    """Format, sample count and per-array shapes and dtypes, for the dataset resource."""
-    kind = sniff_dataset(path)
-    data = read_dataset(path)
-    if data.texts is not None:
-        return {
-            "format": "jsonl",
-            "samples": len(data.texts),
-            "has_labels": data.labels is not None,
-            "tensors": {},
-        }
-    assert data.arrays is not None
-    counts = {a.shape[0] if a.ndim else 0 for a in data.arrays.values()}
-    if len(counts) != 1 or 0 in counts:
-        raise InvalidDatasetError("the dataset's arrays disagree on the number of samples")
-    return {
-        "format": kind,
-        "samples": counts.pop(),
-        "has_labels": LABELS in data.arrays,
-        "tensors": {
-            name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in data.arrays.items()
-        },
-    }
+def _numeric_dtype(name: str) -> bool:
+    try:
+        dtype = np.dtype(name)
+    except (TypeError, ValueError):
+        return False
+    return dtype.kind in NUMERIC_KINDS and dtype.fields is None
 
 
 def check_dataset_fits(
@@ -156,6 +103,13 @@ def check_dataset_fits(
                 f"the {role} dataset is text, but the model ships no tokenizer to encode it"
             )
         return
+    for name, t in dataset["tensors"].items():
+        # Rows recorded before dtypes were checked at inspection may hold a structured dtype.
+        if not _numeric_dtype(str(t["dtype"])):
+            raise InvalidDatasetError(
+                f"the {role} dataset's array {name!r} has dtype {t['dtype']}; only bool, integer "
+                "and float arrays are accepted"
+            )
     # Zero-copy stand-ins with the recorded shapes: the check reads no data.
     stand_ins = {
         name: np.broadcast_to(

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.db.models import ModelStatus
-from app.db.session import get_sessionmaker
-from app.models_upload import repository
+from app.db.models import ModelFile, ModelStatus
 from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import CompressionError
@@ -27,10 +25,13 @@ from compressor.formats.executable import convert_executable_to_onnx
 from compressor.formats.hf import check_weights_fit_config
 from compressor.formats.onnx_torch import inspect_conversion
 from compressor.sandbox import SandboxLimits, default_hidden
+from workers.inspection_lease import InspectionLease
 from workers.unpacking import fetch_model
 
 log = logging.getLogger("modelpress.inspect")
 EXECUTABLE_KINDS = ("torchscript", "torch_export")
+# An unexpected failure's text may quote the file or the server; it goes to the log only.
+UNINSPECTABLE = "the model could not be inspected; the server log has the details"
 
 
 @dataclass
@@ -41,25 +42,27 @@ class Verdict:
 
 
 def inspect_model(model_id: str) -> str | None:
-    """Inspect one pending model; return its new status, or None if there was nothing to do."""
-    with get_sessionmaker().begin() as session:
-        model = repository.get(session, model_id)
-        if model is None or model.status != ModelStatus.PENDING:
-            return None
-        storage_key, kind = model.storage_key, model.format
+    """Inspect one pending model; return its new status, or None if there was nothing to do
+    (another delivery holds or decided it, or it was deleted)."""
+    lease = InspectionLease(ModelFile, model_id)
+    claimed = lease.claim()
+    if claimed is None:
+        return None
+    storage_key, kind = claimed
     settings = get_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix="inspect-"))
     try:
-        verdict = _inspect(model_id, storage_key, kind, work)
+        with lease.renewing():
+            verdict = _inspect(model_id, storage_key, kind, work)
     except CompressionError as exc:
-        return _reject(model_id, storage_key, str(exc))
-    except Exception as exc:  # a reader bug must not leave the model pending forever
+        return lease.reject(storage_key, str(exc))
+    except Exception:  # a reader bug must not leave the model pending forever
         log.exception("inspection of model %s failed", model_id)
-        return _reject(model_id, storage_key, f"the model could not be inspected: {exc}")
+        return lease.reject(storage_key, UNINSPECTABLE)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return _accept(model_id, storage_key, verdict)
+    return _accept(lease, storage_key, verdict)
 
 
 def _inspect(model_id: str, storage_key: str, kind: str, work: Path) -> Verdict:
@@ -104,7 +107,7 @@ def _convert_executable(model_id: str, upload: Path, kind: str, work: Path) -> V
     return Verdict(format="onnx", inspection=inspection, new_key=new_key)
 
 
-def _accept(model_id: str, storage_key: str, verdict: Verdict) -> str | None:
+def _accept(lease: InspectionLease, storage_key: str, verdict: Verdict) -> str | None:
     values: dict[str, Any] = {
         "status": ModelStatus.READY,
         "format": verdict.format,
@@ -112,26 +115,13 @@ def _accept(model_id: str, storage_key: str, verdict: Verdict) -> str | None:
     }
     if verdict.new_key:
         values["storage_key"] = verdict.new_key
-    with get_sessionmaker().begin() as session:
-        won = repository.finish_inspection(session, model_id, **values)
+    won = lease.decide(**values)
     storage = get_storage()
-    if not won:  # another worker decided first, or the model was deleted meanwhile
+    if not won:  # the lease was taken back, or the model was deleted meanwhile
         if verdict.new_key:
             storage.delete(verdict.new_key)
         return None
     if verdict.new_key:
         storage.delete(storage_key)  # the executable original is never needed again
-    log.info("model %s is ready (%s)", model_id, verdict.format)
+    log.info("%s is ready (%s)", lease.what, verdict.format)
     return ModelStatus.READY
-
-
-def _reject(model_id: str, storage_key: str, reason: str) -> str | None:
-    with get_sessionmaker().begin() as session:
-        won = repository.finish_inspection(
-            session, model_id, status=ModelStatus.REJECTED, rejection_reason=reason
-        )
-    if not won:
-        return None
-    get_storage().delete(storage_key)
-    log.info("model %s rejected: %s", model_id, reason)
-    return ModelStatus.REJECTED

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Dataset, Job, JobStatus, is_valid_id
+from app.db.models import Dataset, Job, JobInput, JobStatus, is_valid_id
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 def get(session: Session, dataset_id: str) -> Dataset | None:
@@ -27,11 +30,23 @@ def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[Da
 
 
 def used_by_active_job(session: Session, dataset_id: str) -> bool:
-    active = select(Job.data).where(Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
-    # JSON columns differ between SQLite and PostgreSQL; the active set is small, so filter here.
-    return any(dataset_id in (data or {}).values() for data in session.scalars(active))
+    stmt = (
+        select(func.count())
+        .select_from(JobInput)
+        .join(Job, Job.id == JobInput.job_id)
+        .where(JobInput.dataset_id == dataset_id, Job.status.in_(ACTIVE))
+    )
+    return (session.scalar(stmt) or 0) > 0
 
 
 def delete(session: Session, dataset: Dataset) -> None:
+    """Drops the dataset and the history rows of finished jobs that read it. Rows of active
+    jobs stay, so their RESTRICT key fails the delete (IntegrityError) if one raced the check."""
+    finished = select(Job.id).where(Job.status.not_in(ACTIVE))
+    session.execute(
+        sql_delete(JobInput)
+        .where(JobInput.dataset_id == dataset.id, JobInput.job_id.in_(finished))
+        .execution_options(synchronize_session=False)
+    )
     session.delete(dataset)
     session.flush()

@@ -16,8 +16,15 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
     "",
     status_code=201,
     response_model=DatasetRead,
-    responses={201: {"headers": LOCATION}, **problem_responses(413, 422)},
+    responses={201: {"headers": LOCATION}, **problem_responses(413, 422, 429)},
     summary="Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')",
+    description=(
+        "Cheap checks run here (tensor headers: numeric dtypes only, each declared shape must "
+        "match the bytes it holds, row and array caps; JSONL: the first row): 422, nothing kept. "
+        "The stored upload is then `pending` until a worker has inspected it: `ready` with the "
+        "inspection, or `rejected` with `rejection_reason`. Jobs need a ready dataset (409 with "
+        "Retry-After while it is inspected, 422 once rejected)."
+    ),
 )
 def upload_dataset(session: SessionDep, file: UploadFile, response: Response) -> DatasetRead:
     dataset = service.upload_dataset(session, stream=file.file, filename=file.filename)

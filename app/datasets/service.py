@@ -1,6 +1,9 @@
 """Dataset uploads and the check that a dataset can feed a model, done at job submission.
 
-Stored files follow the transaction, as for models (see app/storage/transaction.py).
+The request only streams the upload to storage and judges its headers (tensor files in full,
+JSONL by its first row); a worker inspects it (workers/inspect_dataset.py), and it is
+``pending`` until then, like a model. Stored files follow the transaction, as for models (see
+app/storage/transaction.py).
 """
 
 from __future__ import annotations
@@ -8,39 +11,56 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import BinaryIO
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import errors, uploads
 from app.datasets import repository
-from app.db.models import Dataset, ModelFile, new_id
+from app.db.models import Dataset, ModelFile, ModelStatus, new_id
+from app.db.session import on_commit
+from app.queue import enqueue_dataset_inspection
+from app.settings import get_settings
 from app.storage import transaction
-from compressor.datasets import check_dataset_fits, inspect_dataset
+from compressor.dataset_headers import DatasetLimits, screen_dataset
+from compressor.datasets import check_dataset_fits
 from compressor.errors import CompressionError
 
 
+def dataset_limits() -> DatasetLimits:
+    uploads_settings = get_settings().uploads
+    return DatasetLimits(
+        max_rows=uploads_settings.dataset_max_rows,
+        max_fields=uploads_settings.dataset_max_fields,
+    )
+
+
 def upload_dataset(session: Session, *, stream: BinaryIO, filename: str | None) -> Dataset:
-    return uploads.store_upload(
+    dataset = uploads.store_upload(
         session,
         stream=stream,
         filename=filename,
         folder="datasets",
-        to_row=_inspected,
+        to_row=_screened,
         add=repository.add,
     )
+    dataset_id = dataset.id
+    on_commit(session, lambda: enqueue_dataset_inspection(dataset_id))
+    return dataset
 
 
-def _inspected(upload: uploads.Received) -> Dataset:
+def _screened(upload: uploads.Received) -> Dataset:
     try:
-        inspection = inspect_dataset(upload.path)
+        kind = screen_dataset(upload.path, dataset_limits())
     except CompressionError as exc:
         raise errors.InvalidUpload(str(exc)) from exc
     return Dataset(
         id=new_id(),
         filename=upload.filename,
-        format=str(inspection["format"]),
+        format=kind,
+        status=ModelStatus.PENDING,
         size_bytes=upload.size,
         sha256=upload.sha256,
-        inspection=inspection,
+        inspection={},
     )
 
 
@@ -56,18 +76,43 @@ def list_datasets(session: Session, *, limit: int, offset: int) -> tuple[Sequenc
 
 
 def delete_dataset(session: Session, *, dataset_id: str) -> None:
+    """Refused while a queued or running job reads the dataset. Finished jobs keep their
+    job_inputs rows as history until the dataset goes: those rows are deleted with it. A job
+    submitted while this runs holds a RESTRICT key on the dataset, so the delete then fails
+    in the database, and is answered 409 like the check."""
     dataset = get_dataset(session, dataset_id=dataset_id)
+    in_use = errors.Conflict("the dataset is used by a queued or running job; cancel it first")
     if repository.used_by_active_job(session, dataset_id):
-        raise errors.Conflict("the dataset is used by a queued or running job; cancel it first")
+        raise in_use
     key = dataset.storage_key
-    repository.delete(session, dataset)
+    try:
+        repository.delete(session, dataset)
+    except IntegrityError as exc:
+        raise in_use from exc
     transaction.delete_after_commit(session, keys=[key])
 
 
+def require_ready(dataset: Dataset, *, role: str) -> None:
+    """409 while a worker has not yet decided (it clears by itself, so Retry-After); 422 once
+    the dataset was rejected (it never will)."""
+    if dataset.status in (ModelStatus.PENDING, ModelStatus.INSPECTING):
+        raise errors.DatasetNotReady(
+            f"the {role} dataset {dataset.id} is still being inspected; retry when its status "
+            "is 'ready'"
+        )
+    if dataset.status == ModelStatus.REJECTED:
+        raise errors.InvalidDataset(
+            f"the {role} dataset {dataset.id} was rejected at inspection: "
+            f"{dataset.rejection_reason}"
+        )
+
+
 def check_job_data(session: Session, *, model: ModelFile, data: dict[str, str]) -> None:
-    """Every named dataset exists and matches the model's inputs (names, shapes, dtypes)."""
+    """Every named dataset exists, is ready, and matches the model's inputs (names, shapes,
+    dtypes)."""
     for role, dataset_id in data.items():
         dataset = get_dataset(session, dataset_id=dataset_id)
+        require_ready(dataset, role=role)
         try:
             check_dataset_fits(
                 dataset.inspection,

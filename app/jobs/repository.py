@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import EventLevel, Job, JobEvent, JobStatus, is_valid_id
+from app.db.models import EventLevel, Job, JobEvent, JobInput, JobStatus, is_valid_id
 
 
 def get(session: Session, job_id: str) -> Job | None:
@@ -48,6 +48,20 @@ def queued_before(session: Session, cutoff: datetime) -> Sequence[Job]:
     return session.scalars(
         select(Job).where(Job.status == JobStatus.QUEUED, Job.updated_at < cutoff)
     ).all()
+
+
+def add_inputs(
+    session: Session, job_id: str, *, datasets: dict[str, str], students: list[str]
+) -> None:
+    """Record what the job reads, under RESTRICT keys, so none of it can be deleted while the
+    job is queued or running (and a delete racing this insert fails, one way or the other)."""
+    rows = [JobInput(job_id=job_id, role=role, dataset_id=ds) for role, ds in datasets.items()]
+    rows += [
+        JobInput(job_id=job_id, role=f"student-{n}", model_id=student_id)
+        for n, student_id in enumerate(dict.fromkeys(students), start=1)
+    ]
+    session.add_all(rows)
+    session.flush()
 
 
 def add_event(

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Result, func, select, update
 from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobStatus, ModelFile, ModelStatus, is_valid_id, utcnow
+from app.db.models import Job, JobInput, JobStatus, ModelFile, is_valid_id
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 def get(session: Session, model_id: str) -> ModelFile | None:
@@ -33,13 +33,14 @@ def add(session: Session, model: ModelFile) -> ModelFile:
 
 
 def has_active_jobs(session: Session, model_id: str) -> bool:
-    active = (JobStatus.QUEUED, JobStatus.RUNNING)
-    stmt = (
-        select(func.count())
-        .select_from(Job)
-        .where(Job.model_id == model_id, Job.status.in_(active))
+    """A queued or running job compresses the model, or trains it as an uploaded student."""
+    own = select(Job.id).where(Job.model_id == model_id, Job.status.in_(ACTIVE))
+    as_student = (
+        select(JobInput.job_id)
+        .join(Job, Job.id == JobInput.job_id)
+        .where(JobInput.model_id == model_id, Job.status.in_(ACTIVE))
     )
-    return (session.scalar(stmt) or 0) > 0
+    return session.scalar(select(own.union(as_student).exists())) or False
 
 
 def job_artifact_keys(session: Session, model_id: str) -> list[str]:
@@ -48,43 +49,15 @@ def job_artifact_keys(session: Session, model_id: str) -> list[str]:
 
 
 def delete(session: Session, model: ModelFile) -> None:
-    session.execute(sql_delete(Job).where(Job.model_id == model.id))
+    """Drops the model, its (finished) jobs, and the history rows of finished jobs that
+    trained it as a student. Rows of active jobs stay, so their RESTRICT key fails the delete
+    (IntegrityError) if one raced the check."""
+    finished = select(Job.id).where(Job.status.not_in(ACTIVE))
+    session.execute(
+        sql_delete(JobInput)
+        .where(JobInput.model_id == model.id, JobInput.job_id.in_(finished))
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(sql_delete(Job).where(Job.model_id == model.id, Job.status.not_in(ACTIVE)))
     session.delete(model)
     session.flush()
-
-
-def finish_inspection(session: Session, model_id: str, **values: Any) -> bool:
-    """Move a pending model to its verdict; False when another worker got there first."""
-    stmt = (
-        update(ModelFile)
-        .where(ModelFile.id == model_id, ModelFile.status == ModelStatus.PENDING)
-        .values(**values, updated_at=utcnow())
-    )
-    return _rowcount(session.execute(stmt)) == 1
-
-
-def pending_since(session: Session, cutoff: datetime) -> list[str]:
-    """Pending models untouched since ``cutoff`` are marked touched now and returned to re-send."""
-    ids = session.scalars(
-        select(ModelFile.id).where(
-            ModelFile.status == ModelStatus.PENDING, ModelFile.updated_at < cutoff
-        )
-    ).all()
-    touched = []
-    for model_id in ids:
-        stmt = (
-            update(ModelFile)
-            .where(
-                ModelFile.id == model_id,
-                ModelFile.status == ModelStatus.PENDING,
-                ModelFile.updated_at < cutoff,
-            )
-            .values(updated_at=utcnow())
-        )
-        if _rowcount(session.execute(stmt)) == 1:
-            touched.append(model_id)
-    return touched
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)

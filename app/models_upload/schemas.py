@@ -17,8 +17,9 @@ class ModelRead(BaseModel):
         description="huggingface, onnx or architecture once ready; while pending, what the "
         "upload looked like at the door (archive, onnx, torchscript, torch_export)"
     )
-    status: Literal["pending", "ready", "rejected"] = Field(
-        description="pending until a worker has inspected the upload; a job needs ready"
+    status: Literal["pending", "inspecting", "ready", "rejected"] = Field(
+        description="pending until a worker has inspected the upload (inspecting while one "
+        "does); a job needs ready"
     )
     rejection_reason: str | None = None
     size_bytes: int

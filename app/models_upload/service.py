@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import BinaryIO
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import errors, uploads
@@ -57,7 +58,7 @@ def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) ->
 
 def require_ready(model: ModelFile, *, role: str = "model") -> None:
     """A job may only use a model a worker has inspected and accepted."""
-    if model.status == ModelStatus.PENDING:
+    if model.status in (ModelStatus.PENDING, ModelStatus.INSPECTING):
         raise errors.ModelNotReady(
             f"{role} {model.id} is still being inspected; retry when its status is 'ready'"
         )
@@ -79,9 +80,16 @@ def list_models(session: Session, *, limit: int, offset: int) -> tuple[Sequence[
 
 
 def delete_model(session: Session, *, model_id: str) -> None:
+    """Refused while a queued or running job compresses the model or trains it as a student.
+    A job submitted while this runs holds a RESTRICT key on the model, so the delete then
+    fails in the database and is answered 409 like the check (see repository.delete)."""
     model = get_model(session, model_id=model_id)
+    in_use = errors.ModelInUse("the model is used by a queued or running job; cancel it first")
     if repository.has_active_jobs(session, model_id):
-        raise errors.ModelInUse("the model is used by a queued or running job; cancel it first")
+        raise in_use
     keys = [model.storage_key, *repository.job_artifact_keys(session, model_id)]
-    repository.delete(session, model)
+    try:
+        repository.delete(session, model)
+    except IntegrityError as exc:
+        raise in_use from exc
     transaction.delete_after_commit(session, keys=keys)

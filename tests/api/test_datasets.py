@@ -1,4 +1,5 @@
-"""Datasets: tensors or JSONL text, checked against the model when a job names them."""
+"""Datasets: tensors or JSONL text, inspected by a worker, checked against the model when a job
+names them. (Header screening, worker verdicts and caps: test_dataset_inspection.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.api.test_bad_input import assert_problem
-from tests.fixtures.helpers import row_count
+from tests.fixtures.helpers import row_count, upload_dataset_ready, wait_for_dataset
 from tests.fixtures.stack import Stack
 
 
@@ -24,12 +25,20 @@ def post_dataset(api: Stack, content: bytes, name: str = "data.npz"):  # type: i
         return client.post("/v1/datasets", files={"file": (name, content)})
 
 
+def ready(api: Stack, content: bytes, name: str = "data.npz") -> str:
+    with api.client() as client:
+        return str(upload_dataset_ready(client, content, name)["id"])
+
+
 class TestDatasetUpload:
     def test_npz_inspected(self, api: Stack) -> None:
         ids = np.ones((5, 12), dtype=np.int64)
         created = post_dataset(api, _npz(input_ids=ids, labels=np.arange(5)))
         assert created.status_code == 201, created.text
-        body = created.json()
+        assert created.json()["status"] == "pending"
+        with api.client() as client:
+            body = wait_for_dataset(client, created.json()["id"])
+        assert body["status"] == "ready", body
         assert body["format"] == "npz"
         assert body["inspection"]["samples"] == 5
         assert body["inspection"]["has_labels"] is True
@@ -39,7 +48,9 @@ class TestDatasetUpload:
         lines = "\n".join(json.dumps({"text": t, "label": i}) for i, t in enumerate(["a b", "c d"]))
         created = post_dataset(api, lines.encode(), "d.jsonl")
         assert created.status_code == 201, created.text
-        assert created.json()["inspection"] == {
+        with api.client() as client:
+            body = wait_for_dataset(client, created.json()["id"])
+        assert body["inspection"] == {
             "format": "jsonl",
             "samples": 2,
             "has_labels": True,
@@ -49,7 +60,7 @@ class TestDatasetUpload:
     @pytest.mark.parametrize(
         ("content", "needle"),
         [
-            (_npz(x=np.array([{"a": 1}], dtype=object)), "safely"),
+            (_npz(x=np.array([{"a": 1}], dtype=object)), "dtype object"),
             (b'{"text": 3}\n', "text"),
             (b"plain words", "unknown dataset format"),
             (_npz(a=np.ones((3, 2)), b=np.ones((4, 2))), "disagree"),
@@ -65,7 +76,7 @@ class TestDatasetUpload:
 
 class TestDatasetAgainstModel:
     def test_mismatch_refused_at_submission(self, api: Stack, model_id: str) -> None:
-        wrong = post_dataset(api, _npz(pixels=np.ones((4, 64), dtype=np.float32))).json()["id"]
+        wrong = ready(api, _npz(pixels=np.ones((4, 64), dtype=np.float32)))
         steps = [{"technique": "quantization", "scheme": "int8_dynamic"}]
         with api.client() as client:
             response = client.post(
@@ -82,7 +93,7 @@ class TestDatasetAgainstModel:
 
     def test_matching_dataset_accepted(self, api: Stack, model_id: str) -> None:
         ids = np.ones((4, 16), dtype=np.int64)
-        good = post_dataset(api, _npz(input_ids=ids, attention_mask=ids)).json()["id"]
+        good = ready(api, _npz(input_ids=ids, attention_mask=ids))
         steps = [{"technique": "quantization", "scheme": "int8_dynamic"}]
         with api.client() as client:
             response = client.post(

@@ -22,6 +22,7 @@ from tests.fixtures.helpers import (
     npz_bytes,
     submit_job,
     upload_ready,
+    wait_for_dataset,
     wait_for_job,
     wait_until,
 )
@@ -113,6 +114,7 @@ class TestMaxAttempts:
                 files={"file": ("train.npz", npz_bytes(input=split.x_train, labels=split.y_train))},
             )
             assert train.status_code == 201, train.text
+            assert wait_for_dataset(client, train.json()["id"])["status"] == "ready"
             # Trains for a minute: every attempt is still running when its worker dies.
             slow = [{"technique": "distillation", "width": 0.5, "epochs": 200, "max_seconds": 60}]
             job_id = submit_job(client, model_id, slow, data={"train": train.json()["id"]})

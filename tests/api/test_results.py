@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from scripts.train_digits import digits_split, train_and_save
-from tests.fixtures.helpers import upload_ready, wait_for_job
+from tests.fixtures.helpers import upload_ready, wait_for_dataset, wait_for_job
 from tests.fixtures.stack import ROOT, Stack
 
 RECIPES = {
@@ -70,6 +70,7 @@ def digits_jobs(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Itera
             files={"file": ("eval.npz", _npz(input=split.x_eval, labels=split.y_eval))},
         )
         assert eval_ds.status_code == 201, eval_ds.text
+        assert wait_for_dataset(client, eval_ds.json()["id"])["status"] == "ready"
         submitted = {}
         for name, steps in RECIPES.items():
             body = {

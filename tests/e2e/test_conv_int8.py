@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from scripts.conv_digits import INPUT, export, train
-from tests.fixtures.helpers import unpack_artifact, upload_ready, wait_for_job
+from tests.fixtures.helpers import unpack_artifact, upload_ready, wait_for_dataset, wait_for_job
 from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +37,9 @@ def test_conv_only_int8_static_job(stack: Stack, tmp_path: Path) -> None:
             files={"file": ("eval.npz", _npz(**{INPUT: trained.x_eval, "labels": trained.y_eval}))},
         )
         assert calibration.status_code == 201, calibration.text
+        assert wait_for_dataset(client, calibration.json()["id"])["status"] == "ready"
         assert held_out.status_code == 201, held_out.text
+        assert wait_for_dataset(client, held_out.json()["id"])["status"] == "ready"
         # Weight-only schemes have no conv kernel in ORT: refused at submission, saying why.
         refused = client.post(
             "/v1/jobs",

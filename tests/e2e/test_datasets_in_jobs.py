@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from scripts.train_digits import digits_split
-from tests.fixtures.helpers import digits_upload, npz_bytes, submit_job, upload_ready, wait_for_job
+from tests.fixtures.helpers import (
+    digits_upload,
+    npz_bytes,
+    submit_job,
+    upload_dataset_ready,
+    upload_ready,
+    wait_for_job,
+)
 from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -35,10 +42,8 @@ EVAL_TEXTS = [
 
 
 def upload_dataset(client: httpx.Client, filename: str, content: bytes) -> dict[str, Any]:
-    response = client.post("/v1/datasets", files={"file": (filename, content)})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    """Upload and wait for the worker's inspection: a job only takes a ready dataset."""
+    return upload_dataset_ready(client, content, filename)
 
 
 def jsonl(texts: list[str]) -> bytes:

@@ -18,7 +18,7 @@ import pytest
 from onnx import numpy_helper
 
 from scripts.train_digits import ARCHITECTURES, digits_split, train_and_save
-from tests.fixtures.helpers import unpack_artifact, upload_ready, wait_for_job
+from tests.fixtures.helpers import unpack_artifact, upload_ready, wait_for_dataset, wait_for_job
 from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,9 @@ def digits(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
                 files={"file": ("train.npz", _npz(input=split.x_train, labels=split.y_train))},
             )
             assert eval_ds.status_code == 201, eval_ds.text
+            assert wait_for_dataset(client, eval_ds.json()["id"])["status"] == "ready"
             assert train_ds.status_code == 201, train_ds.text
+            assert wait_for_dataset(client, train_ds.json()["id"])["status"] == "ready"
             ids[family] = {
                 "model": created["id"],
                 "eval": eval_ds.json()["id"],

@@ -24,6 +24,7 @@ from tests.fixtures.helpers import (
     stored_files,
     unpack_artifact,
     upload,
+    wait_for_dataset,
     wait_for_job,
     wait_for_model,
 )
@@ -91,6 +92,7 @@ def test_converted_in_the_sandbox_then_compressed(
             files={"file": ("eval.npz", _npz(input=split.x_eval, labels=split.y_eval))},
         )
         assert eval_ds.status_code == 201, eval_ds.text
+        assert wait_for_dataset(client, eval_ds.json()["id"])["status"] == "ready"
         body = {
             "model_id": ready["id"],
             "recipe": {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]},

@@ -33,6 +33,7 @@ from tests.fixtures.helpers import (
     unpack_artifact,
     upload,
     upload_ready,
+    wait_for_dataset,
     wait_for_job,
     wait_for_model,
 )
@@ -109,6 +110,7 @@ def cnn(stack: Stack) -> Iterator[dict[str, Any]]:
                 files={"file": (f"{role}.npz", npz_bytes(**{INPUT: x, "labels": y}))},
             )
             assert created.status_code == 201, created.text
+            assert wait_for_dataset(client, created.json()["id"])["status"] == "ready"
             ids[role] = created.json()["id"]
     channels = _conv_channels(onnx.load_from_string(content))
     yield {"model": model, "accuracy": accuracy, "split": split, "channels": channels, **ids}

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from scripts.train_digits import train_and_save
-from tests.fixtures.helpers import row_count, upload_ready, wait_for_job
+from tests.fixtures.helpers import row_count, upload_ready, wait_for_dataset, wait_for_job
 from tests.fixtures.stack import Stack, free_port, running_stack, unavailable
 
 pytestmark = pytest.mark.e2e
@@ -80,6 +80,7 @@ def submit_slow(
     """Trains on the 1437-image split, so it really runs for about ``seconds``."""
     dataset = client.post("/v1/datasets", files={"file": ("train.npz", train_npz)})
     assert dataset.status_code == 201, dataset.text
+    assert wait_for_dataset(client, dataset.json()["id"])["status"] == "ready"
     return submit(client, model_id, slow(seconds), data={"train": dataset.json()["id"]}, **extra)
 
 
@@ -228,6 +229,7 @@ class TestJobMemoryLimit:
             with npz.open("rb") as fh:
                 dataset = client.post("/v1/datasets", files={"file": fh}, timeout=300)
             assert dataset.status_code == 201, dataset.text
+            assert wait_for_dataset(client, dataset.json()["id"])["status"] == "ready"
             job_id = submit(client, model, QUICK, data={"eval": dataset.json()["id"]})
             job = wait_for_job(client, job_id, stack=stack, timeout=180)
             assert job["status"] == "failed", f"{job}\n{stack.logs()}"

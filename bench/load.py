@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -30,6 +32,7 @@ from bench.common import Row
 
 JOBS = 200
 CLIENTS = 20
+ROUNDS = 3
 # The cheapest real job: int8 weights for a 64-300-100-10 MLP, measured briefly.
 SMALL_RECIPE = {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
 OVERHEAD_GOAL_S = 2.0
@@ -56,11 +59,11 @@ class Submissions:
 
 
 def _one_client(
-    base_url: str, body: dict[str, Any], count: int, keep_every: int
+    base_url: str, body: dict[str, Any], indexes: range, keep_every: int
 ) -> list[tuple[str, float]]:
     done: list[tuple[str, float]] = []
     with httpx.Client(base_url=base_url, timeout=120) as client:
-        for n in range(count):
+        for index in indexes:
             started = time.perf_counter()
             response = client.post("/v1/jobs", json=body)
             took = time.perf_counter() - started
@@ -68,7 +71,7 @@ def _one_client(
                 raise RuntimeError(f"submission answered {response.status_code}: {response.text}")
             job_id = str(response.json()["id"])
             done.append((job_id, took))
-            if n % keep_every:
+            if index % keep_every:
                 cancel = client.post(f"/v1/jobs/{job_id}/cancel")
                 if cancel.status_code not in (200, 409):  # 409: it finished first
                     raise RuntimeError(f"cancel answered {cancel.status_code}: {cancel.text}")
@@ -85,13 +88,15 @@ def submit_concurrently(
 ) -> Submissions:
     """``jobs`` submissions of the small job, spread over ``clients`` concurrent HTTP clients.
 
-    With ``keep_every`` n > 1 each client cancels its submissions at once except every n-th:
+    With ``keep_every`` n > 1 the clients cancel each submission at once except every n-th:
     every job still goes through the broker and a worker, but only some run the engine."""
     body = {"model_id": model_id, "recipe": SMALL_RECIPE}
-    shares = [jobs // clients + (i < jobs % clients) for i in range(clients)]
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        futures = [pool.submit(_one_client, base_url, body, n, keep_every) for n in shares]
+        futures = [
+            pool.submit(_one_client, base_url, body, range(i, jobs, clients), keep_every)
+            for i in range(clients)
+        ]
         results = [f.result() for f in futures]
     wall = time.perf_counter() - started
     flat = [pair for client in results for pair in client]
@@ -133,9 +138,9 @@ def engine_seconds(source: Path, workdir: Path, env: dict[str, str]) -> float:
         iterations=int(env["MODELPRESS_MEASURE_ITERATIONS"]),
     )
     recipe = Recipe.model_validate(SMALL_RECIPE)
-    compress_model(source, recipe, target=Target(), workdir=workdir / "warm", settings=settings)
+    shutil.rmtree(workdir, ignore_errors=True)
     started = time.perf_counter()
-    compress_model(source, recipe, target=Target(), workdir=workdir / "timed", settings=settings)
+    compress_model(source, recipe, target=Target(), workdir=workdir, settings=settings)
     return time.perf_counter() - started
 
 
@@ -186,10 +191,18 @@ def service_under_load(work: Path) -> list[Row]:
 
     model_zip = digits_upload(work / "mlp")
     with deployment(work) as stack, stack.client() as client:
-        engine = engine_seconds(work / "mlp", work, stack.env)
         model_id = upload_ready(client, model_zip)["id"]
-        end_to_end_seconds(client, model_id)  # a worker's first job warms the disk cache
-        overhead = Overhead(min(end_to_end_seconds(client, model_id) for _ in range(2)), engine)
+        engine_seconds(work / "mlp", work / "engine", stack.env)  # imports, caches
+        end_to_end_seconds(client, model_id)
+        # Alternated, best of each: a neighbour's burst on a shared machine penalises neither.
+        rounds = [
+            (
+                end_to_end_seconds(client, model_id),
+                engine_seconds(work / "mlp", work / "engine", stack.env),
+            )
+            for _ in range(ROUNDS)
+        ]
+        overhead = Overhead(min(e for e, _ in rounds), min(g for _, g in rounds))
         submitted = submit_concurrently(stack.base_url, model_id)
         finished = cancel_unfinished(client, submitted.job_ids)
     return [
@@ -209,14 +222,15 @@ def service_under_load(work: Path) -> list[Row]:
         Row(
             "service overhead on a small job (digits MLP, int8_dynamic, idle deployment)",
             figures={
-                "end to end (created_at -> finished_at, best of 2)": f"{overhead.end_to_end_s:.2f} s",
-                "engine alone (compress_model, warm process)": f"{overhead.engine_s:.2f} s",
+                f"end to end (created_at -> finished_at, best of {ROUNDS})": f"{overhead.end_to_end_s:.2f} s",
+                f"engine alone (compress_model, warm process, best of {ROUNDS})": f"{overhead.engine_s:.2f} s",
                 "service overhead": f"{overhead.service_s:.2f} s",
                 "allowed": f"{overhead.allowed_s:.2f} s",
             },
             goal=GOAL,
             met=overhead.service_s < overhead.allowed_s,
             reached=f"{overhead.service_s:.2f} s against {overhead.allowed_s:.2f} s allowed",
+            notes=f"1-minute load average of the machine at the end: {os.getloadavg()[0]:.1f}",
         ),
     ]
 

@@ -10,14 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from app.auth.caller import authenticate, require_admin
 from app.errors import PROBLEM_SCHEMA, Problem, problem_responses
 
 BINARY = {"type": "string", "format": "binary"}
 LOCATION = {
     "Location": {"description": "where the new resource lives", "schema": {"type": "string"}}
+}
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "an API key from `modelpress api-key create`",
 }
 # FastAPI's default 422 body; ours is a Problem, so these schemas go unused.
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
@@ -55,14 +62,31 @@ def build_spec(app: FastAPI) -> dict[str, Any]:
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(problem.pop("$defs", {}))
     schemas["Problem"] = problem
+    spec["components"].setdefault("securitySchemes", {})["bearer"] = BEARER
+    # Included routers keep their own routes; the contexts carry the router-level dependencies.
+    routes = {
+        (route.path_format, method.lower()): route
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute)
+        for method in route.methods or ()
+    }
     for path, path_item in spec.get("paths", {}).items():
         for method, operation in path_item.items():
-            _declare_problems(path, method, operation)
+            route = routes.get((path, method))
+            _declare_problems(method, operation, _calls(route.dependant) if route else set())
     _binary_files(spec)
     return dict(sorted(spec.items()))
 
 
-def _declare_problems(path: str, method: str, operation: dict[str, Any]) -> None:
+def _calls(dependant: Dependant) -> set[Any]:
+    """Every dependency a route runs, however deep (require_admin runs authenticate)."""
+    found: set[Any] = set()
+    for sub in dependant.dependencies:
+        found |= {sub.call, *_calls(sub)}
+    return found
+
+
+def _declare_problems(method: str, operation: dict[str, Any], calls: set[Any]) -> None:
     responses = operation.setdefault("responses", {})
     if "422" in responses:
         responses["422"] = {"description": "Problem details (RFC 9457)", **PROBLEM_SCHEMA}
@@ -70,10 +94,14 @@ def _declare_problems(path: str, method: str, operation: dict[str, Any]) -> None
         responses.setdefault(
             "400", {"description": "Unparseable body (RFC 9457)", **PROBLEM_SCHEMA}
         )
-    expected = [401] if path.startswith("/v1/") else []
-    if path.startswith("/v1/") and method == "post" and "requestBody" in operation:
-        # Any body past the upload limit is refused; creating counts against tenant quotas.
-        expected += [413, 429]
+    expected = []
+    if authenticate in calls:
+        expected.append(401)
+        operation["security"] = [{"bearer": []}]
+    if require_admin in calls:
+        expected.append(403)
+    if method == "post" and "requestBody" in operation:
+        expected.append(413)  # every route has a body limit, uploads a larger one
     for status, response in problem_responses(*expected).items():
         responses.setdefault(str(status), response)
     operation["responses"] = dict(sorted(responses.items()))

@@ -43,7 +43,7 @@ def _read(session: Session, job: Job) -> JobRead:
     "",
     status_code=202,
     response_model=JobRead,
-    responses={202: {"headers": LOCATION}, **problem_responses(404, 409, 422)},
+    responses={202: {"headers": LOCATION}, **problem_responses(404, 409, 422, 429)},
     summary="Submit a compression job",
 )
 def create_job(body: JobCreate, session: SessionDep, response: Response) -> JobRead:

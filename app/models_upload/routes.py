@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
     "",
     status_code=201,
     response_model=ModelRead,
-    responses={201: {"headers": LOCATION}, **problem_responses(413, 422)},
+    responses={201: {"headers": LOCATION}, **problem_responses(413, 422, 429)},
     summary="Upload a model (multipart field 'file')",
     description=(
         "Cheap checks run here (pickles, executable formats, archive escapes and bombs, "

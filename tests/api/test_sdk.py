@@ -78,6 +78,15 @@ class TestDocument:
             assert "Location" in upload["201"]["headers"]
         assert "503" in spec["paths"]["/readyz"]["get"]["responses"]
 
+    def test_authenticated_routes_declare_the_key_and_401(self, spec: dict[str, Any]) -> None:
+        assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+        for method, path, op in operations(spec):
+            if path.startswith("/v1/"):
+                assert op["security"] == [{"bearer": []}], (method, path)
+                assert "401" in op["responses"], (method, path)
+        assert "403" in spec["paths"]["/v1/workers"]["get"]["responses"]
+        assert "security" not in spec["paths"]["/healthz"]["get"]
+
     def test_recipe_report_and_inspection_are_typed(self, spec: dict[str, Any]) -> None:
         schemas = spec["components"]["schemas"]
         job = schemas["JobRead"]["properties"]

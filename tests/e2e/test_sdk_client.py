@@ -24,7 +24,7 @@ try:
 except ImportError:
     sys.path.insert(0, str(ROOT / "clients" / "python"))
 
-from modelpress_client import Client
+from modelpress_client import AuthenticatedClient, Client
 from modelpress_client.api.jobs import (
     cancel_job,
     create_job,
@@ -71,13 +71,20 @@ def typed(value: Any, kind: type[T]) -> T:
 
 
 @pytest.fixture(scope="module")
-def sdk(stack: Stack) -> Iterator[Client]:
-    with Client(base_url=stack.base_url, raise_on_unexpected_status=True) as client:
+def sdk(stack: Stack) -> Iterator[AuthenticatedClient | Client]:
+    client: AuthenticatedClient | Client
+    if stack.api_key:
+        client = AuthenticatedClient(
+            stack.base_url, token=stack.api_key, raise_on_unexpected_status=True
+        )
+    else:
+        client = Client(stack.base_url, raise_on_unexpected_status=True)
+    with client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def model(sdk: Client, tmp_path_factory: pytest.TempPathFactory) -> ModelRead:
+def model(sdk: AuthenticatedClient | Client, tmp_path_factory: pytest.TempPathFactory) -> ModelRead:
     archive = digits_upload(tmp_path_factory.mktemp("digits-mlp"))
     upload = BodyUploadModel(
         file=File(
@@ -95,7 +102,7 @@ def model(sdk: Client, tmp_path_factory: pytest.TempPathFactory) -> ModelRead:
 
 
 def test_upload_job_artifact_through_typed_calls(
-    sdk: Client, model: ModelRead, stack: Stack, tmp_path: Path
+    sdk: AuthenticatedClient | Client, model: ModelRead, stack: Stack, tmp_path: Path
 ) -> None:
     assert model.status == ModelReadStatus.READY, model.rejection_reason
     assert model.inspection.format_ == "architecture"
@@ -141,7 +148,7 @@ def test_upload_job_artifact_through_typed_calls(
     cancel_job.sync(again.id, client=sdk)
 
 
-def test_errors_come_back_as_problems(sdk: Client) -> None:
+def test_errors_come_back_as_problems(sdk: AuthenticatedClient | Client) -> None:
     missing = typed(get_job.sync("no-such-job", client=sdk), Problem)
     assert missing.status == 404 and missing.type_ == "/problems/job-not-found"
     refused = create_job.sync(

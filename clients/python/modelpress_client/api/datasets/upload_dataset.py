@@ -80,10 +80,16 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: BodyUploadDataset,
 ) -> Response[DatasetRead | Problem]:
     """Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')
+
+     Cheap checks run here (tensor headers: numeric dtypes only, each declared shape must match the bytes
+    it holds, row and array caps; JSONL: the first row): 422, nothing kept. The stored upload is then
+    `pending` until a worker has inspected it: `ready` with the inspection, or `rejected` with
+    `rejection_reason`. Jobs need a ready dataset (409 with Retry-After while it is inspected, 422 once
+    rejected).
 
     Args:
         body (BodyUploadDataset):
@@ -109,10 +115,16 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: BodyUploadDataset,
 ) -> DatasetRead | Problem | None:
     """Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')
+
+     Cheap checks run here (tensor headers: numeric dtypes only, each declared shape must match the bytes
+    it holds, row and array caps; JSONL: the first row): 422, nothing kept. The stored upload is then
+    `pending` until a worker has inspected it: `ready` with the inspection, or `rejected` with
+    `rejection_reason`. Jobs need a ready dataset (409 with Retry-After while it is inspected, 422 once
+    rejected).
 
     Args:
         body (BodyUploadDataset):
@@ -133,10 +145,16 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: BodyUploadDataset,
 ) -> Response[DatasetRead | Problem]:
     """Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')
+
+     Cheap checks run here (tensor headers: numeric dtypes only, each declared shape must match the bytes
+    it holds, row and array caps; JSONL: the first row): 422, nothing kept. The stored upload is then
+    `pending` until a worker has inspected it: `ready` with the inspection, or `rejected` with
+    `rejection_reason`. Jobs need a ready dataset (409 with Retry-After while it is inspected, 422 once
+    rejected).
 
     Args:
         body (BodyUploadDataset):
@@ -160,10 +178,16 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: BodyUploadDataset,
 ) -> DatasetRead | Problem | None:
     """Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')
+
+     Cheap checks run here (tensor headers: numeric dtypes only, each declared shape must match the bytes
+    it holds, row and array caps; JSONL: the first row): 422, nothing kept. The stored upload is then
+    `pending` until a worker has inspected it: `ready` with the inspection, or `rejected` with
+    `rejection_reason`. Jobs need a ready dataset (409 with Retry-After while it is inspected, 422 once
+    rejected).
 
     Args:
         body (BodyUploadDataset):

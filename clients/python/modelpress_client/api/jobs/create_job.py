@@ -88,7 +88,7 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: JobCreate,
 ) -> Response[JobRead | Problem]:
     """Submit a compression job
@@ -118,7 +118,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: JobCreate,
 ) -> JobRead | Problem | None:
     """Submit a compression job
@@ -143,7 +143,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: JobCreate,
 ) -> Response[JobRead | Problem]:
     """Submit a compression job
@@ -171,7 +171,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: JobCreate,
 ) -> JobRead | Problem | None:
     """Submit a compression job

@@ -138,7 +138,7 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     status: JobStatus | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
@@ -201,7 +201,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     status: JobStatus | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
@@ -259,7 +259,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     status: JobStatus | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
@@ -320,7 +320,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     status: JobStatus | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,

@@ -78,7 +78,7 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: BodyUploadModel,
 ) -> Response[ModelRead | Problem]:
     """Upload a model (multipart field 'file')
@@ -112,7 +112,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: BodyUploadModel,
 ) -> ModelRead | Problem | None:
     """Upload a model (multipart field 'file')
@@ -141,7 +141,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: BodyUploadModel,
 ) -> Response[ModelRead | Problem]:
     """Upload a model (multipart field 'file')
@@ -173,7 +173,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: BodyUploadModel,
 ) -> ModelRead | Problem | None:
     """Upload a model (multipart field 'file')

@@ -58,11 +58,6 @@ def _parse_response(
 
         return response_422
 
-    if response.status_code == 429:
-        response_429 = Problem.from_dict(response.json())
-
-        return response_429
-
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
@@ -82,7 +77,7 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: WebhookCreate,
 ) -> Response[Problem | WebhookCreated]:
     """Subscribe a URL to events; the response holds the signing secret, shown once
@@ -111,7 +106,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: WebhookCreate,
 ) -> Problem | WebhookCreated | None:
     """Subscribe a URL to events; the response holds the signing secret, shown once
@@ -135,7 +130,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: WebhookCreate,
 ) -> Response[Problem | WebhookCreated]:
     """Subscribe a URL to events; the response holds the signing secret, shown once
@@ -162,7 +157,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient | Client,
+    client: AuthenticatedClient,
     body: WebhookCreate,
 ) -> Problem | WebhookCreated | None:
     """Subscribe a URL to events; the response holds the signing secret, shown once

@@ -1,0 +1,1 @@
+"""The user's command line for a modelpress server, built on the generated client."""

@@ -5,10 +5,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run migrate lint format test bench clean sdk
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt clients/python/setup.py clients/cli/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[dev]' -e clients/python -e clients/cli
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -103,11 +103,10 @@ class TestLoadWithFaults:
     def test_every_job_ends_once_with_its_artifact(
         self, tmp_path: Path, private_redis: _PrivateRedis
     ) -> None:
-        model_zip = digits_upload(tmp_path / "mlp")
         with running_stack("scaleout", tmp_path, broker_url=private_redis.url, **FAST) as stack:
             stack.start_worker("worker2")
             with stack.client() as client:
-                model_id = upload_ready(client, model_zip)["id"]
+                model_id = upload_ready(client, digits_upload(tmp_path / "mlp"))["id"]
                 with ThreadPoolExecutor(1) as background:
                     load = background.submit(
                         submit_concurrently, stack.base_url, model_id, keep_every=KEEP_EVERY

@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from app import inspection_lease
-from app.db.models import ModelStatus
+from app.db.models import ModelFile, ModelStatus
 from app.db.session import get_sessionmaker
 from app.settings import get_settings
 from app.storage import get_storage
+from app.webhooks import service as webhooks
 
 log = logging.getLogger("modelpress.inspect")
 
@@ -77,9 +78,12 @@ class InspectionLease:
     def decide(self, **values: Any) -> bool:
         """Record the verdict; False when this delivery no longer holds the row."""
         with get_sessionmaker().begin() as session:
-            return inspection_lease.finish(
+            decided = inspection_lease.finish(
                 session, self.table, self.row_id, owner=self.owner, **values
             )
+            if decided and self.table is ModelFile:
+                webhooks.emit_model_inspected(session, self.row_id, values["status"])
+            return decided
 
     def reject(self, storage_key: str, reason: str) -> str | None:
         """Rejected uploads keep their row (with the reason) but not their file."""

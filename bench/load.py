@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from bench.common import Row
+from tests.fixtures.stack import Stack, running_stack
 
 JOBS = 200
 CLIENTS = 20
@@ -59,10 +60,10 @@ class Submissions:
 
 
 def _one_client(
-    base_url: str, body: dict[str, Any], indexes: range, keep_every: int
+    stack: Stack, body: dict[str, Any], indexes: range, keep_every: int
 ) -> list[tuple[str, float]]:
     done: list[tuple[str, float]] = []
-    with httpx.Client(base_url=base_url, timeout=120) as client:
+    with stack.client() as client:
         for index in indexes:
             started = time.perf_counter()
             response = client.post("/v1/jobs", json=body)
@@ -79,7 +80,7 @@ def _one_client(
 
 
 def submit_concurrently(
-    base_url: str,
+    stack: Stack,
     model_id: str,
     *,
     jobs: int = JOBS,
@@ -94,7 +95,7 @@ def submit_concurrently(
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         futures = [
-            pool.submit(_one_client, base_url, body, range(i, jobs, clients), keep_every)
+            pool.submit(_one_client, stack, body, range(i, jobs, clients), keep_every)
             for i in range(clients)
         ]
         results = [f.result() for f in futures]
@@ -172,11 +173,9 @@ def cancel_unfinished(client: httpx.Client, job_ids: list[str]) -> int:
 
 
 @contextmanager
-def deployment(tmp: Path) -> Iterator[Any]:
+def deployment(tmp: Path) -> Iterator[Stack]:
     """The tests' scaleout stack with a second worker; a skip there is an error here."""
     import pytest
-
-    from tests.fixtures.stack import running_stack
 
     try:
         with running_stack("scaleout", tmp) as stack:
@@ -203,7 +202,7 @@ def service_under_load(work: Path) -> list[Row]:
             for _ in range(ROUNDS)
         ]
         overhead = Overhead(min(e for e, _ in rounds), min(g for _, g in rounds))
-        submitted = submit_concurrently(stack.base_url, model_id)
+        submitted = submit_concurrently(stack, model_id)
         finished = cancel_unfinished(client, submitted.job_ids)
     return [
         Row(

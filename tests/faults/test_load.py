@@ -109,7 +109,7 @@ class TestLoadWithFaults:
                 model_id = upload_ready(client, digits_upload(tmp_path / "mlp"))["id"]
                 with ThreadPoolExecutor(1) as background:
                     load = background.submit(
-                        submit_concurrently, stack.base_url, model_id, keep_every=KEEP_EVERY
+                        submit_concurrently, stack, model_id, keep_every=KEEP_EVERY
                     )
                     wait_until(lambda: running_on(stack, "worker"), 120, "a job on 'worker'")
                     stack.kill("worker")

@@ -53,6 +53,9 @@ def endless(stack: Stack) -> str:
 def start_endless_job(client: httpx.Client, model: str, **extra: object) -> str:
     job_id = submit(client, model, QUANTIZE, **extra)
     wait_until(lambda: probing(job_id), 90, "the job to start measuring the endless model")
+    # Past the probe's start-up: one still starting writes to its dead parent's pipe and may
+    # die of SIGPIPE by luck; inside the Loop it writes nothing and would run for ever.
+    time.sleep(10)
     return job_id
 
 

@@ -125,6 +125,9 @@ def stream_job_events(
     last_event_id: Annotated[str | None, Header(pattern=LAST_EVENT_ID_PATTERN)] = None,
 ) -> StreamingResponse:
     service.get_job(session, job_id=job_id)
+    # The stream outlives this function; a request session left open would hold a pooled
+    # connection for as long (15 streams exhausted PostgreSQL's pool). The poller reads alone.
+    session.close()
     return event_stream_response(job_id, after_id=int(last_event_id or 0))
 
 

@@ -115,6 +115,13 @@ class TestLastEventId:
         assert resumed[0][2]["status"] == "queued"
 
 
+def _async_client(stack: Stack) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=STREAM_CAP + 10)
+    return httpx.AsyncClient(
+        base_url=stack.base_url, headers=stack.headers, timeout=30, limits=limits
+    )
+
+
 async def _open_stream(
     client: httpx.AsyncClient, stack: AsyncExitStack, job_id: str
 ) -> httpx.Response:
@@ -128,8 +135,8 @@ async def _open_stream(
     return response
 
 
-def _median_latency(base_url: str, path: str, count: int = 30) -> float:
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+def _median_latency(stack: Stack, path: str, count: int = 30) -> float:
+    with stack.client() as client:
         client.get(path)
         samples = []
         for _ in range(count):
@@ -179,9 +186,8 @@ class TestStreamLimits:
         self, streams: Stack, queued_jobs: list[str]
     ) -> None:
         async def scenario() -> None:
-            limits = httpx.Limits(max_connections=STREAM_CAP + 10)
             async with (
-                httpx.AsyncClient(base_url=streams.base_url, timeout=30, limits=limits) as client,
+                _async_client(streams) as client,
                 AsyncExitStack() as held,
             ):
                 opened = await asyncio.gather(
@@ -211,14 +217,13 @@ class TestStreamLimits:
     def test_many_streams_leave_the_api_fast_and_the_database_quiet(
         self, streams: Stack, queued_jobs: list[str]
     ) -> None:
-        quiet = _median_latency(streams.base_url, "/v1/models")
+        quiet = _median_latency(streams, "/v1/models")
 
         async def scenario() -> tuple[
             float, tuple[float, float | None], tuple[float, float | None]
         ]:
-            limits = httpx.Limits(max_connections=STREAM_CAP + 10)
             async with (
-                httpx.AsyncClient(base_url=streams.base_url, timeout=30, limits=limits) as client,
+                _async_client(streams) as client,
                 AsyncExitStack() as held,
             ):
                 await _open_stream(client, held, queued_jobs[0])
@@ -226,7 +231,7 @@ class TestStreamLimits:
                 await asyncio.gather(
                     *(_open_stream(client, held, queued_jobs[i % 3]) for i in range(STREAM_CAP - 1))
                 )
-                busy = await asyncio.to_thread(_median_latency, streams.base_url, "/v1/models")
+                busy = await asyncio.to_thread(_median_latency, streams, "/v1/models")
                 many = await asyncio.to_thread(_load_per_s, streams)
                 return busy, one, many
 

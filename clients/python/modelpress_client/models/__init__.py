@@ -10,6 +10,7 @@ from .compression_report import CompressionReport
 from .dataset_inspection import DatasetInspection
 from .dataset_inspection_tensors_type_0 import DatasetInspectionTensorsType0
 from .dataset_read import DatasetRead
+from .dataset_read_labels import DatasetReadLabels
 from .dataset_read_status import DatasetReadStatus
 from .dataset_tensor import DatasetTensor
 from .delivered_artifact import DeliveredArtifact
@@ -22,16 +23,20 @@ from .fidelity import Fidelity
 from .fidelity_inputs import FidelityInputs
 from .healthz_response_healthz import HealthzResponseHealthz
 from .job_create import JobCreate
+from .job_create_labels import JobCreateLabels
 from .job_data import JobData
 from .job_figures import JobFigures
 from .job_read import JobRead
 from .job_read_data import JobReadData
+from .job_read_labels import JobReadLabels
 from .job_report import JobReport
 from .job_status import JobStatus
 from .low_rank_config import LowRankConfig
 from .low_rank_config_conv import LowRankConfigConv
 from .low_rank_config_rank_by import LowRankConfigRankBy
 from .measurement import Measurement
+from .mlflow_registered import MlflowRegistered
+from .mlflow_registration import MlflowRegistration
 from .model_inspection import ModelInspection
 from .model_inspection_architecture_args_type_0 import ModelInspectionArchitectureArgsType0
 from .model_inspection_converted_from_type_0 import ModelInspectionConvertedFromType0
@@ -42,6 +47,7 @@ from .model_inspection_weight_ops_type_0 import ModelInspectionWeightOpsType0
 from .model_inspection_weights_check_type_0 import ModelInspectionWeightsCheckType0
 from .model_job_result import ModelJobResult
 from .model_read import ModelRead
+from .model_read_labels import ModelReadLabels
 from .model_read_status import ModelReadStatus
 from .nm_sparsity_config import NMSparsityConfig
 from .original_model import OriginalModel
@@ -69,6 +75,8 @@ from .ran_on_runtime import RanOnRuntime
 from .ran_on_timer import RanOnTimer
 from .ran_on_training_device import RanOnTrainingDevice
 from .recipe import Recipe
+from .registered import Registered
+from .registration import Registration
 from .step_report import StepReport
 from .structured_pruning_config import StructuredPruningConfig
 from .structured_pruning_config_importance import StructuredPruningConfigImportance
@@ -95,6 +103,7 @@ __all__ = (
     "DatasetInspection",
     "DatasetInspectionTensorsType0",
     "DatasetRead",
+    "DatasetReadLabels",
     "DatasetReadStatus",
     "DatasetTensor",
     "DeliveredArtifact",
@@ -107,16 +116,20 @@ __all__ = (
     "FidelityInputs",
     "HealthzResponseHealthz",
     "JobCreate",
+    "JobCreateLabels",
     "JobData",
     "JobFigures",
     "JobRead",
     "JobReadData",
+    "JobReadLabels",
     "JobReport",
     "JobStatus",
     "LowRankConfig",
     "LowRankConfigConv",
     "LowRankConfigRankBy",
     "Measurement",
+    "MlflowRegistered",
+    "MlflowRegistration",
     "ModelInspection",
     "ModelInspectionArchitectureArgsType0",
     "ModelInspectionConvertedFromType0",
@@ -127,6 +140,7 @@ __all__ = (
     "ModelInspectionWeightsCheckType0",
     "ModelJobResult",
     "ModelRead",
+    "ModelReadLabels",
     "ModelReadStatus",
     "NMSparsityConfig",
     "OriginalModel",
@@ -154,6 +168,8 @@ __all__ = (
     "RanOnTimer",
     "RanOnTrainingDevice",
     "Recipe",
+    "Registered",
+    "Registration",
     "StepReport",
     "StructuredPruningConfig",
     "StructuredPruningConfigImportance",

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from io import BytesIO
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from .. import types
-from ..types import File
+from ..types import UNSET, File, Unset
 
 T = TypeVar("T", bound="BodyUploadDataset")
 
@@ -18,13 +18,22 @@ class BodyUploadDataset:
     """
     Attributes:
         file (File):
+        labels (None | str | Unset): a JSON object of strings, e.g. {"team": "search"}: at most 32 labels, keys matching
+            ^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$, values at most 255 characters
     """
 
     file: File
+    labels: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         file = self.file.to_tuple()
+
+        labels: None | str | Unset
+        if isinstance(self.labels, Unset):
+            labels = UNSET
+        else:
+            labels = self.labels
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -33,6 +42,8 @@ class BodyUploadDataset:
                 "file": file,
             }
         )
+        if labels is not UNSET:
+            field_dict["labels"] = labels
 
         return field_dict
 
@@ -40,6 +51,12 @@ class BodyUploadDataset:
         files: types.RequestFiles = []
 
         files.append(("file", self.file.to_tuple()))
+
+        if not isinstance(self.labels, Unset):
+            if isinstance(self.labels, str):
+                files.append(("labels", (None, str(self.labels).encode(), "text/plain")))
+            else:
+                files.append(("labels", (None, str(self.labels).encode(), "text/plain")))
 
         for prop_name, prop in self.additional_properties.items():
             files.append((prop_name, (None, str(prop).encode(), "text/plain")))
@@ -51,8 +68,18 @@ class BodyUploadDataset:
         d = dict(src_dict)
         file = File(payload=BytesIO(d.pop("file")))
 
+        def _parse_labels(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        labels = _parse_labels(d.pop("labels", UNSET))
+
         body_upload_dataset = cls(
             file=file,
+            labels=labels,
         )
 
         body_upload_dataset.additional_properties = d

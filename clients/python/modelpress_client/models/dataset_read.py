@@ -12,6 +12,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.dataset_inspection import DatasetInspection
+    from ..models.dataset_read_labels import DatasetReadLabels
 
 
 T = TypeVar("T", bound="DatasetRead")
@@ -28,6 +29,7 @@ class DatasetRead:
         inspection (DatasetInspection): Format, sample count, whether labels are present, and each array's shape and
             dtype
             (empty for JSONL text).
+        labels (DatasetReadLabels):
         sha256 (str):
         size_bytes (int):
         status (DatasetReadStatus): pending until a worker has inspected the upload (inspecting while one does); a job
@@ -41,6 +43,7 @@ class DatasetRead:
     format_: str
     id: str
     inspection: DatasetInspection
+    labels: DatasetReadLabels
     sha256: str
     size_bytes: int
     status: DatasetReadStatus
@@ -58,6 +61,8 @@ class DatasetRead:
         id = self.id
 
         inspection = self.inspection.to_dict()
+
+        labels = self.labels.to_dict()
 
         sha256 = self.sha256
 
@@ -82,6 +87,7 @@ class DatasetRead:
                 "format": format_,
                 "id": id,
                 "inspection": inspection,
+                "labels": labels,
                 "sha256": sha256,
                 "size_bytes": size_bytes,
                 "status": status,
@@ -96,6 +102,7 @@ class DatasetRead:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.dataset_inspection import DatasetInspection  # noqa: PLC0415
+        from ..models.dataset_read_labels import DatasetReadLabels  # noqa: PLC0415
 
         d = dict(src_dict)
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
@@ -107,6 +114,8 @@ class DatasetRead:
         id = d.pop("id")
 
         inspection = DatasetInspection.from_dict(d.pop("inspection"))
+
+        labels = DatasetReadLabels.from_dict(d.pop("labels"))
 
         sha256 = d.pop("sha256")
 
@@ -131,6 +140,7 @@ class DatasetRead:
             format_=format_,
             id=id,
             inspection=inspection,
+            labels=labels,
             sha256=sha256,
             size_bytes=size_bytes,
             status=status,

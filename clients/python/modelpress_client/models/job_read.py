@@ -12,7 +12,9 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.job_read_data import JobReadData
+    from ..models.job_read_labels import JobReadLabels
     from ..models.recipe import Recipe
+    from ..models.registered import Registered
     from ..models.target import Target
 
 
@@ -32,6 +34,7 @@ class JobRead:
         error (None | str):
         finished_at (datetime.datetime | None):
         id (str):
+        labels (JobReadLabels):
         model_id (str):
         phase (str):
         priority (int):
@@ -43,6 +46,7 @@ class JobRead:
         target (Target): Where the compressed model will run; latency is measured at these shapes on this runtime.
         time_limit_s (int | None):
         eta_s (float | None | Unset): seconds left, extrapolated from progress so far (running jobs only)
+        registered (None | Registered | Unset):
         waiting_reason (None | str | Unset):
         warnings (list[str] | Unset): what the result does worse than the original on the target (slower, larger, less
             faithful), from its report; empty until the job succeeds
@@ -57,6 +61,7 @@ class JobRead:
     error: None | str
     finished_at: datetime.datetime | None
     id: str
+    labels: JobReadLabels
     model_id: str
     phase: str
     priority: int
@@ -68,11 +73,14 @@ class JobRead:
     target: Target
     time_limit_s: int | None
     eta_s: float | None | Unset = UNSET
+    registered: None | Registered | Unset = UNSET
     waiting_reason: None | str | Unset = UNSET
     warnings: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.registered import Registered  # noqa: PLC0415
+
         artifact_bytes: int | None
         artifact_bytes = self.artifact_bytes
 
@@ -98,6 +106,8 @@ class JobRead:
             finished_at = self.finished_at
 
         id = self.id
+
+        labels = self.labels.to_dict()
 
         model_id = self.model_id
 
@@ -130,6 +140,14 @@ class JobRead:
         else:
             eta_s = self.eta_s
 
+        registered: dict[str, Any] | None | Unset
+        if isinstance(self.registered, Unset):
+            registered = UNSET
+        elif isinstance(self.registered, Registered):
+            registered = self.registered.to_dict()
+        else:
+            registered = self.registered
+
         waiting_reason: None | str | Unset
         if isinstance(self.waiting_reason, Unset):
             waiting_reason = UNSET
@@ -153,6 +171,7 @@ class JobRead:
                 "error": error,
                 "finished_at": finished_at,
                 "id": id,
+                "labels": labels,
                 "model_id": model_id,
                 "phase": phase,
                 "priority": priority,
@@ -167,6 +186,8 @@ class JobRead:
         )
         if eta_s is not UNSET:
             field_dict["eta_s"] = eta_s
+        if registered is not UNSET:
+            field_dict["registered"] = registered
         if waiting_reason is not UNSET:
             field_dict["waiting_reason"] = waiting_reason
         if warnings is not UNSET:
@@ -177,7 +198,9 @@ class JobRead:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.job_read_data import JobReadData  # noqa: PLC0415
+        from ..models.job_read_labels import JobReadLabels  # noqa: PLC0415
         from ..models.recipe import Recipe  # noqa: PLC0415
+        from ..models.registered import Registered  # noqa: PLC0415
         from ..models.target import Target  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -233,6 +256,8 @@ class JobRead:
 
         id = d.pop("id")
 
+        labels = JobReadLabels.from_dict(d.pop("labels"))
+
         model_id = d.pop("model_id")
 
         phase = d.pop("phase")
@@ -280,6 +305,23 @@ class JobRead:
 
         eta_s = _parse_eta_s(d.pop("eta_s", UNSET))
 
+        def _parse_registered(data: object) -> None | Registered | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                registered_type_0 = Registered.from_dict(data)
+
+                return registered_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Registered | Unset, data)
+
+        registered = _parse_registered(d.pop("registered", UNSET))
+
         def _parse_waiting_reason(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -301,6 +343,7 @@ class JobRead:
             error=error,
             finished_at=finished_at,
             id=id,
+            labels=labels,
             model_id=model_id,
             phase=phase,
             priority=priority,
@@ -312,6 +355,7 @@ class JobRead:
             target=target,
             time_limit_s=time_limit_s,
             eta_s=eta_s,
+            registered=registered,
             waiting_reason=waiting_reason,
             warnings=warnings,
         )

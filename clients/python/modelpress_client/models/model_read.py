@@ -12,6 +12,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.model_inspection import ModelInspection
+    from ..models.model_read_labels import ModelReadLabels
 
 
 T = TypeVar("T", bound="ModelRead")
@@ -27,6 +28,7 @@ class ModelRead:
             door (archive, onnx, torchscript, torch_export)
         id (str):
         inspection (ModelInspection): Empty while the model is pending; filled by the worker that inspected it.
+        labels (ModelReadLabels):
         sha256 (str):
         size_bytes (int):
         status (ModelReadStatus): pending until a worker has inspected the upload (inspecting while one does); a job
@@ -40,6 +42,7 @@ class ModelRead:
     format_: str
     id: str
     inspection: ModelInspection
+    labels: ModelReadLabels
     sha256: str
     size_bytes: int
     status: ModelReadStatus
@@ -57,6 +60,8 @@ class ModelRead:
         id = self.id
 
         inspection = self.inspection.to_dict()
+
+        labels = self.labels.to_dict()
 
         sha256 = self.sha256
 
@@ -81,6 +86,7 @@ class ModelRead:
                 "format": format_,
                 "id": id,
                 "inspection": inspection,
+                "labels": labels,
                 "sha256": sha256,
                 "size_bytes": size_bytes,
                 "status": status,
@@ -95,6 +101,7 @@ class ModelRead:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.model_inspection import ModelInspection  # noqa: PLC0415
+        from ..models.model_read_labels import ModelReadLabels  # noqa: PLC0415
 
         d = dict(src_dict)
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
@@ -106,6 +113,8 @@ class ModelRead:
         id = d.pop("id")
 
         inspection = ModelInspection.from_dict(d.pop("inspection"))
+
+        labels = ModelReadLabels.from_dict(d.pop("labels"))
 
         sha256 = d.pop("sha256")
 
@@ -130,6 +139,7 @@ class ModelRead:
             format_=format_,
             id=id,
             inspection=inspection,
+            labels=labels,
             sha256=sha256,
             size_bytes=size_bytes,
             status=status,

@@ -66,7 +66,7 @@ def _build_response(
 def sync_detailed(
     dataset_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Response[DatasetRead | Problem]:
     """Get Dataset
 
@@ -95,7 +95,7 @@ def sync_detailed(
 def sync(
     dataset_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> DatasetRead | Problem | None:
     """Get Dataset
 
@@ -119,7 +119,7 @@ def sync(
 async def asyncio_detailed(
     dataset_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Response[DatasetRead | Problem]:
     """Get Dataset
 
@@ -146,7 +146,7 @@ async def asyncio_detailed(
 async def asyncio(
     dataset_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> DatasetRead | Problem | None:
     """Get Dataset
 

@@ -14,6 +14,7 @@ def _get_kwargs(
     *,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
+    label: list[str] | None | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -21,6 +22,16 @@ def _get_kwargs(
     params["limit"] = limit
 
     params["offset"] = offset
+
+    json_label: list[str] | None | Unset
+    if isinstance(label, Unset):
+        json_label = UNSET
+    elif isinstance(label, list):
+        json_label = label
+
+    else:
+        json_label = label
+    params["label"] = json_label
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -70,15 +81,17 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
+    label: list[str] | None | Unset = UNSET,
 ) -> Response[PageDatasetRead | Problem]:
     """List Datasets
 
     Args:
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
+        label (list[str] | None | Unset): `key=value`; repeat to require several labels (ANDed)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -91,6 +104,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         limit=limit,
         offset=offset,
+        label=label,
     )
 
     response = client.get_httpx_client().request(
@@ -102,15 +116,17 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
+    label: list[str] | None | Unset = UNSET,
 ) -> PageDatasetRead | Problem | None:
     """List Datasets
 
     Args:
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
+        label (list[str] | None | Unset): `key=value`; repeat to require several labels (ANDed)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -124,20 +140,23 @@ def sync(
         client=client,
         limit=limit,
         offset=offset,
+        label=label,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
+    label: list[str] | None | Unset = UNSET,
 ) -> Response[PageDatasetRead | Problem]:
     """List Datasets
 
     Args:
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
+        label (list[str] | None | Unset): `key=value`; repeat to require several labels (ANDed)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -150,6 +169,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         limit=limit,
         offset=offset,
+        label=label,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -159,15 +179,17 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
+    label: list[str] | None | Unset = UNSET,
 ) -> PageDatasetRead | Problem | None:
     """List Datasets
 
     Args:
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
+        label (list[str] | None | Unset): `key=value`; repeat to require several labels (ANDed)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -182,5 +204,6 @@ async def asyncio(
             client=client,
             limit=limit,
             offset=offset,
+            label=label,
         )
     ).parsed

@@ -8,14 +8,17 @@ from ...client import AuthenticatedClient, Client
 from ...models.body_upload_dataset import BodyUploadDataset
 from ...models.dataset_read import DatasetRead
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: BodyUploadDataset,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -45,6 +48,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_401 = Problem.from_dict(response.json())
 
         return response_401
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
 
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
@@ -80,8 +88,9 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: BodyUploadDataset,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DatasetRead | Problem]:
     """Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')
 
@@ -92,6 +101,9 @@ def sync_detailed(
     rejected).
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (BodyUploadDataset):
 
     Raises:
@@ -104,6 +116,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -115,8 +128,9 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: BodyUploadDataset,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DatasetRead | Problem | None:
     """Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')
 
@@ -127,6 +141,9 @@ def sync(
     rejected).
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (BodyUploadDataset):
 
     Raises:
@@ -140,13 +157,15 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: BodyUploadDataset,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[DatasetRead | Problem]:
     """Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')
 
@@ -157,6 +176,9 @@ async def asyncio_detailed(
     rejected).
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (BodyUploadDataset):
 
     Raises:
@@ -169,6 +191,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -178,8 +201,9 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: BodyUploadDataset,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> DatasetRead | Problem | None:
     """Upload a dataset: .npz/.safetensors tensors or JSONL text (multipart field 'file')
 
@@ -190,6 +214,9 @@ async def asyncio(
     rejected).
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (BodyUploadDataset):
 
     Raises:
@@ -204,5 +231,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

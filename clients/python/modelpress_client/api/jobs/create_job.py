@@ -8,14 +8,17 @@ from ...client import AuthenticatedClient, Client
 from ...models.job_create import JobCreate
 from ...models.job_read import JobRead
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: JobCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -88,12 +91,16 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: JobCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[JobRead | Problem]:
     """Submit a compression job
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (JobCreate): The recipe and target are the engine's own validated configs, not a
             restatement.
 
@@ -107,6 +114,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -118,12 +126,16 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: JobCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> JobRead | Problem | None:
     """Submit a compression job
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (JobCreate): The recipe and target are the engine's own validated configs, not a
             restatement.
 
@@ -138,17 +150,22 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: JobCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[JobRead | Problem]:
     """Submit a compression job
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (JobCreate): The recipe and target are the engine's own validated configs, not a
             restatement.
 
@@ -162,6 +179,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -171,12 +189,16 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: JobCreate,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> JobRead | Problem | None:
     """Submit a compression job
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (JobCreate): The recipe and target are the engine's own validated configs, not a
             restatement.
 
@@ -192,5 +214,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

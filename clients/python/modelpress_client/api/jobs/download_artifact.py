@@ -1,6 +1,6 @@
 from http import HTTPStatus
 from io import BytesIO
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -8,12 +8,25 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from ...types import File, Response
+from ...types import UNSET, File, Response, Unset
 
 
 def _get_kwargs(
     job_id: str,
+    *,
+    range_: None | str | Unset = UNSET,
+    if_range: None | str | Unset = UNSET,
+    if_none_match: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(range_, Unset):
+        headers["Range"] = range_
+
+    if not isinstance(if_range, Unset):
+        headers["If-Range"] = if_range
+
+    if not isinstance(if_none_match, Unset):
+        headers["If-None-Match"] = if_none_match
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -22,14 +35,28 @@ def _get_kwargs(
         ),
     }
 
+    _kwargs["headers"] = headers
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> File | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | File | Problem | None:
     if response.status_code == 200:
         response_200 = File(payload=BytesIO(response.content))
 
         return response_200
+
+    if response.status_code == 206:
+        response_206 = File(payload=BytesIO(response.content))
+
+        return response_206
+
+    if response.status_code == 304:
+        response_304 = cast(Any, None)
+        return response_304
+
+    if response.status_code == 307:
+        response_307 = cast(Any, None)
+        return response_307
 
     if response.status_code == 401:
         response_401 = Problem.from_dict(response.json())
@@ -46,6 +73,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_409
 
+    if response.status_code == 416:
+        response_416 = Problem.from_dict(response.json())
+
+        return response_416
+
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
 
@@ -57,7 +89,9 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[File | Problem]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Any | File | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -69,23 +103,34 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     job_id: str,
     *,
-    client: AuthenticatedClient,
-) -> Response[File | Problem]:
+    client: AuthenticatedClient | Client,
+    range_: None | str | Unset = UNSET,
+    if_range: None | str | Unset = UNSET,
+    if_none_match: None | str | Unset = UNSET,
+) -> Response[Any | File | Problem]:
     """Download Artifact
+
+     Supports one byte range, ``If-Range`` and ``If-None-Match`` (the ETag is the sha256).
 
     Args:
         job_id (str):
+        range_ (None | str | Unset):
+        if_range (None | str | Unset):
+        if_none_match (None | str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[File | Problem]
+        Response[Any | File | Problem]
     """
 
     kwargs = _get_kwargs(
         job_id=job_id,
+        range_=range_,
+        if_range=if_range,
+        if_none_match=if_none_match,
     )
 
     response = client.get_httpx_client().request(
@@ -98,47 +143,69 @@ def sync_detailed(
 def sync(
     job_id: str,
     *,
-    client: AuthenticatedClient,
-) -> File | Problem | None:
+    client: AuthenticatedClient | Client,
+    range_: None | str | Unset = UNSET,
+    if_range: None | str | Unset = UNSET,
+    if_none_match: None | str | Unset = UNSET,
+) -> Any | File | Problem | None:
     """Download Artifact
+
+     Supports one byte range, ``If-Range`` and ``If-None-Match`` (the ETag is the sha256).
 
     Args:
         job_id (str):
+        range_ (None | str | Unset):
+        if_range (None | str | Unset):
+        if_none_match (None | str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        File | Problem
+        Any | File | Problem
     """
 
     return sync_detailed(
         job_id=job_id,
         client=client,
+        range_=range_,
+        if_range=if_range,
+        if_none_match=if_none_match,
     ).parsed
 
 
 async def asyncio_detailed(
     job_id: str,
     *,
-    client: AuthenticatedClient,
-) -> Response[File | Problem]:
+    client: AuthenticatedClient | Client,
+    range_: None | str | Unset = UNSET,
+    if_range: None | str | Unset = UNSET,
+    if_none_match: None | str | Unset = UNSET,
+) -> Response[Any | File | Problem]:
     """Download Artifact
+
+     Supports one byte range, ``If-Range`` and ``If-None-Match`` (the ETag is the sha256).
 
     Args:
         job_id (str):
+        range_ (None | str | Unset):
+        if_range (None | str | Unset):
+        if_none_match (None | str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[File | Problem]
+        Response[Any | File | Problem]
     """
 
     kwargs = _get_kwargs(
         job_id=job_id,
+        range_=range_,
+        if_range=if_range,
+        if_none_match=if_none_match,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -149,24 +216,35 @@ async def asyncio_detailed(
 async def asyncio(
     job_id: str,
     *,
-    client: AuthenticatedClient,
-) -> File | Problem | None:
+    client: AuthenticatedClient | Client,
+    range_: None | str | Unset = UNSET,
+    if_range: None | str | Unset = UNSET,
+    if_none_match: None | str | Unset = UNSET,
+) -> Any | File | Problem | None:
     """Download Artifact
+
+     Supports one byte range, ``If-Range`` and ``If-None-Match`` (the ETag is the sha256).
 
     Args:
         job_id (str):
+        range_ (None | str | Unset):
+        if_range (None | str | Unset):
+        if_none_match (None | str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        File | Problem
+        Any | File | Problem
     """
 
     return (
         await asyncio_detailed(
             job_id=job_id,
             client=client,
+            range_=range_,
+            if_range=if_range,
+            if_none_match=if_none_match,
         )
     ).parsed

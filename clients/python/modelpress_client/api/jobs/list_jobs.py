@@ -13,7 +13,7 @@ from ...types import UNSET, Response, Unset
 
 def _get_kwargs(
     *,
-    status: JobStatus | None | Unset = UNSET,
+    status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
@@ -24,15 +24,20 @@ def _get_kwargs(
     max_accuracy_drop: float | None | Unset = UNSET,
     max_latency_p50_ms: float | None | Unset = UNSET,
     max_compressed_bytes: int | None | Unset = UNSET,
+    label: list[str] | None | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
 
-    json_status: None | str | Unset
+    json_status: list[str] | None | Unset
     if isinstance(status, Unset):
         json_status = UNSET
-    elif isinstance(status, JobStatus):
-        json_status = status.value
+    elif isinstance(status, list):
+        json_status = []
+        for status_type_0_item_data in status:
+            status_type_0_item = status_type_0_item_data.value
+            json_status.append(status_type_0_item)
+
     else:
         json_status = status
     params["status"] = json_status
@@ -92,6 +97,16 @@ def _get_kwargs(
         json_max_compressed_bytes = max_compressed_bytes
     params["max_compressed_bytes"] = json_max_compressed_bytes
 
+    json_label: list[str] | None | Unset
+    if isinstance(label, Unset):
+        json_label = UNSET
+    elif isinstance(label, list):
+        json_label = label
+
+    else:
+        json_label = label
+    params["label"] = json_label
+
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
     _kwargs: dict[str, Any] = {
@@ -138,8 +153,8 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
-    status: JobStatus | None | Unset = UNSET,
+    client: AuthenticatedClient | Client,
+    status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
@@ -150,13 +165,14 @@ def sync_detailed(
     max_accuracy_drop: float | None | Unset = UNSET,
     max_latency_p50_ms: float | None | Unset = UNSET,
     max_compressed_bytes: int | None | Unset = UNSET,
+    label: list[str] | None | Unset = UNSET,
 ) -> Response[PageJobRead | Problem]:
     """List Jobs
 
      Newest first by default; ``sort`` and the min/max filters rank by report figures.
 
     Args:
-        status (JobStatus | None | Unset):
+        status (list[JobStatus] | None | Unset): repeat to list jobs in any of several
         model_id (None | str | Unset):
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
@@ -169,6 +185,7 @@ def sync_detailed(
         max_accuracy_drop (float | None | Unset):
         max_latency_p50_ms (float | None | Unset):
         max_compressed_bytes (int | None | Unset):
+        label (list[str] | None | Unset): `key=value`; repeat to require several labels (ANDed)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -190,6 +207,7 @@ def sync_detailed(
         max_accuracy_drop=max_accuracy_drop,
         max_latency_p50_ms=max_latency_p50_ms,
         max_compressed_bytes=max_compressed_bytes,
+        label=label,
     )
 
     response = client.get_httpx_client().request(
@@ -201,8 +219,8 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
-    status: JobStatus | None | Unset = UNSET,
+    client: AuthenticatedClient | Client,
+    status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
@@ -213,13 +231,14 @@ def sync(
     max_accuracy_drop: float | None | Unset = UNSET,
     max_latency_p50_ms: float | None | Unset = UNSET,
     max_compressed_bytes: int | None | Unset = UNSET,
+    label: list[str] | None | Unset = UNSET,
 ) -> PageJobRead | Problem | None:
     """List Jobs
 
      Newest first by default; ``sort`` and the min/max filters rank by report figures.
 
     Args:
-        status (JobStatus | None | Unset):
+        status (list[JobStatus] | None | Unset): repeat to list jobs in any of several
         model_id (None | str | Unset):
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
@@ -232,6 +251,7 @@ def sync(
         max_accuracy_drop (float | None | Unset):
         max_latency_p50_ms (float | None | Unset):
         max_compressed_bytes (int | None | Unset):
+        label (list[str] | None | Unset): `key=value`; repeat to require several labels (ANDed)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -254,13 +274,14 @@ def sync(
         max_accuracy_drop=max_accuracy_drop,
         max_latency_p50_ms=max_latency_p50_ms,
         max_compressed_bytes=max_compressed_bytes,
+        label=label,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
-    status: JobStatus | None | Unset = UNSET,
+    client: AuthenticatedClient | Client,
+    status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
@@ -271,13 +292,14 @@ async def asyncio_detailed(
     max_accuracy_drop: float | None | Unset = UNSET,
     max_latency_p50_ms: float | None | Unset = UNSET,
     max_compressed_bytes: int | None | Unset = UNSET,
+    label: list[str] | None | Unset = UNSET,
 ) -> Response[PageJobRead | Problem]:
     """List Jobs
 
      Newest first by default; ``sort`` and the min/max filters rank by report figures.
 
     Args:
-        status (JobStatus | None | Unset):
+        status (list[JobStatus] | None | Unset): repeat to list jobs in any of several
         model_id (None | str | Unset):
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
@@ -290,6 +312,7 @@ async def asyncio_detailed(
         max_accuracy_drop (float | None | Unset):
         max_latency_p50_ms (float | None | Unset):
         max_compressed_bytes (int | None | Unset):
+        label (list[str] | None | Unset): `key=value`; repeat to require several labels (ANDed)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -311,6 +334,7 @@ async def asyncio_detailed(
         max_accuracy_drop=max_accuracy_drop,
         max_latency_p50_ms=max_latency_p50_ms,
         max_compressed_bytes=max_compressed_bytes,
+        label=label,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -320,8 +344,8 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
-    status: JobStatus | None | Unset = UNSET,
+    client: AuthenticatedClient | Client,
+    status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
@@ -332,13 +356,14 @@ async def asyncio(
     max_accuracy_drop: float | None | Unset = UNSET,
     max_latency_p50_ms: float | None | Unset = UNSET,
     max_compressed_bytes: int | None | Unset = UNSET,
+    label: list[str] | None | Unset = UNSET,
 ) -> PageJobRead | Problem | None:
     """List Jobs
 
      Newest first by default; ``sort`` and the min/max filters rank by report figures.
 
     Args:
-        status (JobStatus | None | Unset):
+        status (list[JobStatus] | None | Unset): repeat to list jobs in any of several
         model_id (None | str | Unset):
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
@@ -351,6 +376,7 @@ async def asyncio(
         max_accuracy_drop (float | None | Unset):
         max_latency_p50_ms (float | None | Unset):
         max_compressed_bytes (int | None | Unset):
+        label (list[str] | None | Unset): `key=value`; repeat to require several labels (ANDed)
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -374,5 +400,6 @@ async def asyncio(
             max_accuracy_drop=max_accuracy_drop,
             max_latency_p50_ms=max_latency_p50_ms,
             max_compressed_bytes=max_compressed_bytes,
+            label=label,
         )
     ).parsed

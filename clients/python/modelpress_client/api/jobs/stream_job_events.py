@@ -73,7 +73,7 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     job_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     last_event_id: None | str | Unset = UNSET,
 ) -> Response[Any | Problem]:
     """Server-sent events: state changes and log lines until the job ends
@@ -108,7 +108,7 @@ def sync_detailed(
 def sync(
     job_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     last_event_id: None | str | Unset = UNSET,
 ) -> Any | Problem | None:
     """Server-sent events: state changes and log lines until the job ends
@@ -138,7 +138,7 @@ def sync(
 async def asyncio_detailed(
     job_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     last_event_id: None | str | Unset = UNSET,
 ) -> Response[Any | Problem]:
     """Server-sent events: state changes and log lines until the job ends
@@ -171,7 +171,7 @@ async def asyncio_detailed(
 async def asyncio(
     job_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     last_event_id: None | str | Unset = UNSET,
 ) -> Any | Problem | None:
     """Server-sent events: state changes and log lines until the job ends

@@ -64,7 +64,7 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     model_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Response[ModelRead | Problem]:
     """Get Model
 
@@ -93,7 +93,7 @@ def sync_detailed(
 def sync(
     model_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> ModelRead | Problem | None:
     """Get Model
 
@@ -117,7 +117,7 @@ def sync(
 async def asyncio_detailed(
     model_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Response[ModelRead | Problem]:
     """Get Model
 
@@ -144,7 +144,7 @@ async def asyncio_detailed(
 async def asyncio(
     model_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> ModelRead | Problem | None:
     """Get Model
 

@@ -8,14 +8,17 @@ from ...client import AuthenticatedClient, Client
 from ...models.body_upload_model import BodyUploadModel
 from ...models.model_read import ModelRead
 from ...models.problem import Problem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: BodyUploadModel,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -45,6 +48,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_401 = Problem.from_dict(response.json())
 
         return response_401
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
 
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
@@ -78,8 +86,9 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: BodyUploadModel,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ModelRead | Problem]:
     """Upload a model (multipart field 'file')
 
@@ -89,6 +98,9 @@ def sync_detailed(
     with Retry-After while pending).
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (BodyUploadModel):
 
     Raises:
@@ -101,6 +113,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -112,8 +125,9 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: BodyUploadModel,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> ModelRead | Problem | None:
     """Upload a model (multipart field 'file')
 
@@ -123,6 +137,9 @@ def sync(
     with Retry-After while pending).
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (BodyUploadModel):
 
     Raises:
@@ -136,13 +153,15 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: BodyUploadModel,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ModelRead | Problem]:
     """Upload a model (multipart field 'file')
 
@@ -152,6 +171,9 @@ async def asyncio_detailed(
     with Retry-After while pending).
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (BodyUploadModel):
 
     Raises:
@@ -164,6 +186,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -173,8 +196,9 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: BodyUploadModel,
+    idempotency_key: None | str | Unset = UNSET,
 ) -> ModelRead | Problem | None:
     """Upload a model (multipart field 'file')
 
@@ -184,6 +208,9 @@ async def asyncio(
     with Retry-After while pending).
 
     Args:
+        idempotency_key (None | str | Unset): a client-chosen key, kept a day: a repeat with the
+            same body returns the original resource (same status and Location), one with a different
+            body gets 422
         body (BodyUploadModel):
 
     Raises:
@@ -198,5 +225,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

@@ -131,7 +131,7 @@ def _build_response(
 def sync_detailed(
     model_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
     sort: str | Unset = "-created_at",
@@ -189,7 +189,7 @@ def sync_detailed(
 def sync(
     model_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
     sort: str | Unset = "-created_at",
@@ -242,7 +242,7 @@ def sync(
 async def asyncio_detailed(
     model_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
     sort: str | Unset = "-created_at",
@@ -298,7 +298,7 @@ async def asyncio_detailed(
 async def asyncio(
     model_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
     sort: str | Unset = "-created_at",

@@ -77,7 +77,7 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: WebhookCreate,
 ) -> Response[Problem | WebhookCreated]:
     """Subscribe a URL to events; the response holds the signing secret, shown once
@@ -106,7 +106,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: WebhookCreate,
 ) -> Problem | WebhookCreated | None:
     """Subscribe a URL to events; the response holds the signing secret, shown once
@@ -130,7 +130,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: WebhookCreate,
 ) -> Response[Problem | WebhookCreated]:
     """Subscribe a URL to events; the response holds the signing secret, shown once
@@ -157,7 +157,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: WebhookCreate,
 ) -> Problem | WebhookCreated | None:
     """Subscribe a URL to events; the response holds the signing secret, shown once

@@ -80,7 +80,7 @@ def _build_response(
 def sync_detailed(
     webhook_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> Response[PageDeliveryRead | Problem]:
@@ -117,7 +117,7 @@ def sync_detailed(
 def sync(
     webhook_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> PageDeliveryRead | Problem | None:
@@ -149,7 +149,7 @@ def sync(
 async def asyncio_detailed(
     webhook_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> Response[PageDeliveryRead | Problem]:
@@ -184,7 +184,7 @@ async def asyncio_detailed(
 async def asyncio(
     webhook_id: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> PageDeliveryRead | Problem | None:

@@ -70,7 +70,7 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> Response[PageWebhookRead | Problem]:
@@ -102,7 +102,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> PageWebhookRead | Problem | None:
@@ -129,7 +129,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> Response[PageWebhookRead | Problem]:
@@ -159,7 +159,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
 ) -> PageWebhookRead | Problem | None:

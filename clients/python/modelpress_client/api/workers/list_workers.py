@@ -62,7 +62,7 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Response[Problem | list[WorkerRead]]:
     """Live workers (recent heartbeat)
 
@@ -85,7 +85,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Problem | list[WorkerRead] | None:
     """Live workers (recent heartbeat)
 
@@ -104,7 +104,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Response[Problem | list[WorkerRead]]:
     """Live workers (recent heartbeat)
 
@@ -125,7 +125,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Problem | list[WorkerRead] | None:
     """Live workers (recent heartbeat)
 

@@ -16,7 +16,6 @@ from compressor.errors import UnsupportedModelError
 from compressor.students import count_parameters, derive_student
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepConfig, StepContext, register
-from compressor.techniques.depgraph import example_inputs
 from compressor.training import (
     TrainData,
     TrainingConfig,
@@ -121,6 +120,8 @@ class DistillationHandler:
             # The teacher is the model as uploaded (or as left by earlier steps); derive_student
             # builds the student from a deep copy, so the teacher never changes.
             teacher = state.module
+            from compressor.techniques.depgraph import example_inputs  # heavy: see depgraph
+
             student = derive_student(
                 teacher,
                 num_layers=config.num_layers,

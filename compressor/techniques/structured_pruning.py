@@ -34,12 +34,9 @@ from torch import nn
 from compressor.errors import InvalidRecipeError, UnsupportedModelError
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepConfig, StepContext, register
-from compressor.techniques.depgraph import (
-    dead_channels,
-    example_inputs,
-    prune_channels,
-    weighted_layers,
-)
+
+# compressor.techniques.depgraph is imported where it is used: torch-pruning pulls in timm,
+# torchvision and torch._dynamo, seconds of CPU that every job process would pay otherwise.
 
 
 class StructuredPruningConfig(StepConfig):
@@ -352,6 +349,8 @@ class StructuredPruningHandler:
                 if config.heads:
                     details.update(_prune_heads(layers, config))
         else:
+            from compressor.techniques.depgraph import example_inputs, prune_channels
+
             _check_prunable(model)
             details = {"family": "dependency graph"}
             details.update(
@@ -375,6 +374,8 @@ class StructuredPruningHandler:
 
 
 def _check_prunable(model: nn.Module) -> None:
+    from compressor.techniques.depgraph import weighted_layers
+
     count = len(weighted_layers(model))
     if count == 0:
         raise UnsupportedModelError(
@@ -389,6 +390,8 @@ def _check_prunable(model: nn.Module) -> None:
 
 
 def _remove_dead(model: nn.Module, ctx: StepContext) -> dict[str, Any]:
+    from compressor.techniques.depgraph import dead_channels, example_inputs, weighted_layers
+
     # Plain chains also fold constant units into the next bias; other graphs lose the channels
     # nothing reads, which DepGraph finds through adds, concats and BatchNorms.
     if isinstance(model, nn.Sequential):

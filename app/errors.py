@@ -27,6 +27,7 @@ class AppError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.headers: dict[str, str] = {}  # response headers the status calls for
 
 
 class NotFound(AppError):
@@ -157,6 +158,7 @@ def install_error_handlers(app: FastAPI) -> None:
         response = problem(
             exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
         )
+        response.headers.update(exc.headers)
         if exc.retry_after_s is not None:
             response.headers["Retry-After"] = str(exc.retry_after_s)
         if exc.status == 401:

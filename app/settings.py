@@ -67,6 +67,10 @@ class StorageSettings(BaseSettings):
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    s3_presigned_downloads: bool = Field(
+        False, description="answer artifact downloads with a 307 to a presigned S3 URL"
+    )
+    s3_presigned_expiry_s: int = Field(300, ge=1, le=7 * 24 * 3600)
     max_upload_bytes: int = Field(4 * 1024**3, gt=0)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import lzma
 import tarfile
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -81,8 +83,11 @@ def pack_if_small(folder: Path, dest: Path) -> PackedFile | None:
     return pack_tar_xz(folder, dest)
 
 
-def deliverable(folder: Path, *, packed: PackedFile | None, workdir: Path) -> PackedFile:
-    """The download: the engine's .tar.xz (smallest, unpacked by plain ``tar xf``), else a zip."""
-    if packed is not None:
-        return packed
-    return pack_zip(folder, workdir / "artifact.zip")
+def deliverable(folder: Path, *, documents: Mapping[str, object], workdir: Path) -> PackedFile:
+    """The download: the folder with ``documents`` (name -> JSON value, e.g. report.json and
+    recipe.json) written beside the model, as .tar.xz up to PACK_LIMIT_BYTES (smallest, unpacked
+    by plain ``tar xf``), else as a zip."""
+    for name, document in documents.items():
+        (folder / name).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    packed = pack_if_small(folder, workdir / "artifact.tar.xz")
+    return packed if packed is not None else pack_zip(folder, workdir / "artifact.zip")

@@ -18,13 +18,21 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from app.settings import StorageSettings
 from app.storage.s3 import S3Storage
-from tests.fixtures.helpers import stored_files, unpack_artifact, upload_ready, wait_for_job
+from tests.fixtures.helpers import (
+    digits_upload,
+    stored_files,
+    submit_job,
+    unpack_artifact,
+    upload_ready,
+    wait_for_job,
+)
 from tests.fixtures.stack import free_port, running_stack
 
 CREDENTIALS = {
@@ -184,6 +192,39 @@ class TestS3Storage:
         pending = s3_client(moto_url).list_multipart_uploads(Bucket=bucket)
         assert pending.get("Uploads", []) == []
 
+    def test_ranged_reads(self, moto_url: str, bucket: str, tmp_path: Path) -> None:
+        storage = storage_for(moto_url, bucket)
+        data = os.urandom(50_000)
+        storage.put_file("a/obj", _write(tmp_path / "a", data))
+        middle = list(storage.iter_bytes("a/obj", 1000, start=100, stop=4100))
+        assert b"".join(middle) == data[100:4100]
+        assert max(len(c) for c in middle) <= 1000
+        assert b"".join(storage.iter_bytes("a/obj", start=49_990)) == data[49_990:]
+        assert b"".join(storage.iter_bytes("a/obj", stop=1)) == data[:1]
+
+    def test_download_url_serves_the_object_with_its_name_for_a_while(
+        self, moto_url: str, bucket: str, tmp_path: Path
+    ) -> None:
+        storage = storage_for(moto_url, bucket)
+        data = os.urandom(20_000)
+        storage.put_file("artifacts/j/artifact.zip", _write(tmp_path / "a", data))
+        url = storage.download_url(
+            "artifacts/j/artifact.zip",
+            filename="modelpress-j.zip",
+            media_type="application/zip",
+            expires_s=60,
+        )
+        assert url.startswith(moto_url)
+        assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["60"]
+        got = httpx.get(url)  # no credentials: the signature is the permission
+        assert got.status_code == 200 and got.content == data
+        assert got.headers["content-type"] == "application/zip"
+        assert 'filename="modelpress-j.zip"' in got.headers["content-disposition"]
+        ranged = httpx.get(url, headers={"Range": "bytes=5-14"})
+        assert ranged.status_code == 206 and ranged.content == data[5:15]
+        forged = url.replace("artifact.zip", "other.zip")
+        assert httpx.get(forged).status_code == 403
+
     def test_exists_and_delete(self, moto_url: str, bucket: str, tmp_path: Path) -> None:
         storage = storage_for(moto_url, bucket)
         assert not storage.exists("models/nope/upload")
@@ -288,3 +329,45 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path, kind: str) ->
         # Deleting the model removes its upload and its jobs' artifacts from the bucket.
         assert client.delete(f"/v1/models/{model_id}").status_code == 204
         assert keys_in(moto_url, bucket) == []
+
+
+@pytest.mark.e2e
+def test_presigned_artifact_downloads(moto_url: str, bucket: str, tmp_path: Path) -> None:
+    """MODELPRESS_S3_PRESIGNED_DOWNLOADS: the API redirects a download to the bucket, so the
+    bytes never pass through it; HEAD and revalidation stay with the API."""
+    with (
+        running_stack(
+            "embedded",
+            tmp_path / "stack",
+            MODELPRESS_STORAGE_BACKEND="s3",
+            MODELPRESS_S3_BUCKET=bucket,
+            MODELPRESS_S3_ENDPOINT_URL=moto_url,
+            MODELPRESS_S3_PRESIGNED_DOWNLOADS="true",
+            MODELPRESS_S3_PRESIGNED_EXPIRY_S="120",
+            **CREDENTIALS,
+        ) as stack,
+        stack.client() as client,
+    ):
+        model_id = upload_ready(client, digits_upload(tmp_path / "mlp", epochs=1), "mlp.zip")["id"]
+        steps = [{"technique": "quantization", "scheme": "int8_dynamic"}]
+        job = wait_for_job(client, submit_job(client, model_id, steps), stack=stack, timeout=180)
+        assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+        url = f"/v1/jobs/{job['id']}/artifact"
+
+        redirected = client.get(url, follow_redirects=False)
+        assert redirected.status_code == 307, redirected.text
+        location = redirected.headers["location"]
+        assert location.startswith(moto_url)
+        assert parse_qs(urlsplit(location).query)["X-Amz-Expires"] == ["120"]
+        fetched = httpx.get(location)  # no API key: the signature is the permission
+        assert fetched.status_code == 200
+        assert hashlib.sha256(fetched.content).hexdigest() == job["artifact_sha256"]
+        assert f'filename="modelpress-{job["id"]}.' in fetched.headers["content-disposition"]
+        ranged = httpx.get(location, headers={"Range": "bytes=0-9"})
+        assert ranged.status_code == 206 and ranged.content == fetched.content[:10]
+
+        head = client.head(url)
+        assert head.status_code == 200
+        assert head.headers["etag"] == f'"{job["artifact_sha256"]}"'
+        cached = client.get(url, headers={"If-None-Match": head.headers["etag"]})
+        assert cached.status_code == 304

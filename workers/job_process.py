@@ -147,7 +147,10 @@ def run(run: JobRun) -> None:
         **data,
     )
     run.progress(JobPhase.UPLOADING, 0.96)
-    packed = deliverable(result.artifact_dir, packed=result.archive, workdir=run.workdir)
+    # The engine's report and the recipe travel inside the archive, so a downloaded model
+    # says how it was made and the recipe can be resubmitted as it is.
+    documents = {"report.json": result.report, "recipe.json": job.recipe}
+    packed = deliverable(result.artifact_dir, documents=documents, workdir=run.workdir)
     publish(run, job, packed, report=result.report, artifact_format=result.artifact_format)
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -10,7 +10,8 @@ from app.db.models import Job, JobStatus
 from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
 from app.jobs import service
-from app.jobs.artifacts import ARCHIVES, media_type
+from app.jobs.artifacts import ARCHIVES
+from app.jobs.delivery import ARTIFACT_HEADERS, CONTENT_RANGE, Conditions
 from app.jobs.events import LAST_EVENT_ID_PATTERN, event_stream_response
 from app.jobs.schemas import JobCreate, JobRead, JobReport
 from app.openapi import LOCATION, binary_content
@@ -23,10 +24,6 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 # Each archive's type, then what media_type() falls back to.
 ARTIFACT_MEDIA_TYPES = (*(media for _, media in ARCHIVES.values()), "application/octet-stream")
-ARTIFACT_HEADERS = {
-    "X-Checksum-Sha256": {"description": "hex SHA-256 of the body", "schema": {"type": "string"}},
-    "Content-Disposition": {"description": "a file name for it", "schema": {"type": "string"}},
-}
 
 
 def _read(session: Session, job: Job) -> JobRead:
@@ -86,28 +83,52 @@ def get_job_report(job_id: str, session: SessionDep) -> JobReport:
     return JobReport(job_id=job_id, report=CompressionReport.model_validate(stored))
 
 
+def _conditions(
+    range_: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range")] = None,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Conditions:
+    return Conditions(range=range_, if_range=if_range, if_none_match=if_none_match)
+
+
+ConditionsDep = Annotated[Conditions, Depends(_conditions)]
+_ARTIFACT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The compressed model, as an archive",
+        "headers": ARTIFACT_HEADERS,
+        **binary_content(*ARTIFACT_MEDIA_TYPES),
+    },
+    206: {
+        "description": "One byte range of the archive (`Range: bytes=...`)",
+        "headers": {**ARTIFACT_HEADERS, **CONTENT_RANGE},
+        **binary_content(*ARTIFACT_MEDIA_TYPES),
+    },
+    304: {"description": "Not modified: `If-None-Match` holds the current ETag"},
+    **problem_responses(404, 409),
+    416: {**problem_responses(416)[416], "headers": CONTENT_RANGE},
+}
+
+
 @router.get(
     "/{job_id}/artifact",
     response_class=StreamingResponse,
     responses={
-        200: {
-            "description": "The compressed model, as an archive",
-            "headers": ARTIFACT_HEADERS,
-            **binary_content(*ARTIFACT_MEDIA_TYPES),
+        **_ARTIFACT_RESPONSES,
+        307: {
+            "description": "With S3 presigned downloads on: the archive at a short-lived URL",
+            "headers": {"Location": {"schema": {"type": "string"}}},
         },
-        **problem_responses(404, 409),
     },
 )
-def download_artifact(job_id: str, session: SessionDep) -> StreamingResponse:
-    job, chunks = service.artifact_stream(session, job_id=job_id)
-    key = job.artifact_key or ""
-    extension = key.rsplit("/", 1)[-1].removeprefix("artifact")
-    headers = {
-        "Content-Disposition": f'attachment; filename="modelpress-{job.id}{extension}"',
-        "Content-Length": str(job.artifact_bytes),
-        "X-Checksum-Sha256": job.artifact_sha256 or "",
-    }
-    return StreamingResponse(chunks, media_type=media_type(key), headers=headers)
+def download_artifact(job_id: str, session: SessionDep, conditions: ConditionsDep) -> Response:
+    """Supports one byte range, ``If-Range`` and ``If-None-Match`` (the ETag is the sha256)."""
+    return service.artifact_response(session, job_id=job_id, conditions=conditions, with_body=True)
+
+
+@router.head("/{job_id}/artifact", response_class=Response, responses=_ARTIFACT_RESPONSES)
+def head_artifact(job_id: str, session: SessionDep, conditions: ConditionsDep) -> Response:
+    """The download's status and headers without its body."""
+    return service.artifact_response(session, job_id=job_id, conditions=conditions, with_body=False)
 
 
 @router.get(

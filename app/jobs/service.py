@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
+from fastapi import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,7 +14,9 @@ from app.auth import quotas
 from app.broker import QueueName
 from app.datasets import service as datasets_service
 from app.db.models import Job, JobEvent, JobStatus, new_id, utcnow
-from app.jobs import lifecycle, repository
+from app.jobs import delivery, lifecycle, repository
+from app.jobs.artifacts import media_type
+from app.jobs.delivery import Artifact, Conditions
 from app.jobs.recipes import uploaded_students
 from app.jobs.schemas import JobCreate
 from app.models_upload import repository as models_repository
@@ -186,16 +189,38 @@ def get_report(session: Session, *, job_id: str) -> dict[str, object]:
     return job.report
 
 
-def artifact_stream(session: Session, *, job_id: str) -> tuple[Job, Iterator[bytes]]:
+def get_artifact(session: Session, *, job_id: str) -> Artifact:
     job = get_job(session, job_id=job_id)
     if job.status != JobStatus.SUCCEEDED or not job.artifact_key:
         raise errors.JobStateConflict(
             f"job {job_id} is {job.status}; its artifact exists once it has succeeded"
         )
-    storage = get_storage()
-    if not storage.exists(job.artifact_key):
+    if not get_storage().exists(job.artifact_key):
         raise errors.NotFound(f"the artifact of job {job_id} is missing from storage")
-    return job, storage.iter_bytes(job.artifact_key)
+    key = job.artifact_key
+    extension = key.rsplit("/", 1)[-1].removeprefix("artifact")
+    return Artifact(
+        key=key,
+        size=job.artifact_bytes or 0,
+        sha256=job.artifact_sha256 or "",
+        filename=f"modelpress-{job.id}{extension}",
+        media_type=media_type(key),
+    )
+
+
+def artifact_response(
+    session: Session, *, job_id: str, conditions: Conditions, with_body: bool
+) -> Response:
+    """The download, or with S3 and presigned downloads on, a redirect to the bucket."""
+    storage_settings = get_settings().storage
+    presigned = storage_settings.s3_presigned_downloads
+    return delivery.artifact_response(
+        get_artifact(session, job_id=job_id),
+        get_storage(),
+        conditions,
+        with_body=with_body,
+        redirect_expiry_s=storage_settings.s3_presigned_expiry_s if presigned else None,
+    )
 
 
 def job_events(session: Session, *, job_id: str, after_id: int = 0) -> Sequence[JobEvent]:

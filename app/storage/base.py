@@ -15,7 +15,15 @@ class Storage(Protocol):
 
     def fetch_to(self, key: str, dest: Path) -> None: ...
 
-    def iter_bytes(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]: ...
+    def iter_bytes(
+        self, key: str, chunk_size: int = 1024 * 1024, *, start: int = 0, stop: int | None = None
+    ) -> Iterator[bytes]:
+        """The object's bytes from ``start`` up to ``stop`` (exclusive; None: to the end)."""
+
+    def download_url(
+        self, key: str, *, filename: str, media_type: str, expires_s: int
+    ) -> str | None:
+        """A URL that serves the object itself for ``expires_s``, or None where there is none."""
 
     def size(self, key: str) -> int: ...
 

@@ -37,10 +37,22 @@ class LocalStorage:
     def fetch_to(self, key: str, dest: Path) -> None:
         shutil.copyfile(self._path(key), dest)
 
-    def iter_bytes(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+    def iter_bytes(
+        self, key: str, chunk_size: int = 1024 * 1024, *, start: int = 0, stop: int | None = None
+    ) -> Iterator[bytes]:
         with self._path(key).open("rb") as fh:
-            while chunk := fh.read(chunk_size):
+            fh.seek(start)
+            left = None if stop is None else stop - start
+            while left is None or left > 0:
+                chunk = fh.read(chunk_size if left is None else min(chunk_size, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
+
+    def download_url(self, key: str, *, filename: str, media_type: str, expires_s: int) -> None:
+        return None  # the API streams local files itself
 
     def size(self, key: str) -> int:
         return self._path(key).stat().st_size

@@ -23,6 +23,10 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _byte_range(start: int, stop: int | None) -> str:
+    return f"bytes={start}-" if stop is None else f"bytes={start}-{stop - 1}"
+
+
 class S3Storage:
     """S3 or any S3-compatible server.
 
@@ -45,6 +49,7 @@ class S3Storage:
             connect_timeout=5,
             read_timeout=60,
             retries={"max_attempts": 5, "mode": "standard"},
+            signature_version="s3v4",  # presigned URLs: SigV2 is refused by newer regions
         )
         self.client: Any = boto3.client(
             "s3",
@@ -72,12 +77,28 @@ class S3Storage:
         # s3transfer downloads to a temporary name beside ``dest`` and renames it at the end.
         self.client.download_file(self.bucket, _check_key(key), str(dest), Config=self._transfer)
 
-    def iter_bytes(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
-        body = self.client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"]
+    def iter_bytes(
+        self, key: str, chunk_size: int = 1024 * 1024, *, start: int = 0, stop: int | None = None
+    ) -> Iterator[bytes]:
+        ranged = {} if start == 0 and stop is None else {"Range": _byte_range(start, stop)}
+        body = self.client.get_object(Bucket=self.bucket, Key=_check_key(key), **ranged)["Body"]
         try:
             yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
+
+    def download_url(self, key: str, *, filename: str, media_type: str, expires_s: int) -> str:
+        """A presigned GET: the client downloads from S3 itself (ranges included), and the
+        response carries the file name and type the API would have sent."""
+        params = {
+            "Bucket": self.bucket,
+            "Key": _check_key(key),
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            "ResponseContentType": media_type,
+        }
+        return str(
+            self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
+        )
 
     def size(self, key: str) -> int:
         head = self.client.head_object(Bucket=self.bucket, Key=_check_key(key))

@@ -6,11 +6,13 @@ Every transition here is conditional, so several workers doing it at once is har
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
+import time
 from datetime import timedelta
 
 from app import inspection_lease
-from app.db.models import Dataset, ModelFile, utcnow
+from app.db.models import Dataset, Job, JobStatus, ModelFile, is_valid_id, utcnow
 from app.db.session import get_sessionmaker
 from app.jobs import lifecycle
 from app.queue import enqueue_dataset_inspection, enqueue_inspection, enqueue_webhook_delivery
@@ -56,6 +58,30 @@ def resend_due_webhooks() -> list[str]:
     return due
 
 
+SCRATCH_GRACE_S = 60.0  # a folder younger than this may belong to a job still being claimed
+
+
+def sweep_scratch() -> list[str]:
+    """Delete job scratch folders (tmp/job-{id}-*) whose job is not running: a worker killed
+    mid-job never reached its own cleanup, and no later attempt may run on this machine."""
+    tmp = get_settings().tmp_dir
+    if not tmp.is_dir():
+        return []
+    cutoff = time.time() - SCRATCH_GRACE_S
+    removed = []
+    for folder in tmp.glob("job-*-*"):
+        job_id = folder.name[len("job-") : len("job-") + 36]
+        if not folder.is_dir() or folder.stat().st_mtime > cutoff or not is_valid_id(job_id):
+            continue
+        with get_sessionmaker()() as session:
+            job = session.get(Job, job_id)
+            if job is not None and job.status == JobStatus.RUNNING:
+                continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+    return removed
+
+
 class Maintenance(threading.Thread):
     def __init__(self, node: str) -> None:
         super().__init__(name="modelpress-maintenance", daemon=True)
@@ -71,6 +97,7 @@ class Maintenance(threading.Thread):
                 reconcile_queued,
                 reconcile_inspections,
                 resend_due_webhooks,
+                sweep_scratch,
             ):
                 try:
                     step()

@@ -11,13 +11,23 @@ import select
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.stack import Stack
+from tests.fixtures.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One kind of stack: the CLI is a client, and the API's two backends are tested elsewhere."""
+    with running_stack("embedded", tmp_path_factory.mktemp("cli")) as running:
+        yield running
+
+
 CLI = str(Path(sys.executable).with_name("modelpress-cli"))  # installed beside our python
 
 

@@ -6,7 +6,9 @@ COPY workers ./workers
 COPY compressor ./compressor
 COPY migrations ./migrations
 # Editable, so `modelpress migrate` finds alembic.ini and migrations/ beside the code.
-RUN pip install --no-cache-dir -c constraints.txt -e .
+# EXTRAS=mlflow adds the MLflow hand-off (a job's "register": {"mlflow": ...}).
+ARG EXTRAS=""
+RUN pip install --no-cache-dir -c constraints.txt -e ".${EXTRAS:+[$EXTRAS]}"
 # The gpu pool's image (docker-compose.yml, worker-gpu) swaps in onnxruntime-gpu: GPU targets are
 # measured on its CUDAExecutionProvider. Both wheels install the `onnxruntime` package, so the
 # CPU one goes first.

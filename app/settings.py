@@ -161,6 +161,16 @@ class WebhookSettings(BaseSettings):
     webhook_timeout_s: float = Field(5.0, gt=0, le=60)
 
 
+class MlflowSettings(BaseSettings):
+    """Hand-off of finished jobs to an MLflow tracking server (extra: modelpress[mlflow])."""
+
+    model_config = _ENV
+    mlflow_tracking_uri: str | None = Field(
+        None, description="jobs asking for registration log a run and a model version here"
+    )
+    mlflow_experiment: str = Field("modelpress", min_length=1, description="the runs' experiment")
+
+
 class ServerSettings(BaseSettings):
     model_config = _ENV
     host: str = "127.0.0.1"
@@ -202,6 +212,7 @@ class Settings:
         self.webhooks = WebhookSettings()
         self.auth = AuthSettings()
         self.events = EventStreamSettings()
+        self.mlflow = MlflowSettings()
 
     @property
     def data_dir(self) -> Path:

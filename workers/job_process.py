@@ -23,6 +23,7 @@ from app.jobs import lifecycle
 from app.jobs.artifacts import archive_kind, artifact_key
 from app.jobs.errors import CANCELLED_EXIT_CODE, InternalError, JobError, job_error_from
 from app.jobs.lifecycle import RunInputs
+from app.jobs.schemas import REGISTERED
 from app.settings import get_settings
 from app.storage import get_storage
 from compressor.artifacts import PackedFile, deliverable
@@ -34,6 +35,7 @@ from compressor.pipeline import compress_model
 from compressor.recipe import Recipe
 from compressor.target import Target
 from workers.patience import patiently
+from workers.register import hand_off
 from workers.unpacking import fetch_model
 
 log = logging.getLogger("modelpress.job")
@@ -161,16 +163,28 @@ def publish(
     archive, size, sha256 = packed.path, packed.bytes, packed.sha256
     key = artifact_key(job.id, job.attempts, archive.name)
     get_storage().put_file(key, archive)
-    # Scratch files go before the job is marked done, so a finished job leaves nothing behind.
-    shutil.rmtree(run.workdir, ignore_errors=True)
     artifact = {
         "bytes": size,
         "sha256": sha256,
         "format": artifact_format,
         "archive": archive_kind(archive.name),
     }
+    report = {**report, "artifact": artifact}
+    pending = (job.report or {}).get(REGISTERED)
+    if pending is not None:
+        report[REGISTERED] = hand_off(
+            settings=get_settings().mlflow,
+            request=pending,
+            job_id=job.id,
+            recipe=job.recipe,
+            target=job.target,
+            report=report,
+            archive=archive,
+        )
+    # Scratch files go before the job is marked done, so a finished job leaves nothing behind.
+    shutil.rmtree(run.workdir, ignore_errors=True)
     finished = run.succeed(
-        report={**report, "artifact": artifact},
+        report=report,
         artifact_key=key,
         artifact_bytes=size,
         artifact_sha256=sha256,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasPath, BaseModel, ConfigDict, Field
 
 from app.db.models import EventLevel, JobStatus
 from compressor.recipe import Recipe
@@ -23,6 +23,37 @@ class JobData(BaseModel):
         return {role: ds for role, ds in self.model_dump().items() if ds is not None}
 
 
+# The report JSON's key for the hand-off: the job has no column for it.
+REGISTERED = "registered"
+
+
+class MlflowRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str = Field(min_length=1, max_length=256, description="registered model's name")
+
+
+class Registration(BaseModel):
+    """Where a succeeded job's artifact is handed off; the server must be configured for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mlflow: MlflowRegistration
+
+
+class MlflowRegistered(BaseModel):
+    model_name: str
+    run_id: str | None = Field(None, description="the MLflow run; set once the job succeeded")
+    version: str | None = Field(None, description="the registered model version")
+    error: str | None = Field(
+        None, description="why the hand-off failed; the job itself still succeeded"
+    )
+
+
+class Registered(BaseModel):
+    mlflow: MlflowRegistered
+
+
 class JobCreate(BaseModel):
     """The recipe and target are the engine's own validated configs, not a restatement."""
 
@@ -38,6 +69,10 @@ class JobCreate(BaseModel):
         ge=10,
         le=7 * 24 * 3600,
         description="stop the job after this long (default: server's)",
+    )
+    # "register" on the wire; the attribute name would shadow BaseModel.register.
+    registration: Registration | None = Field(
+        None, alias="register", description="hand the artifact to MLflow when the job succeeds"
     )
 
 
@@ -66,6 +101,9 @@ class JobRead(BaseModel):
         description="what the result does worse than the original on the target (slower, larger, "
         "less faithful), from its report; empty until the job succeeds",
     )
+    # Kept in the report JSON (no column of its own): the request until the job succeeds, then
+    # the run and version, or why the hand-off failed.
+    registered: Registered | None = Field(None, validation_alias=AliasPath("report", REGISTERED))
     artifact_bytes: int | None
     artifact_sha256: str | None
     artifact_format: str | None

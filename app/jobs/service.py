@@ -18,7 +18,7 @@ from app.jobs import delivery, lifecycle, repository
 from app.jobs.artifacts import media_type
 from app.jobs.delivery import Artifact, Conditions
 from app.jobs.recipes import uploaded_students
-from app.jobs.schemas import JobCreate
+from app.jobs.schemas import REGISTERED, JobCreate
 from app.models_upload import repository as models_repository
 from app.models_upload import service as models_service
 from app.pools.repository import live_workers, queue_has_live_worker
@@ -72,6 +72,22 @@ def _require_gpu(session: Session) -> None:
         )
 
 
+class RegistrationUnavailable(errors.AppError):
+    status, slug, title = 422, "registration-unavailable", "Model registration is not configured"
+
+
+def _pending_registration(request: JobCreate) -> dict[str, Any] | None:
+    """The report's placeholder that tells the worker where to hand the artifact off."""
+    if request.registration is None:
+        return None
+    if not get_settings().mlflow.mlflow_tracking_uri:
+        raise RegistrationUnavailable(
+            "this server has no MLflow tracking server: register.mlflow needs "
+            "MODELPRESS_MLFLOW_TRACKING_URI set on the API and the workers"
+        )
+    return {REGISTERED: request.registration.model_dump(mode="json")}
+
+
 def _resolve_device(session: Session, recipe: Recipe, kind: ModelKind, target: Target) -> Target:
     """'auto' becomes the device the job runs on, so routing and the report agree.
 
@@ -105,6 +121,7 @@ def waiting_reason(session: Session, job: Job) -> str | None:
 
 
 def submit_job(session: Session, *, request: JobCreate) -> Job:
+    pending_registration = _pending_registration(request)
     quotas.check_active_jobs(session)
     model = models_repository.get(session, request.model_id)
     if model is None:
@@ -138,6 +155,7 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         recipe=request.recipe.model_dump(mode="json"),
         target=target.model_dump(mode="json"),
         data=data,
+        report=pending_registration,
     )
     resolved = f" (device 'auto' -> {target.device!r})" if request.target.device == "auto" else ""
     lifecycle.submit(session, job=job, note=resolved)
@@ -182,11 +200,12 @@ def cancel_job(session: Session, *, job_id: str) -> Job:
 
 def get_report(session: Session, *, job_id: str) -> dict[str, object]:
     job = get_job(session, job_id=job_id)
-    if job.report is None:
+    # Before success the report holds at most the pending registration.
+    if job.status != JobStatus.SUCCEEDED or job.report is None:
         raise errors.JobStateConflict(
             f"job {job_id} is {job.status}; its report exists once it has succeeded"
         )
-    return job.report
+    return {k: v for k, v in job.report.items() if k != REGISTERED}
 
 
 def get_artifact(session: Session, *, job_id: str) -> Artifact:

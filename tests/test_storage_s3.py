@@ -108,6 +108,16 @@ def keys_in(url: str, bucket: str) -> list[str]:
     return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
+def s3_env(url: str, bucket: str) -> dict[str, str]:
+    """A stack's variables for storing in ``bucket`` on the moto server."""
+    return {
+        "MODELPRESS_STORAGE_BACKEND": "s3",
+        "MODELPRESS_S3_BUCKET": bucket,
+        "MODELPRESS_S3_ENDPOINT_URL": url,
+        **CREDENTIALS,
+    }
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
@@ -284,16 +294,7 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path, kind: str) ->
             zf.write(tmp_path / "mlp" / name, name)
 
     with (
-        running_stack(
-            kind,
-            tmp_path / "stack",
-            MODELPRESS_STORAGE_BACKEND="s3",
-            MODELPRESS_S3_BUCKET=bucket,
-            MODELPRESS_S3_ENDPOINT_URL=moto_url,
-            AWS_ACCESS_KEY_ID=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            AWS_SECRET_ACCESS_KEY=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            AWS_DEFAULT_REGION=CREDENTIALS["AWS_DEFAULT_REGION"],
-        ) as stack,
+        running_stack(kind, tmp_path / "stack", **s3_env(moto_url, bucket)) as stack,
         stack.client() as client,
     ):
         ready = client.get("/readyz")
@@ -310,7 +311,7 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path, kind: str) ->
         assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
 
         archive = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]["artifact"]["archive"]
-        artifact_key = f"artifacts/{job['id']}/artifact.{archive}"
+        artifact_key = f"artifacts/{job['id']}/attempt-{job['attempts']}/artifact.{archive}"
         assert keys_in(moto_url, bucket) == sorted([artifact_key, f"models/{model_id}/upload"])
         downloaded = client.get(f"/v1/jobs/{job['id']}/artifact")
         assert downloaded.status_code == 200
@@ -339,12 +340,9 @@ def test_presigned_artifact_downloads(moto_url: str, bucket: str, tmp_path: Path
         running_stack(
             "embedded",
             tmp_path / "stack",
-            MODELPRESS_STORAGE_BACKEND="s3",
-            MODELPRESS_S3_BUCKET=bucket,
-            MODELPRESS_S3_ENDPOINT_URL=moto_url,
+            **s3_env(moto_url, bucket),
             MODELPRESS_S3_PRESIGNED_DOWNLOADS="true",
             MODELPRESS_S3_PRESIGNED_EXPIRY_S="120",
-            **CREDENTIALS,
         ) as stack,
         stack.client() as client,
     ):

@@ -170,17 +170,9 @@ def publish(
         "archive": archive_kind(archive.name),
     }
     report = {**report, "artifact": artifact}
-    pending = (job.report or {}).get(REGISTERED)
-    if pending is not None:
-        report[REGISTERED] = hand_off(
-            settings=get_settings().mlflow,
-            request=pending,
-            job_id=job.id,
-            recipe=job.recipe,
-            target=job.target,
-            report=report,
-            archive=archive,
-        )
+    registered = hand_off(settings=get_settings().mlflow, job=job, report=report, archive=archive)
+    if registered is not None:
+        report[REGISTERED] = registered
     # Scratch files go before the job is marked done, so a finished job leaves nothing behind.
     shutil.rmtree(run.workdir, ignore_errors=True)
     finished = run.succeed(

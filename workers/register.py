@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from app.jobs.schemas import MlflowRegistered, MlflowRegistration, Registered
+from app.db.models import Job
+from app.jobs.schemas import REGISTERED, MlflowRegistered, Registered, Registration
 from app.settings import MlflowSettings
 
 log = logging.getLogger("modelpress.register")
@@ -83,31 +84,23 @@ def _ensure_registered_model(client: Any, name: str) -> None:
 
 
 def log_and_register(
-    *,
-    settings: MlflowSettings,
-    request: MlflowRegistration,
-    job_id: str,
-    recipe: dict[str, Any],
-    target: dict[str, Any],
-    report: dict[str, Any],
-    archive: Path,
+    *, settings: MlflowSettings, model_name: str, job: Job, report: dict[str, Any], archive: Path
 ) -> MlflowRegistered:
     """The run and model version; raises whatever MLflow raises."""
     # A tracking server that is down would otherwise hold the job for minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
 
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     experiment = _experiment_id(client, settings.mlflow_experiment)
     run = client.create_run(
-        experiment, run_name=f"modelpress-{job_id}", tags={"modelpress.job_id": job_id}
+        experiment, run_name=f"modelpress-{job.id}", tags={"modelpress.job_id": job.id}
     )
     run_id = run.info.run_id
     try:
-        params = {**flatten_params(recipe, "recipe"), **flatten_params(target, "target")}
-        from mlflow.entities import Metric, Param
-
+        params = {**flatten_params(job.recipe, "recipe"), **flatten_params(job.target, "target")}
         now = int(run.info.start_time)
         client.log_batch(
             run_id,
@@ -119,51 +112,42 @@ def log_and_register(
             report_file.write_text(json.dumps(report, indent=2))
             client.log_artifact(run_id, str(report_file))
         client.log_artifact(run_id, str(archive), artifact_path=ARTIFACT_PATH)
-        _ensure_registered_model(client, request.model_name)
+        _ensure_registered_model(client, model_name)
         version = client.create_model_version(
-            request.model_name,
+            model_name,
             source=f"{run.info.artifact_uri}/{ARTIFACT_PATH}",
             run_id=run_id,
-            tags={"modelpress.job_id": job_id},
+            tags={"modelpress.job_id": job.id},
         )
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
     client.set_terminated(run_id, status="FINISHED")
-    return MlflowRegistered(model_name=request.model_name, run_id=run_id, version=version.version)
+    return MlflowRegistered(model_name=model_name, run_id=run_id, version=version.version)
 
 
 def hand_off(
-    *,
-    settings: MlflowSettings,
-    request: dict[str, Any],
-    job_id: str,
-    recipe: dict[str, Any],
-    target: dict[str, Any],
-    report: dict[str, Any],
-    archive: Path,
-) -> dict[str, Any]:
-    """What the report records under "registered": the run and version, or the error."""
-    wanted = MlflowRegistration.model_validate(request["mlflow"])
+    *, settings: MlflowSettings, job: Job, report: dict[str, Any], archive: Path
+) -> dict[str, Any] | None:
+    """What the report records under "registered": the run and version, or the error; None
+    when the job asked for no registration."""
+    pending = (job.report or {}).get(REGISTERED)
+    if pending is None:
+        return None
+    model_name = Registration.model_validate(pending).mlflow.model_name
     try:
         if not settings.mlflow_tracking_uri:
             raise RuntimeError("MODELPRESS_MLFLOW_TRACKING_URI is not set on this worker")
         done = log_and_register(
-            settings=settings,
-            request=wanted,
-            job_id=job_id,
-            recipe=recipe,
-            target=target,
-            report=report,
-            archive=archive,
+            settings=settings, model_name=model_name, job=job, report=report, archive=archive
         )
     except ImportError:
         done = MlflowRegistered(
-            model_name=wanted.model_name,
+            model_name=model_name,
             error="mlflow is not installed on this worker (pip install modelpress[mlflow])",
         )
     except Exception as exc:
-        log.warning("job %s: MLflow registration failed: %s", job_id, exc)
+        log.warning("job %s: MLflow registration failed: %s", job.id, exc)
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        done = MlflowRegistered(model_name=wanted.model_name, error=error)
+        done = MlflowRegistered(model_name=model_name, error=error)
     return Registered(mlflow=done).model_dump(mode="json")

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Dataset, Job, JobInput, JobStatus, is_valid_id
+from app.labels import LabelFilters, matching
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -21,10 +22,17 @@ def add(session: Session, dataset: Dataset) -> Dataset:
     return dataset
 
 
-def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[Dataset], int]:
-    total = session.scalar(select(func.count()).select_from(Dataset)) or 0
+def list_page(
+    session: Session, *, labels: LabelFilters, limit: int, offset: int
+) -> tuple[Sequence[Dataset], int]:
+    where = matching(Dataset.labels, labels)
+    total = session.scalar(select(func.count()).select_from(Dataset).where(*where)) or 0
     rows = session.scalars(
-        select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id).limit(limit).offset(offset)
+        select(Dataset)
+        .where(*where)
+        .order_by(Dataset.created_at.desc(), Dataset.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     return rows, total
 

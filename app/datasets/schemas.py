@@ -21,6 +21,7 @@ class DatasetRead(BaseModel):
         "does); a job needs ready"
     )
     rejection_reason: str | None = None
+    labels: dict[str, str]
     size_bytes: int
     sha256: str
     inspection: DatasetInspection

@@ -14,10 +14,11 @@ from typing import BinaryIO
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import errors, uploads
+from app import errors, idempotency, uploads
 from app.datasets import repository
 from app.db.models import Dataset, ModelFile, ModelStatus, new_id
 from app.db.session import on_commit
+from app.labels import LabelFilters
 from app.queue import enqueue_dataset_inspection
 from app.settings import get_settings
 from app.storage import transaction
@@ -34,27 +35,46 @@ def dataset_limits() -> DatasetLimits:
     )
 
 
-def upload_dataset(session: Session, *, stream: BinaryIO, filename: str | None) -> Dataset:
+def upload_dataset(
+    session: Session,
+    *,
+    stream: BinaryIO,
+    filename: str | None,
+    labels: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
+) -> Dataset:
+    dataset_id = new_id()
+    labels = labels or {}
+    original = idempotency.replay(
+        session,
+        route="datasets",
+        key=idempotency_key,
+        body=lambda: idempotency.upload_body(stream, filename, labels),
+        resource_id=dataset_id,
+        load=repository.get,
+    )
+    if original is not None:
+        return original
     dataset = uploads.store_upload(
         session,
         stream=stream,
         filename=filename,
         folder="datasets",
-        to_row=_screened,
+        to_row=lambda upload: _screened(upload, dataset_id=dataset_id, labels=labels),
         add=repository.add,
     )
-    dataset_id = dataset.id
     on_commit(session, lambda: enqueue_dataset_inspection(dataset_id))
     return dataset
 
 
-def _screened(upload: uploads.Received) -> Dataset:
+def _screened(upload: uploads.Received, *, dataset_id: str, labels: dict[str, str]) -> Dataset:
     try:
         kind = screen_dataset(upload.path, dataset_limits())
     except CompressionError as exc:
         raise errors.InvalidUpload(str(exc)) from exc
     return Dataset(
-        id=new_id(),
+        id=dataset_id,
+        labels=labels,
         filename=upload.filename,
         format=kind,
         status=ModelStatus.PENDING,
@@ -71,8 +91,10 @@ def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
     return dataset
 
 
-def list_datasets(session: Session, *, limit: int, offset: int) -> tuple[Sequence[Dataset], int]:
-    return repository.list_page(session, limit=limit, offset=offset)
+def list_datasets(
+    session: Session, *, labels: LabelFilters, limit: int, offset: int
+) -> tuple[Sequence[Dataset], int]:
+    return repository.list_page(session, labels=labels, limit=limit, offset=offset)
 
 
 def delete_dataset(session: Session, *, dataset_id: str) -> None:

@@ -9,11 +9,13 @@ from sqlalchemy.orm import Session
 from app.db.models import Job, JobStatus
 from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
+from app.idempotency import IdempotencyKeyHeader
 from app.jobs import service
 from app.jobs.artifacts import ARCHIVES
 from app.jobs.delivery import ARTIFACT_HEADERS, CONTENT_RANGE, Conditions
 from app.jobs.events import LAST_EVENT_ID_PATTERN, event_stream_response
 from app.jobs.schemas import JobCreate, JobRead, JobReport
+from app.labels import LabelFiltersDep
 from app.openapi import LOCATION, binary_content
 from app.pagination import Page
 from app.results import service as results
@@ -43,8 +45,13 @@ def _read(session: Session, job: Job) -> JobRead:
     responses={202: {"headers": LOCATION}, **problem_responses(404, 409, 422, 429)},
     summary="Submit a compression job",
 )
-def create_job(body: JobCreate, session: SessionDep, response: Response) -> JobRead:
-    job = service.submit_job(session, request=body)
+def create_job(
+    body: JobCreate,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JobRead:
+    job = service.submit_job(session, request=body, idempotency_key=idempotency_key)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return _read(session, job)
 
@@ -53,14 +60,23 @@ def create_job(body: JobCreate, session: SessionDep, response: Response) -> JobR
 def list_jobs(
     session: SessionDep,
     query: ResultQueryDep,
-    status: Annotated[JobStatus | None, Query()] = None,
+    labels: LabelFiltersDep,
+    status: Annotated[
+        list[JobStatus] | None, Query(description="repeat to list jobs in any of several")
+    ] = None,
     model_id: Annotated[str | None, Query()] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[JobRead]:
     """Newest first by default; ``sort`` and the min/max filters rank by report figures."""
     rows, total = results.list_jobs(
-        session, status=status, model_id=model_id, query=query, limit=limit, offset=offset
+        session,
+        statuses=status,
+        model_id=model_id,
+        labels=labels,
+        query=query,
+        limit=limit,
+        offset=offset,
     )
     items = [_read(session, r) for r in rows]
     return Page[JobRead](items=items, total=total, limit=limit, offset=offset)

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import AliasPath, BaseModel, ConfigDict, Field
 
 from app.db.models import EventLevel, JobStatus
+from app.labels import Labels
 from compressor.recipe import Recipe
 from compressor.report import CompressionReport
 from compressor.target import Target
@@ -70,6 +71,7 @@ class JobCreate(BaseModel):
         le=7 * 24 * 3600,
         description="stop the job after this long (default: server's)",
     )
+    labels: Labels = Field(default_factory=dict)
     # "register" on the wire; the attribute name would shadow BaseModel.register.
     registration: Registration | None = Field(
         None, alias="register", description="hand the artifact to MLflow when the job succeeds"
@@ -92,6 +94,7 @@ class JobRead(BaseModel):
     data: dict[str, str]
     priority: int
     time_limit_s: int | None
+    labels: dict[str, str]
     waiting_reason: str | None = None
     eta_s: float | None = Field(
         None, description="seconds left, extrapolated from progress so far (running jobs only)"

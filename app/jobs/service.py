@@ -9,7 +9,7 @@ from fastapi import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import errors
+from app import errors, idempotency
 from app.auth import quotas
 from app.broker import QueueName
 from app.datasets import service as datasets_service
@@ -120,7 +120,18 @@ def waiting_reason(session: Session, job: Job) -> str | None:
     return f"no live worker serves the {job.queue!r} pool; the job waits until one starts"
 
 
-def submit_job(session: Session, *, request: JobCreate) -> Job:
+def submit_job(session: Session, *, request: JobCreate, idempotency_key: str | None = None) -> Job:
+    job_id = new_id()
+    original = idempotency.replay(
+        session,
+        route="jobs",
+        key=idempotency_key,
+        body=lambda: request.model_dump(mode="json"),
+        resource_id=job_id,
+        load=repository.get,
+    )
+    if original is not None:
+        return original
     pending_registration = _pending_registration(request)
     quotas.check_active_jobs(session)
     model = models_repository.get(session, request.model_id)
@@ -146,7 +157,8 @@ def submit_job(session: Session, *, request: JobCreate) -> Job:
         )
     datasets_service.check_job_data(session, model=model, data=data)
     job = Job(
-        id=new_id(),
+        id=job_id,
+        labels=request.labels,
         model_id=model.id,
         status=JobStatus.QUEUED,
         queue=QueueName.GPU if target.device == "gpu" else QueueName.CPU,

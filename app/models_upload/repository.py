@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, JobInput, JobStatus, ModelFile, is_valid_id
+from app.labels import LabelFilters, matching
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -15,10 +16,14 @@ def get(session: Session, model_id: str) -> ModelFile | None:
     return session.get(ModelFile, model_id) if is_valid_id(model_id) else None
 
 
-def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[ModelFile], int]:
-    total = session.scalar(select(func.count()).select_from(ModelFile)) or 0
+def list_page(
+    session: Session, *, labels: LabelFilters, limit: int, offset: int
+) -> tuple[Sequence[ModelFile], int]:
+    where = matching(ModelFile.labels, labels)
+    total = session.scalar(select(func.count()).select_from(ModelFile).where(*where)) or 0
     rows = session.scalars(
         select(ModelFile)
+        .where(*where)
         .order_by(ModelFile.created_at.desc(), ModelFile.id)
         .limit(limit)
         .offset(offset)

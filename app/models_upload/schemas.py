@@ -22,6 +22,7 @@ class ModelRead(BaseModel):
         "does); a job needs ready"
     )
     rejection_reason: str | None = None
+    labels: dict[str, str]
     size_bytes: int
     sha256: str
     inspection: ModelInspection

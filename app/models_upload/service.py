@@ -12,9 +12,10 @@ from typing import BinaryIO
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import errors, uploads
+from app import errors, idempotency, uploads
 from app.db.models import ModelFile, ModelStatus, new_id
 from app.db.session import on_commit
+from app.labels import LabelFilters
 from app.models_upload import repository
 from app.queue import enqueue_inspection
 from app.settings import get_settings
@@ -23,8 +24,27 @@ from compressor.errors import InvalidModelError
 from compressor.formats.archive import screen_upload
 
 
-def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) -> ModelFile:
+def upload_model(
+    session: Session,
+    *,
+    stream: BinaryIO,
+    filename: str | None,
+    labels: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
+) -> ModelFile:
     """Store the upload after the cheap checks; a worker inspects it (``pending`` until then)."""
+    model_id = new_id()
+    labels = labels or {}
+    original = idempotency.replay(
+        session,
+        route="models",
+        key=idempotency_key,
+        body=lambda: idempotency.upload_body(stream, filename, labels),
+        resource_id=model_id,
+        load=repository.get,
+    )
+    if original is not None:
+        return original
     allow_executable = get_settings().uploads.allow_executable_formats
 
     def screened(upload: uploads.Received) -> ModelFile:
@@ -33,7 +53,8 @@ def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) ->
         except InvalidModelError as exc:
             raise errors.InvalidUpload(str(exc)) from exc
         return ModelFile(
-            id=new_id(),
+            id=model_id,
+            labels=labels,
             filename=upload.filename,
             format=kind,
             status=ModelStatus.PENDING,
@@ -50,7 +71,6 @@ def upload_model(session: Session, *, stream: BinaryIO, filename: str | None) ->
         to_row=screened,
         add=repository.add,
     )
-    model_id = model.id
     # The inspection is sent only once the row is committed, so the worker finds it.
     on_commit(session, lambda: enqueue_inspection(model_id))
     return model
@@ -75,8 +95,10 @@ def get_model(session: Session, *, model_id: str) -> ModelFile:
     return model
 
 
-def list_models(session: Session, *, limit: int, offset: int) -> tuple[Sequence[ModelFile], int]:
-    return repository.list_page(session, limit=limit, offset=offset)
+def list_models(
+    session: Session, *, labels: LabelFilters, limit: int, offset: int
+) -> tuple[Sequence[ModelFile], int]:
+    return repository.list_page(session, labels=labels, limit=limit, offset=offset)
 
 
 def delete_model(session: Session, *, model_id: str) -> None:

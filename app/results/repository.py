@@ -7,6 +7,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.db.models import Job, JobResult, JobStatus, is_valid_id
+from app.labels import LabelFilters, matching
 from app.results.schemas import FigureFilters, ResultQuery, SortKey
 
 _SORT_COLUMNS: dict[SortKey, InstrumentedAttribute[Any]] = {
@@ -62,6 +63,7 @@ def list_page(
     query: ResultQuery,
     limit: int,
     offset: int,
+    labels: LabelFilters = (),
 ) -> tuple[Sequence[tuple[Job, JobResult | None]], int]:
     """Jobs with their figures (None before success), filtered and ranked in SQL."""
     stmt = select(Job, JobResult).outerjoin(JobResult, JobResult.job_id == Job.id)
@@ -71,7 +73,7 @@ def list_page(
         if not is_valid_id(model_id):
             return [], 0
         stmt = stmt.where(Job.model_id == model_id)
-    bounds = _bounds(query.filters)
+    bounds = [*_bounds(query.filters), *matching(Job.labels, labels)]
     if bounds:
         stmt = stmt.where(*bounds)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Job, JobResult, JobStatus
 from app.errors import AppError
+from app.labels import LabelFilters
 from app.models_upload.service import get_model
 from app.results import repository
 from app.results.schemas import JobFigures, ModelJobResult, ResultQuery, Sort, SortKey
@@ -110,16 +111,18 @@ def recipe_summary(recipe: Mapping[str, Any]) -> str:
 def list_jobs(
     session: Session,
     *,
-    status: JobStatus | None,
+    statuses: Sequence[JobStatus] | None,
     model_id: str | None,
+    labels: LabelFilters,
     query: ResultQuery,
     limit: int,
     offset: int,
 ) -> tuple[Sequence[Job], int]:
     rows, total = repository.list_page(
         session,
-        statuses=[status] if status is not None else None,
+        statuses=statuses or None,
         model_id=model_id,
+        labels=labels,
         query=query,
         limit=limit,
         offset=offset,

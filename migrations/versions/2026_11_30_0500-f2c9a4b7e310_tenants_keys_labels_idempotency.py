@@ -35,13 +35,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
     )
     op.create_index("ix_api_keys_tenant", "api_keys", ["tenant"])
+    # Plain ADD COLUMN, not batch mode: on SQLite a batch would copy and drop these tables,
+    # which their foreign keys forbid once rows exist.
     for table in OWNED:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("tenant", sa.String(length=64), nullable=True))
-            batch_op.add_column(
-                sa.Column("labels", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
-            )
-            batch_op.create_index(f"ix_{table}_tenant", ["tenant"], unique=False)
+        op.add_column(table, sa.Column("tenant", sa.String(length=64), nullable=True))
+        op.add_column(table, sa.Column("labels", sa.JSON(), nullable=False, server_default="{}"))
+        op.create_index(f"ix_{table}_tenant", table, ["tenant"], unique=False)
     op.create_table(
         "idempotency_keys",
         sa.Column("tenant", sa.String(length=64), nullable=False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +23,43 @@ def _takes_names(model: torch.nn.Module, names: list[str]) -> bool:
     return by_kw or all(n in params for n in names)
 
 
-class _FirstOutput(torch.nn.Module):
+def _call(model: torch.nn.Module, names: list[str], args: tuple[torch.Tensor, ...]) -> Any:
+    if _takes_names(model, names):
+        return model(**dict(zip(names, args, strict=True)))
+    return model(*args)  # library networks name their image argument ``x``, not ``input``
+
+
+class _Outputs(torch.nn.Module):
     """Hugging Face models return dataclasses; ONNX needs plain tensors in a fixed order."""
 
-    def __init__(self, model: torch.nn.Module, input_names: list[str]) -> None:
+    def __init__(
+        self, model: torch.nn.Module, input_names: list[str], output_names: list[str]
+    ) -> None:
         super().__init__()
         self.model = model
         self.input_names = input_names
+        self.output_names = output_names
 
-    def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        if _takes_names(self.model, self.input_names):
-            out = self.model(**dict(zip(self.input_names, args, strict=True)))
-        else:  # library networks name their image argument ``x``, not the upload's ``input``
-            out = self.model(*args)
+    def forward(self, *args: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        out = _call(self.model, self.input_names, args)
         if isinstance(out, torch.Tensor):  # plain modules (nn.Sequential) return the tensor
             return out
-        return out[0] if isinstance(out, tuple | list) else next(iter(out.values()))
+        if isinstance(out, Mapping):
+            return tuple(out[name] for name in self.output_names)
+        return out[0]
+
+
+def _output_names(
+    model: torch.nn.Module, names: list[str], args: tuple[torch.Tensor, ...]
+) -> list[str]:
+    """A ModelOutput's own tensor fields (last_hidden_state, pooler_output, logits): the names
+    standard loaders such as optimum look for. Unset fields are absent from a ModelOutput, and
+    caches are not tensors, so neither is exported."""
+    with torch.no_grad():
+        out = _call(model, names, args)
+    if isinstance(out, Mapping):
+        return [key for key, value in out.items() if isinstance(value, torch.Tensor)]
+    return []
 
 
 def export_onnx(
@@ -50,8 +72,10 @@ def export_onnx(
 ) -> None:
     """Export with a dynamic batch (and, for token inputs, a dynamic sequence) dimension.
 
-    ``sequence_axis=False`` is for fixed-shape inputs (images, feature vectors), where only
-    the batch varies.
+    A model with named outputs (a Hugging Face ModelOutput) keeps their names and all of its
+    tensors; a model that returns one tensor (or a plain tuple: its first) calls it
+    ``output_name``. ``sequence_axis=False`` is for fixed-shape inputs (images, feature
+    vectors), where only the batch varies.
     """
     names = list(example)
     args = tuple(torch.from_numpy(example[n]) for n in names)
@@ -62,7 +86,8 @@ def export_onnx(
             {0: batch, 1: seq} if a.ndim >= 2 and sequence_axis else {0: batch} for a in args
         )
     }
-    wrapper = _FirstOutput(model, names).eval()
+    output_names = _output_names(model.eval(), names, args) or [output_name]
+    wrapper = _Outputs(model, names, output_names).eval()
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -70,7 +95,7 @@ def export_onnx(
                 wrapper,
                 args,
                 input_names=names,
-                output_names=[output_name],
+                output_names=output_names,
                 dynamic_shapes=dynamic,
                 dynamo=True,
                 verbose=False,

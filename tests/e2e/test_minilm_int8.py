@@ -36,6 +36,7 @@ INT8_STEP = {"technique": "quantization", "scheme": "int8_dynamic"}
 # Two timings of one file on one machine, minutes apart, on CPUs other tests share: within 4x
 # either way. A unit slip (s/ms) is 1000x; batch 8 instead of batch 1 measured 8.1x.
 LATENCY_FACTOR = 4.0
+STANDARD_OUTPUTS = ["last_hidden_state", "pooler_output"]
 
 
 class TestInt8DynamicEndToEnd:
@@ -144,6 +145,9 @@ class TestInt8DynamicEndToEnd:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         enc = tokenizer(HELD_OUT, padding=True, return_tensors="np")
         session = ort.InferenceSession(str(folder / "model.onnx"))
+        # The names standard loaders look for (optimum's ORTModelForFeatureExtraction reads
+        # last_hidden_state); BertModel has a pooler, so its output is there too.
+        assert [o.name for o in session.get_outputs()] == STANDARD_OUTPUTS
         feed = {i.name: enc[i.name].astype(np.int64) for i in session.get_inputs()}
         ours = session.run(None, feed)[0]
 
@@ -191,6 +195,7 @@ class TestHuggingFaceArtifact:
         assert cosine_rows(mean_pool(ours, mask), mean_pool(ref, mask)).min() >= 0.999
 
         session = ort.InferenceSession(str(folder / "model.onnx"))
+        assert [o.name for o in session.get_outputs()] == STANDARD_OUTPUTS
         feed = {i.name: enc[i.name].numpy() for i in session.get_inputs()}
         onnx_out = session.run(None, feed)[0]
         assert cosine_rows(mean_pool(onnx_out, mask), mean_pool(ref, mask)).min() >= 0.999

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from app import errors
 from app.auth.keys import find_active
 from app.auth.tenancy import scope_to_tenant
+from app.db.session import get_sessionmaker
 from app.deps import SessionDep
 from app.settings import get_settings
 
@@ -45,11 +46,15 @@ def authenticate(request: Request, session: SessionDep) -> Caller:
         if get_settings().auth.auth_required:
             raise Unauthorized("this server requires an API key: 'Authorization: Bearer <key>'")
         return Caller(tenant=None, admin=True)
-    row = find_active(session, key)
-    if row is None:
+    # Its own short session: the request's would hold a pooled connection while the request
+    # waits for a thread to run its route, and many concurrent requests then exhaust the pool.
+    with get_sessionmaker()() as lookup:
+        row = find_active(lookup, key)
+        tenant, admin = (row.tenant, row.admin) if row is not None else (None, False)
+    if tenant is None:
         raise Unauthorized("the API key is unknown or revoked")
-    scope_to_tenant(session, row.tenant)
-    return Caller(tenant=row.tenant, admin=row.admin)
+    scope_to_tenant(session, tenant)
+    return Caller(tenant=tenant, admin=admin)
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]

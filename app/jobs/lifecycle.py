@@ -58,7 +58,7 @@ def submit(session: Session, *, job: Job, note: str = "") -> Job:
     job.status = JobStatus.QUEUED
     job.phase = JobPhase.QUEUED
     repository.add(session, job)
-    repository.add_event(session, job.id, f"queued on the {job.queue!r} pool{note}")
+    repository.add_event(session, job.id, f"queued on the {str(job.queue)!r} pool{note}")
     _enqueue_after_commit(session, job)
     return job
 

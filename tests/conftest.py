@@ -64,3 +64,11 @@ def stack(
     tmp = tmp_path_factory.mktemp(f"stack-{request.param}")
     with running_stack(request.param, tmp) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def scaleout_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The deployment's kind alone (PostgreSQL + Redis), for modules whose subject does not
+    depend on the backend: one stack instead of two keeps CI's time in bounds."""
+    with running_stack("scaleout", tmp_path_factory.mktemp("stack-scaleout-only")) as running:
+        yield running

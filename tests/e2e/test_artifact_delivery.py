@@ -22,6 +22,12 @@ from tests.fixtures.helpers import (
 )
 from tests.fixtures.stack import Stack
 
+
+@pytest.fixture(scope="module")
+def stack(scaleout_stack: Stack) -> Stack:
+    return scaleout_stack
+
+
 pytestmark = pytest.mark.e2e
 
 STEPS = [{"technique": "quantization", "scheme": "int8_dynamic"}]

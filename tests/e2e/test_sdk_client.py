@@ -49,6 +49,12 @@ from modelpress_client.models import (
 )
 from modelpress_client.types import File
 
+
+@pytest.fixture(scope="module")
+def stack(scaleout_stack: Stack) -> Stack:
+    return scaleout_stack
+
+
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")

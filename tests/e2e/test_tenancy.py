@@ -26,6 +26,11 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
+def stack(scaleout_stack: Stack) -> Stack:
+    return scaleout_stack
+
+
+@pytest.fixture(scope="module")
 def owned(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Tenant alpha's model, dataset, finished job and webhook."""
     alpha = stack.create_key("alpha")

@@ -10,7 +10,7 @@ from tests.fixtures.stack import Stack, running_stack
 LIMIT = 150 * 1024 * 1024
 
 
-@pytest.fixture(scope="module", params=["embedded", "scaleout"])
+@pytest.fixture(scope="module", params=["scaleout"])  # one kind: CI time; e2e covers both
 def api(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:

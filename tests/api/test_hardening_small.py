@@ -30,7 +30,7 @@ QUICK = [{"technique": "quantization", "scheme": "int8_dynamic"}]
 Event = tuple[str | None, str, dict[str, Any]]
 
 
-@pytest.fixture(scope="module", params=["embedded", "scaleout"])
+@pytest.fixture(scope="module", params=["scaleout"])  # one kind: CI time; e2e covers both
 def streams(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:

@@ -54,7 +54,7 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["embedded", "scaleout"])
+@pytest.fixture(scope="module", params=["scaleout"])  # one kind: CI time; e2e covers both
 def api(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:

@@ -15,6 +15,13 @@ from scripts.conv_digits import INPUT, export, train
 from tests.fixtures.helpers import unpack_artifact, upload_ready, wait_for_dataset, wait_for_job
 from tests.fixtures.stack import Stack
 
+
+@pytest.fixture(scope="module")
+def stack(scaleout_stack: Stack) -> Stack:
+    """One kind: CI time; the digits and dataset e2e modules run both."""
+    return scaleout_stack
+
+
 pytestmark = pytest.mark.e2e
 
 

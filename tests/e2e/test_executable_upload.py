@@ -33,7 +33,7 @@ from tests.fixtures.stack import Stack, running_stack
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module", params=["embedded", "scaleout"])
+@pytest.fixture(scope="module", params=["scaleout"])  # one kind: CI time; e2e covers both
 def opted_in(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:

@@ -39,6 +39,13 @@ from tests.fixtures.helpers import (
 )
 from tests.fixtures.stack import Stack
 
+
+@pytest.fixture(scope="module")
+def stack(scaleout_stack: Stack) -> Stack:
+    """One kind: CI time; the digits and dataset e2e modules run both."""
+    return scaleout_stack
+
+
 pytestmark = pytest.mark.e2e
 
 

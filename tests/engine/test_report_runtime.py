@@ -92,7 +92,7 @@ class TestCpu:
         assert "ran_on" not in old.as_json()
 
 
-@pytest.fixture(scope="module", params=["embedded", "scaleout"])
+@pytest.fixture(scope="module", params=["scaleout"])  # one kind: CI time; e2e covers both
 def threaded_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:

@@ -58,7 +58,8 @@ class Registered(BaseModel):
 class JobCreate(BaseModel):
     """The recipe and target are the engine's own validated configs, not a restatement."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Dumped as it is sent ("register"), so a dumped request validates again.
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
 
     model_id: str = Field(min_length=1, max_length=64)
     recipe: Recipe

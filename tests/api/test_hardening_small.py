@@ -146,19 +146,24 @@ def _median_latency(stack: Stack, path: str, count: int = 30) -> float:
     return statistics.median(samples)
 
 
-def _transactions(stack: Stack) -> int:
-    """Transactions the stack's PostgreSQL database has run (each poll is at least one)."""
+def _event_reads(stack: Stack) -> int:
+    """Scans of the job_events table in the stack's PostgreSQL database.
+
+    Only the event poller reads that table, so other requests (authentication, the latency
+    probe) do not count here, even when PostgreSQL publishes their statistics late: an idle
+    backend may hold them for up to ten seconds.
+    """
     url = sa.make_url(stack.database_url)
-    engine = sa.create_engine(url.set(database="postgres"))
+    engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
             return int(
                 conn.execute(
                     sa.text(
-                        "SELECT xact_commit + xact_rollback FROM pg_stat_database "
-                        "WHERE datname = :n"
-                    ),
-                    {"n": url.database},
+                        "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) "
+                        "FROM pg_stat_user_tables WHERE relname = 'job_events'"
+                    )
                 ).scalar_one()
             )
     finally:
@@ -172,13 +177,13 @@ def _api_cpu_s(stack: Stack) -> float:
 
 
 def _load_per_s(stack: Stack, seconds: float = 5.0) -> tuple[float, float | None]:
-    """The API's CPU share, and (PostgreSQL only) the database's transactions per second."""
+    """The API's CPU share, and (PostgreSQL only) the event table's reads per second."""
     postgres = stack.database_url.startswith("postgresql")
     time.sleep(1.5)  # PostgreSQL publishes backend statistics up to a second late
-    cpu, xacts = _api_cpu_s(stack), _transactions(stack) if postgres else 0
+    cpu, reads = _api_cpu_s(stack), _event_reads(stack) if postgres else 0
     time.sleep(seconds)
     cpu_share = (_api_cpu_s(stack) - cpu) / seconds
-    return cpu_share, (_transactions(stack) - xacts) / seconds if postgres else None
+    return cpu_share, (_event_reads(stack) - reads) / seconds if postgres else None
 
 
 class TestStreamLimits:
@@ -231,20 +236,21 @@ class TestStreamLimits:
                 await asyncio.gather(
                     *(_open_stream(client, held, queued_jobs[i % 3]) for i in range(STREAM_CAP - 1))
                 )
-                busy = await asyncio.to_thread(_median_latency, streams, "/v1/models")
                 many = await asyncio.to_thread(_load_per_s, streams)
+                busy = await asyncio.to_thread(_median_latency, streams, "/v1/models")
                 return busy, one, many
 
-        busy, (cpu_one, xact_one), (cpu_many, xact_many) = asyncio.run(scenario())
+        busy, (cpu_one, reads_one), (cpu_many, reads_many) = asyncio.run(scenario())
         print(
             f"{streams.name}: GET /v1/models median {quiet * 1000:.1f} ms quiet, "
             f"{busy * 1000:.1f} ms with {STREAM_CAP} streams; API CPU {cpu_one:.1%} with one "
-            f"stream, {cpu_many:.1%} with {STREAM_CAP}; transactions/s {xact_one} -> {xact_many}"
+            f"stream, {cpu_many:.1%} with {STREAM_CAP}; event reads/s {reads_one} -> {reads_many}"
         )
         assert busy <= 3 * quiet + 0.020, (quiet, busy)
         assert cpu_many <= cpu_one + 0.10, (cpu_one, cpu_many)
-        if xact_one is not None and xact_many is not None:
-            assert xact_many <= 1.5 * xact_one + 5, (xact_one, xact_many)
+        if reads_one is not None and reads_many is not None:
+            # One poll a tick whatever the number of streams; one per stream would be 120x.
+            assert reads_many <= 1.5 * reads_one + 2, (reads_one, reads_many)
 
 
 class TestReadiness:

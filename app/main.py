@@ -10,6 +10,7 @@ from app.auth.caller import authenticate, require_admin
 from app.datasets.routes import router as datasets_router
 from app.errors import install_error_handlers
 from app.health.routes import router as health_router
+from app.jobs.plot_routes import router as plot_router
 from app.jobs.routes import router as jobs_router
 from app.metrics.routes import install_metrics
 from app.models_upload.routes import router as models_router
@@ -45,6 +46,7 @@ def create_app() -> FastAPI:
     app.include_router(models_router, max_body_size=uploads, dependencies=caller)
     app.include_router(datasets_router, max_body_size=uploads, dependencies=caller)
     app.include_router(jobs_router, dependencies=caller)
+    app.include_router(plot_router, dependencies=caller)
     app.include_router(pools_router, dependencies=admin)
     app.include_router(results_router, dependencies=caller)
     app.include_router(webhooks_router, dependencies=caller)

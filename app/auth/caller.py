@@ -1,4 +1,9 @@
-"""Who is calling: the FastAPI dependencies that read ``Authorization: Bearer <key>``."""
+"""Who is calling: the FastAPI dependencies that read ``Authorization: Bearer <key>``.
+
+The web page (app/ui) signs in once and keeps the key in an HttpOnly, SameSite=Strict cookie,
+because a browser sends no header for ``<img>`` or ``EventSource``. The cookie counts only for
+GET and HEAD, so a page elsewhere cannot use it to change anything (CSRF).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,9 @@ from app.auth.tenancy import scope_to_tenant
 from app.db.session import get_sessionmaker
 from app.deps import SessionDep
 from app.settings import get_settings
+
+UI_COOKIE = "modelpress_key"
+_READS = frozenset({"GET", "HEAD"})
 
 
 class Unauthorized(errors.AppError):
@@ -32,7 +40,7 @@ class Caller:
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is None:
-        return None
+        return (request.cookies.get(UI_COOKIE) or None) if request.method in _READS else None
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")

@@ -1,0 +1,1 @@
+"""A small read-only web page at ``/ui``: models, jobs with live progress, reports and plots."""

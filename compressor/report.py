@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
+from compressor.search.report import SearchReport
 from compressor.target import Target
 
 REPORT_VERSION = 1
@@ -171,6 +172,8 @@ class CompressionReport(_OmitNone):
     warnings: list[str] = Field(default_factory=list)
     ran_on: RanOn | None = None
     artifact: DeliveredArtifact | None = None
+    # Goal-driven jobs only: the report above is the chosen candidate's; this is how it was found.
+    search: SearchReport | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON the job row stores."""

@@ -129,6 +129,11 @@ def run(run: JobRun) -> None:
     settings = get_settings()
     inputs = run.load()
     job, model = inputs.job, inputs.model
+    if job.goal is not None:
+        from workers.search import run_search
+
+        run_search(run, inputs)
+        return
     run.progress(JobPhase.FETCHING_MODEL, 0.01)
     source = fetch_model(model.storage_key, run.workdir / "input")
     data = _job_data(job, source, run.workdir)
@@ -157,7 +162,13 @@ def run(run: JobRun) -> None:
 
 
 def publish(
-    run: JobRun, job: Job, packed: PackedFile, *, report: dict[str, Any], artifact_format: str
+    run: JobRun,
+    job: Job,
+    packed: PackedFile,
+    *,
+    report: dict[str, Any],
+    artifact_format: str,
+    recipe: dict[str, Any] | None = None,
 ) -> None:
     """Store the archive, then mark the job succeeded; a job no longer ours keeps nothing."""
     archive, size, sha256 = packed.path, packed.bytes, packed.sha256
@@ -181,6 +192,7 @@ def publish(
         artifact_bytes=size,
         artifact_sha256=sha256,
         artifact_format=artifact_format,
+        recipe=recipe,
     )
     if not finished:
         get_storage().delete(key)

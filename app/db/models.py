@@ -138,8 +138,14 @@ class Job(Base):
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
     status: Mapped[JobStatus] = mapped_column(String(16), default=JobStatus.QUEUED)
     queue: Mapped[str] = mapped_column(String(16), default="cpu")
-    recipe: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # A goal job's recipe is JSON null until its search chose one (see migration a3d5e7f9b1c2).
+    recipe: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    goal: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    # A goal job's candidates are ordinary jobs under it, cancelled and deleted with it.
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), index=True, default=None
+    )
     # Dataset ids by role: calibration, eval, train.
     data: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     priority: Mapped[int] = mapped_column(Integer, default=5)

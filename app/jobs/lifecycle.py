@@ -225,8 +225,10 @@ def succeed(
     artifact_bytes: int,
     artifact_sha256: str,
     artifact_format: str,
+    recipe: dict[str, Any] | None = None,
 ) -> bool:
-    """running -> succeeded with its report and artifact. The one place a job succeeds:
+    """running -> succeeded with its report and artifact (and, for a goal job, the recipe its
+    search chose). The one place a job succeeds:
     whatever else a finished job records belongs here, in the same transaction."""
     done = _settle(
         session,
@@ -242,6 +244,7 @@ def succeed(
         artifact_bytes=artifact_bytes,
         artifact_sha256=artifact_sha256,
         artifact_format=artifact_format,
+        **({"recipe": recipe} if recipe is not None else {}),  # type: ignore[arg-type]
     )
     if done:
         record_job_results(session, job_id=job_id, report=report)
@@ -301,7 +304,15 @@ def _settle_cancelled(
 
 def cancel(session: Session, *, job_id: str) -> bool:
     """A queued job is cancelled at once; a running one is flagged and its worker stops it.
-    False when the job had already finished."""
+    A goal job's unfinished candidates go with it. False when the job had already finished."""
+    done = _cancel_one(session, job_id)
+    if done:
+        for child in repository.unfinished_children(session, job_id):
+            cancel(session, job_id=child.id)
+    return done
+
+
+def _cancel_one(session: Session, job_id: str) -> bool:
     cancelled = repository.transition(
         session,
         job_id,

@@ -43,6 +43,15 @@ def running(session: Session) -> Sequence[Job]:
     return session.scalars(select(Job).where(Job.status == JobStatus.RUNNING)).all()
 
 
+def unfinished_children(session: Session, parent_id: str) -> Sequence[Job]:
+    """A goal job's candidates still queued or running."""
+    return session.scalars(
+        select(Job).where(
+            Job.parent_id == parent_id, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])
+        )
+    ).all()
+
+
 def queued_before(session: Session, cutoff: datetime) -> Sequence[Job]:
     """Queued jobs untouched since ``cutoff``."""
     return session.scalars(

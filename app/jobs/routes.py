@@ -65,6 +65,9 @@ def list_jobs(
         list[JobStatus] | None, Query(description="repeat to list jobs in any of several")
     ] = None,
     model_id: Annotated[str | None, Query()] = None,
+    parent_id: Annotated[
+        str | None, Query(description="a goal job's id: list its candidate jobs")
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[JobRead]:
@@ -73,6 +76,7 @@ def list_jobs(
         session,
         statuses=status,
         model_id=model_id,
+        parent_id=parent_id,
         labels=labels,
         query=query,
         limit=limit,

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AliasPath, BaseModel, ConfigDict, Field
+from pydantic import AliasPath, BaseModel, ConfigDict, Field, model_validator
 
 from app.db.models import EventLevel, JobStatus
 from app.labels import Labels
 from compressor.recipe import Recipe
 from compressor.report import CompressionReport
+from compressor.search.goal import Goal
 from compressor.target import Target
 
 
@@ -62,7 +63,12 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
 
     model_id: str = Field(min_length=1, max_length=64)
-    recipe: Recipe
+    recipe: Recipe | None = Field(None, description="the steps to apply; or give a goal instead")
+    goal: Goal | None = Field(
+        None,
+        description="instead of a recipe: what to optimise and the fidelity budget, checked on "
+        "data.eval; candidates run as child jobs and the best one becomes this job's artifact",
+    )
     target: Target = Target()
     data: JobData = JobData()
     priority: int = Field(5, ge=0, le=9, description="0 lowest, 9 highest")
@@ -78,6 +84,17 @@ class JobCreate(BaseModel):
         None, alias="register", description="hand the artifact to MLflow when the job succeeds"
     )
 
+    @model_validator(mode="after")
+    def _recipe_or_goal(self) -> JobCreate:
+        if (self.recipe is None) == (self.goal is None):
+            raise ValueError("give either a recipe or a goal, not both and not neither")
+        if self.goal is not None and self.data.eval is None:
+            raise ValueError(
+                "a goal's budget is checked on data.eval: name an eval dataset (labelled for "
+                "max_accuracy_drop; for the other budgets model inputs are enough)"
+            )
+        return self
+
 
 class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -90,7 +107,9 @@ class JobRead(BaseModel):
     progress: float
     error: str | None
     attempts: int
-    recipe: Recipe
+    recipe: Recipe | None = Field(description="null for a goal job until its search chose one")
+    goal: Goal | None = None
+    parent_id: str | None = Field(None, description="the goal job this candidate belongs to")
     target: Target
     data: dict[str, str]
     priority: int

@@ -14,7 +14,7 @@ from app.auth import quotas
 from app.broker import QueueName
 from app.datasets import service as datasets_service
 from app.db.models import Job, JobEvent, JobStatus, new_id, utcnow
-from app.jobs import delivery, lifecycle, repository
+from app.jobs import delivery, goals, lifecycle, repository
 from app.jobs.artifacts import media_type
 from app.jobs.delivery import Artifact, Conditions
 from app.jobs.recipes import uploaded_students
@@ -139,23 +139,33 @@ def submit_job(session: Session, *, request: JobCreate, idempotency_key: str | N
         raise errors.ModelNotFound(f"no model with id {request.model_id!r}")
     models_service.require_ready(model)
     kind = cast(ModelKind, model.format)
-    target = _resolve_device(session, request.recipe, kind, request.target)
-    try:
-        _check_recipe(request.recipe, kind, target, inspection=model.inspection)
-    except InvalidRecipeError as exc:
-        raise errors.InvalidRecipe(str(exc)) from exc
+    data = request.data.by_role()
+    if request.goal is not None:
+        target = goals.resolve_device(session, request.goal, kind, request.target, data)
+        goals.check(request.goal, kind, target, data, inspection=model.inspection)
+    else:
+        assert request.recipe is not None
+        target = _resolve_device(session, request.recipe, kind, request.target)
+        try:
+            _check_recipe(request.recipe, kind, target, inspection=model.inspection)
+        except InvalidRecipeError as exc:
+            raise errors.InvalidRecipe(str(exc)) from exc
     if target.device == "gpu":
         _require_gpu(session)
     _check_uploaded_students(session, request)
-    data = request.data.by_role()
     longest = get_settings().broker.visibility_timeout_s - 60
-    if request.time_limit_s is not None and request.time_limit_s > longest:
+    time_limit_s = request.time_limit_s
+    if request.goal is not None and time_limit_s is None:
+        time_limit_s = min(goals.default_time_limit(request.goal), longest)
+    if time_limit_s is not None and time_limit_s > longest:
         # The broker would re-deliver a job still running past its visibility timeout.
         raise errors.InvalidRecipe(
             f"time_limit_s may be at most {longest} s on this deployment "
             "(the broker's visibility timeout minus a margin)"
         )
     datasets_service.check_job_data(session, model=model, data=data)
+    if request.goal is not None:
+        goals.check_budget_data(session, request.goal, data)
     job = Job(
         id=job_id,
         labels=request.labels,
@@ -163,15 +173,16 @@ def submit_job(session: Session, *, request: JobCreate, idempotency_key: str | N
         status=JobStatus.QUEUED,
         queue=QueueName.GPU if target.device == "gpu" else QueueName.CPU,
         priority=request.priority,
-        time_limit_s=request.time_limit_s,
-        recipe=request.recipe.model_dump(mode="json"),
+        time_limit_s=time_limit_s,
+        recipe=request.recipe.model_dump(mode="json") if request.recipe is not None else None,
+        goal=request.goal.model_dump(mode="json") if request.goal is not None else None,
         target=target.model_dump(mode="json"),
         data=data,
         report=pending_registration,
     )
     resolved = f" (device 'auto' -> {target.device!r})" if request.target.device == "auto" else ""
     lifecycle.submit(session, job=job, note=resolved)
-    students = uploaded_students(request.recipe.model_dump())
+    students = uploaded_students(request.recipe.model_dump() if request.recipe else None)
     try:
         repository.add_inputs(session, job.id, datasets=data, students=students)
     except IntegrityError as exc:  # a dataset or student was deleted since it was checked
@@ -182,7 +193,7 @@ def submit_job(session: Session, *, request: JobCreate, idempotency_key: str | N
 
 
 def _check_uploaded_students(session: Session, request: JobCreate) -> None:
-    for student_id in uploaded_students(request.recipe.model_dump()):
+    for student_id in uploaded_students(request.recipe.model_dump() if request.recipe else None):
         student = models_repository.get(session, student_id)
         if student is None:
             raise errors.ModelNotFound(f"no student model with id {student_id!r}")

@@ -64,6 +64,7 @@ def list_page(
     limit: int,
     offset: int,
     labels: LabelFilters = (),
+    parent_id: str | None = None,
 ) -> tuple[Sequence[tuple[Job, JobResult | None]], int]:
     """Jobs with their figures (None before success), filtered and ranked in SQL."""
     stmt = select(Job, JobResult).outerjoin(JobResult, JobResult.job_id == Job.id)
@@ -73,6 +74,10 @@ def list_page(
         if not is_valid_id(model_id):
             return [], 0
         stmt = stmt.where(Job.model_id == model_id)
+    if parent_id is not None:
+        if not is_valid_id(parent_id):
+            return [], 0
+        stmt = stmt.where(Job.parent_id == parent_id)
     bounds = [*_bounds(query.filters), *matching(Job.labels, labels)]
     if bounds:
         stmt = stmt.where(*bounds)

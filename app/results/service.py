@@ -96,7 +96,9 @@ def record_job_results(session: Session, *, job_id: str, report: Mapping[str, An
     return repository.upsert(session, JobResult(job_id=job_id, **headline_figures(report)))
 
 
-def recipe_summary(recipe: Mapping[str, Any]) -> str:
+def recipe_summary(recipe: Mapping[str, Any] | None) -> str:
+    if not recipe:
+        return "goal (no recipe chosen)"
     parts = []
     for step in recipe.get("steps") or []:
         technique = str(step.get("technique", "?"))
@@ -117,11 +119,13 @@ def list_jobs(
     query: ResultQuery,
     limit: int,
     offset: int,
+    parent_id: str | None = None,
 ) -> tuple[Sequence[Job], int]:
     rows, total = repository.list_page(
         session,
         statuses=statuses or None,
         model_id=model_id,
+        parent_id=parent_id,
         labels=labels,
         query=query,
         limit=limit,

@@ -1,0 +1,73 @@
+"""Submission checks for goal-driven jobs: the search must have something to try, and the
+budget something to be checked on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app import errors
+from app.datasets import service as datasets_service
+from compressor.formats.detect import ModelKind
+from compressor.search.goal import Goal
+from compressor.search.planner import SearchContext, applicable, first_round
+from compressor.target import Target
+
+
+def _applicable(
+    goal: Goal,
+    kind: ModelKind,
+    target: Target,
+    data: dict[str, str],
+    inspection: dict[str, Any] | None,
+) -> int:
+    proposals = first_round(goal, SearchContext.of_job(kind, target, data))
+    return len(applicable(proposals, kind, target, inspection))
+
+
+def resolve_device(
+    session: Session, goal: Goal, kind: ModelKind, target: Target, data: dict[str, str]
+) -> Target:
+    """'auto' is the GPU when one is live and the search has candidates for it, else the CPU."""
+    if target.device != "auto":
+        return target
+    from app.jobs.service import _gpu_refusal
+
+    gpu = target.model_copy(update={"device": "gpu"})
+    if _gpu_refusal(session) is None and _applicable(goal, kind, gpu, data, None):
+        return gpu
+    return target.model_copy(update={"device": "cpu"})
+
+
+def check(
+    goal: Goal,
+    kind: ModelKind,
+    target: Target,
+    data: dict[str, str],
+    *,
+    inspection: dict[str, Any] | None,
+) -> None:
+    if not _applicable(goal, kind, target, data, inspection):
+        allowed = ", ".join(goal.techniques) if goal.techniques else "every technique"
+        raise errors.InvalidRecipe(
+            f"the search has no candidate for this model on {target.runtime}/{target.device} "
+            f"with {allowed}: allow other techniques, or change the target"
+        )
+
+
+def check_budget_data(session: Session, goal: Goal, data: dict[str, str]) -> None:
+    """An accuracy budget needs labels in data.eval (the other budgets compare outputs)."""
+    if goal.max_accuracy_drop is None:
+        return
+    dataset = datasets_service.get_dataset(session, dataset_id=data["eval"])
+    if not (dataset.inspection or {}).get("has_labels"):
+        raise errors.InvalidDataset(
+            "max_accuracy_drop is checked on data.eval's 'labels', and that dataset has none: "
+            "upload it with labels, or use min_cosine, min_top1_agreement or max_kl_divergence"
+        )
+
+
+def default_time_limit(goal: Goal) -> int:
+    """The last round may start just before the time budget ends: give it that long again."""
+    return 2 * goal.time_budget_s + 300

@@ -1,0 +1,218 @@
+"""Which candidates a goal job tries, round by round, from what the earlier rounds measured.
+
+The search walks one knob per objective, on a log scale, and lets the held-out budget check
+decide where to stop; nothing here is tuned to a particular model:
+
+- size: the fraction of weights kept (``density``). Round 1 brackets it (int8 alone, then a few
+  densities a decade apart); later rounds cut the bracket between the sparsest candidate that
+  met the budget and the densest that missed it into thirds, until the two are within 25%.
+- latency: the fraction of units removed by structured pruning (``amount``), bracketed and cut
+  the same way, beside the quantization schemes the target can run.
+
+Each proposal is a whole recipe in Deep Compression's order: prune (in stages, each healed by
+distillation from the original when there is training data), drop dead units, quantize.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from compressor.errors import InvalidRecipeError
+from compressor.recipe import Recipe, check_recipe_for_kind
+from compressor.search.goal import Goal
+from compressor.target import Target
+from compressor.techniques import (
+    DistillationConfig,
+    PruningConfig,
+    QuantizationConfig,
+    StructuredPruningConfig,
+    TechniqueConfig,
+)
+
+MAX_ROUNDS = 6
+CONVERGED_RATIO = 1.25  # the bracket's ends this close (as a ratio) are as good as one point
+FIRST_DENSITIES = (0.25, 0.1, 0.04)
+FIRST_AMOUNTS = (0.25, 0.5)
+# A stage removes at most this share of what is left, so healing can follow (Han et al. 2015
+# pruned iteratively; one cut to 97% sparsity loses what a schedule keeps).
+STAGE_KEEP = 1 / 3
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What the search knows about the job before it runs anything."""
+
+    kind: str  # hf, onnx, architecture, ...
+    runtime: str
+    device: str
+    has_train: bool
+    has_calibration: bool
+
+    @classmethod
+    def of_job(cls, kind: str, target: Target, data: Mapping[str, str]) -> SearchContext:
+        """From the job's model kind, resolved target and dataset roles."""
+        return cls(
+            kind=kind,
+            runtime=target.runtime,
+            device=target.device,
+            has_train="train" in data,
+            has_calibration="calibration" in data,
+        )
+
+
+@dataclass(frozen=True)
+class Proposal:
+    recipe: Recipe
+    purpose: str
+    knob: str | None = None  # "density" or "amount"
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished candidate, as the planner needs it."""
+
+    proposal: Proposal
+    meets_budget: bool
+
+
+def _heal(ctx: SearchContext, goal: Goal, stages: int) -> list[TechniqueConfig]:
+    if not ctx.has_train or not goal.allows("distillation"):
+        return []
+    # The time budget bounds healing: each stage gets a share of it (at least a few seconds).
+    share = max(5.0, goal.time_budget_s / (12 * max(stages, 1)))
+    return [DistillationConfig(student="current", epochs=15, max_seconds=share)]
+
+
+def _quantize(ctx: SearchContext, goal: Goal, *, per_channel: bool) -> list[TechniqueConfig]:
+    if not goal.allows("quantization"):
+        return []
+    if ctx.device == "gpu":
+        return [QuantizationConfig(scheme="fp16")]
+    if ctx.runtime != "onnxruntime":
+        return []
+    return [QuantizationConfig(scheme="int8_dynamic", per_channel=per_channel)]
+
+
+def _stages(density: float) -> list[float]:
+    """Sparsities of an iterative schedule ending at ``1 - density``."""
+    count = max(1, math.ceil(math.log(density) / math.log(STAGE_KEEP) - 1e-9))
+    return [round(1 - density ** ((k + 1) / count), 4) for k in range(count)]
+
+
+def _pruned(ctx: SearchContext, goal: Goal, density: float) -> Proposal | None:
+    if not goal.allows("pruning"):
+        return None
+    steps: list[TechniqueConfig] = []
+    stages = _stages(density)
+    for sparsity in stages:
+        steps.append(PruningConfig(sparsity=sparsity, scope="global"))
+        steps += _heal(ctx, goal, len(stages))
+    if ctx.kind != "hf" and goal.allows("structured_pruning"):
+        steps.append(StructuredPruningConfig(dead_only=True))
+    steps += _quantize(ctx, goal, per_channel=False)
+    return Proposal(
+        Recipe(steps=steps),
+        f"keep {density:.3g} of the weights ({len(stages)} pruning stage(s)"
+        + (", healed" if _heal(ctx, goal, 1) else "")
+        + ")",
+        "density",
+        density,
+    )
+
+
+def _narrowed(ctx: SearchContext, goal: Goal, amount: float) -> Proposal | None:
+    if not goal.allows("structured_pruning"):
+        return None
+    steps: list[TechniqueConfig] = [StructuredPruningConfig(amount=amount)]
+    steps += _heal(ctx, goal, 1)
+    steps += _quantize(ctx, goal, per_channel=True)
+    return Proposal(Recipe(steps=steps), f"remove {amount:.3g} of the units", "amount", amount)
+
+
+def _quantized_only(ctx: SearchContext, goal: Goal) -> list[Proposal]:
+    proposals = []
+    for per_channel in (False, True):
+        steps = _quantize(ctx, goal, per_channel=per_channel)
+        if steps:
+            label = "per channel" if per_channel else "per tensor"
+            proposals.append(Proposal(Recipe(steps=steps), f"quantization alone ({label})"))
+        if ctx.device == "gpu":
+            break  # one fp16 candidate
+    return proposals
+
+
+def first_round(goal: Goal, ctx: SearchContext) -> list[Proposal]:
+    """Round 1: quantization alone, and the knob's bracket."""
+    proposals = _quantized_only(ctx, goal)
+    if goal.objective == "size":
+        knobbed = [_pruned(ctx, goal, d) for d in FIRST_DENSITIES]
+    else:
+        knobbed = [_narrowed(ctx, goal, a) for a in FIRST_AMOUNTS]
+    return proposals + [p for p in knobbed if p is not None]
+
+
+def _bracket(outcomes: Sequence[Outcome], knob: str) -> tuple[float | None, float | None]:
+    """The most compressed value that met the budget, and the least compressed that missed
+    it beyond that one (size: lower density compresses more; latency: higher amount)."""
+    tried = [(o.proposal.value, o.meets_budget) for o in outcomes if o.proposal.knob == knob]
+    more = (lambda v: -v) if knob == "density" else (lambda v: v)
+    met = [v for v, ok in tried if ok and v is not None]
+    best = max(met, key=more) if met else None
+    missed = [
+        v for v, ok in tried if not ok and v is not None and (best is None or more(v) > more(best))
+    ]
+    worst = min(missed, key=more) if missed else None
+    return best, worst
+
+
+def next_round(goal: Goal, ctx: SearchContext, outcomes: Sequence[Outcome]) -> list[Proposal]:
+    """The next values of the knob, or nothing once the bracket has closed."""
+    knob = "density" if goal.objective == "size" else "amount"
+    build = _pruned if knob == "density" else _narrowed
+    best, worst = _bracket(outcomes, knob)
+    tried = {o.proposal.value for o in outcomes if o.proposal.knob == knob}
+    if best is None and worst is None:
+        return []
+    if worst is None:  # everything tried met the budget: go further
+        assert best is not None
+        values = [best / 2.5, best / 6] if knob == "density" else [min(0.9, best + 0.2)]
+    elif best is None:  # nothing met it: step back towards the original
+        values = [min(0.9, worst * 2.5)] if knob == "density" else [worst / 2]
+        if knob == "density" and worst >= 0.5:
+            return []
+    else:
+        low, high = sorted((best, worst))
+        if high / low < CONVERGED_RATIO:
+            return []
+        values = [low * (high / low) ** (1 / 3), low * (high / low) ** (2 / 3)]
+    proposals = []
+    for value in values:
+        value = round(value, 4)
+        if value in tried or not 0.0 < value < 1.0:
+            continue
+        proposal = build(ctx, goal, value)
+        if proposal is not None:
+            proposals.append(proposal)
+    return proposals
+
+
+def applicable(
+    proposals: Sequence[Proposal],
+    kind: str,
+    target: Target,
+    inspection: dict[str, Any] | None,
+) -> list[Proposal]:
+    """The proposals that pass the same checks a submitted recipe must pass."""
+    kept = []
+    for proposal in proposals:
+        try:
+            proposal.recipe.check_target(target)
+            check_recipe_for_kind(proposal.recipe, kind, target, inspection=inspection)  # type: ignore[arg-type]
+        except InvalidRecipeError:
+            continue
+        kept.append(proposal)
+    return kept

@@ -1,0 +1,256 @@
+"""A goal job's search: candidates fan out as child jobs, the best one becomes the artifact.
+
+Each candidate is an ordinary job row (``parent_id`` = the goal job) sent to the pool's queue,
+so any worker of the pool may run it. The goal job's own process does not sit idle while it
+waits: it claims queued candidates itself (the claim is the same conditional update every
+worker uses, so each candidate runs once) and runs them under its own worker's name. With two
+workers, both run candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from app.db.models import Job, JobStatus
+from app.db.session import get_sessionmaker
+from app.jobs import lifecycle
+from app.jobs import repository as jobs_repository
+from app.jobs.artifacts import archive_kind
+from app.jobs.errors import JobError
+from app.jobs.lifecycle import RunInputs, owner_node
+from app.storage import get_storage
+from compressor.artifacts import PackedFile
+from compressor.digest import sha256_file
+from compressor.search.goal import Goal
+from compressor.search.outcome import budget_words, choose, figures, mark_front
+from compressor.search.planner import (
+    MAX_ROUNDS,
+    Outcome,
+    Proposal,
+    SearchContext,
+    applicable,
+    first_round,
+    next_round,
+)
+from compressor.search.report import CandidateResult, OriginalFigures, SearchReport
+from compressor.target import Target
+from workers.execute import execute_job
+from workers.patience import patiently
+
+log = logging.getLogger("modelpress.search")
+POLL_S = 1.0
+METHOD = (
+    "Round 1 measures quantization alone and brackets the objective's knob (size: the share of "
+    "weights kept by iterative global magnitude pruning, each stage healed by distillation from "
+    "the original when there is training data, dead units removed, then int8; latency: the "
+    "share of units removed by structured pruning, healed, then quantized). Each later round "
+    "cuts the bracket between the most compressed candidate that met the budget and the least "
+    "compressed one that missed it into thirds, until its ends are within 25% of each other, "
+    f"{MAX_ROUNDS} rounds pass or the time budget is spent. Every candidate is a child job, "
+    "measured on data.eval like any job; the budget is checked there."
+)
+
+
+class NoCandidateMetBudget(JobError):
+    pass
+
+
+def _in_transaction(what: str, call: Any) -> Any:
+    def attempt() -> Any:
+        with get_sessionmaker().begin() as session:
+            return call(session)
+
+    return patiently(attempt, what)
+
+
+def _submit(parent: Job, proposals: list[Proposal], round_no: int, limit_s: int) -> list[str]:
+    def call(session: Any) -> list[str]:
+        ids = []
+        for n, proposal in enumerate(proposals, start=1):
+            child = Job(
+                tenant=parent.tenant,
+                labels=dict(parent.labels),
+                model_id=parent.model_id,
+                parent_id=parent.id,
+                queue=parent.queue,
+                priority=parent.priority,
+                time_limit_s=limit_s,
+                recipe=proposal.recipe.model_dump(mode="json"),
+                target=dict(parent.target),
+                data=dict(parent.data),
+            )
+            note = f" (goal job {parent.id}, round {round_no}, candidate {n}: {proposal.purpose})"
+            lifecycle.submit(session, job=child, note=note)
+            jobs_repository.add_inputs(session, child.id, datasets=dict(parent.data), students=[])
+            ids.append(child.id)
+        return ids
+
+    return _in_transaction(f"submitting candidates of job {parent.id}", call)  # type: ignore[no-any-return]
+
+
+def _statuses(ids: list[str]) -> dict[str, JobStatus]:
+    def read() -> dict[str, JobStatus]:
+        with get_sessionmaker()() as session:
+            rows = session.query(Job.id, Job.status).filter(Job.id.in_(ids)).all()
+            return {job_id: JobStatus(status) for job_id, status in rows}
+
+    return patiently(read, "reading candidates")
+
+
+def _work_on(ids: list[str], node: str, keep_going: Any) -> None:
+    """Run queued candidates here, wait for the others; return when all have finished."""
+    while True:
+        keep_going()
+        statuses = _statuses(ids)
+        if all(JobStatus(s).terminal for s in statuses.values()):
+            return
+        queued = [i for i in ids if statuses.get(i) == JobStatus.QUEUED]
+        if queued:
+            execute_job(queued[0], node=node)  # returns at once if another worker claimed it
+        else:
+            time.sleep(POLL_S)
+
+
+def _results(
+    ids: list[str], proposals: list[Proposal], round_no: int, goal: Goal
+) -> list[CandidateResult]:
+    def read() -> list[Job]:
+        with get_sessionmaker()() as session:
+            rows = [jobs_repository.get(session, i) for i in ids]
+            session.expunge_all()
+            return [r for r in rows if r is not None]
+
+    rows = {row.id: row for row in patiently(read, "reading candidate reports")}
+    results = []
+    for child_id, proposal in zip(ids, proposals, strict=True):
+        row = rows.get(child_id)
+        status = str(row.status) if row is not None else "cancelled"
+        result: dict[str, Any] = {
+            "job_id": child_id,
+            "round": round_no,
+            "purpose": proposal.purpose,
+            "recipe": proposal.recipe.model_dump(mode="json"),
+            "status": status if status in ("succeeded", "failed") else "cancelled",
+            "error": row.error if row is not None else "deleted",
+            "worker": owner_node(row.worker) if row is not None and row.worker else None,
+        }
+        if row is not None and row.status == JobStatus.SUCCEEDED and row.report:
+            result.update(figures(goal, row.report))
+        results.append(CandidateResult.model_validate(result))
+    return results
+
+
+def _original(report: dict[str, Any]) -> OriginalFigures:
+    original, fidelity = report["original"], report.get("fidelity") or {}
+    return OriginalFigures(
+        bytes=int(original["model_bytes"]),
+        latency_p50_ms=float(original["latency_p50_ms"]),
+        accuracy=fidelity.get("accuracy_original"),
+    )
+
+
+def _adopt(chosen: Job, workdir: Path) -> PackedFile:
+    """The chosen candidate's archive, stored again as this job's own."""
+    assert chosen.artifact_key is not None
+    name = chosen.artifact_key.rsplit("/", 1)[-1]
+    local = workdir / name
+    get_storage().fetch_to(chosen.artifact_key, local)
+    return PackedFile(
+        path=local,
+        format=archive_kind(name),  # type: ignore[arg-type]
+        bytes=local.stat().st_size,
+        sha256=sha256_file(local),
+    )
+
+
+def run_search(run: Any, inputs: RunInputs) -> None:
+    """The goal job's body, in its job process (``run`` is its workers.job_process.JobRun)."""
+    job, model = inputs.job, inputs.model
+    goal = Goal.model_validate(job.goal)
+    target = Target.model_validate(job.target)
+    ctx = SearchContext.of_job(model.format, target, job.data)
+    node = owner_node(run.owner)
+    started = time.monotonic()
+    deadline = started + goal.time_budget_s
+    child_limit = max(60, goal.time_budget_s)
+    results: list[CandidateResult] = []
+    outcomes: list[Outcome] = []
+    proposals = first_round(goal, ctx)
+    stopped_by = "no candidates left"
+    round_no = 0
+    last_beat = [0.0]
+
+    def keep_going() -> None:
+        if time.monotonic() - last_beat[0] >= 2.0:  # also notices a cancel of this job
+            elapsed = time.monotonic() - started
+            run.progress(
+                f"search round {round_no}", min(0.9, 0.05 + 0.85 * elapsed / goal.time_budget_s)
+            )
+            last_beat[0] = time.monotonic()
+
+    while True:
+        proposals = applicable(proposals, model.format, target, model.inspection)
+        if not proposals:
+            stopped_by = "converged" if round_no else "no candidates left"
+            break
+        if round_no >= MAX_ROUNDS:
+            stopped_by = "converged"
+            break
+        if time.monotonic() > deadline:
+            stopped_by = "time budget"
+            break
+        round_no += 1
+        log.info("job %s: search round %d, %d candidate(s)", job.id, round_no, len(proposals))
+        ids = _submit(job, proposals, round_no, child_limit)
+        _work_on(ids, node, keep_going)
+        round_results = _results(ids, proposals, round_no, goal)
+        results += round_results
+        outcomes += [
+            Outcome(p, r.meets_budget) for p, r in zip(proposals, round_results, strict=True)
+        ]
+        proposals = next_round(goal, ctx, outcomes)
+
+    results = mark_front(results)
+    chosen, why = choose(goal, results)
+    if chosen is None:
+        raise NoCandidateMetBudget(f"the search found no candidate within the budget: {why}")
+    row = _child(chosen.job_id)
+    search = SearchReport(
+        goal=goal,
+        budget=budget_words(goal),
+        method=METHOD,
+        rounds=round_no,
+        candidates=results,
+        chosen_job_id=chosen.job_id,
+        why=why,
+        original=_original(row.report or {}),
+        workers=sorted({r.worker for r in results if r.worker}),
+        wall_s=round(time.monotonic() - started, 1),
+        stopped_by=stopped_by,  # type: ignore[arg-type]
+    )
+    report = {**(row.report or {}), "search": search.model_dump(mode="json")}
+    packed = _adopt(row, run.workdir)
+    from workers.job_process import publish
+
+    publish(
+        run,
+        job,
+        packed,
+        report=report,
+        artifact_format=row.artifact_format or "onnx",
+        recipe=row.recipe,
+    )
+
+
+def _child(job_id: str) -> Job:
+    def read() -> Job:
+        with get_sessionmaker()() as session:
+            row = jobs_repository.get(session, job_id)
+            assert row is not None
+            session.expunge(row)
+            return row
+
+    return patiently(read, f"reading candidate {job_id}")

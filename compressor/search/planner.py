@@ -7,7 +7,9 @@ decide where to stop; nothing here is tuned to a particular model:
   densities a decade apart); later rounds cut the bracket between the sparsest candidate that
   met the budget and the densest that missed it into thirds, until the two are within 25%.
 - latency: the fraction of units removed by structured pruning (``amount``), bracketed and cut
-  the same way, beside the quantization schemes the target can run.
+  the same way, and int8 with the ``fallback`` MatMuls of largest measured int8 error kept in
+  float (mixed precision by measured sensitivity): doubled from 0 until the budget is met, then
+  bisected down to the fewest that meet it.
 
 Each proposal is a whole recipe in Deep Compression's order: prune (in stages, each healed by
 distillation from the original when there is training data), drop dead units, quantize.
@@ -36,6 +38,7 @@ MAX_ROUNDS = 6
 CONVERGED_RATIO = 1.25  # the bracket's ends this close (as a ratio) are as good as one point
 FIRST_DENSITIES = (0.25, 0.1, 0.04)
 FIRST_AMOUNTS = (0.25, 0.5)
+MAX_FALLBACK = 64
 # A stage removes at most this share of what is left, so healing can follow (Han et al. 2015
 # pruned iteratively; one cut to 97% sparsity loses what a schedule keeps).
 STAGE_KEEP = 1 / 3
@@ -87,14 +90,30 @@ def _heal(ctx: SearchContext, goal: Goal, stages: int) -> list[TechniqueConfig]:
     return [DistillationConfig(student="current", epochs=15, max_seconds=share)]
 
 
-def _quantize(ctx: SearchContext, goal: Goal, *, per_channel: bool) -> list[TechniqueConfig]:
+def _quantize(
+    ctx: SearchContext, goal: Goal, *, per_channel: bool, fallback: int = 0
+) -> list[TechniqueConfig]:
     if not goal.allows("quantization"):
         return []
     if ctx.device == "gpu":
         return [QuantizationConfig(scheme="fp16")]
     if ctx.runtime != "onnxruntime":
         return []
-    return [QuantizationConfig(scheme="int8_dynamic", per_channel=per_channel)]
+    return [
+        QuantizationConfig(scheme="int8_dynamic", per_channel=per_channel, float_fallback=fallback)
+    ]
+
+
+def _mixed(ctx: SearchContext, goal: Goal, fallback: int) -> Proposal | None:
+    steps = _quantize(ctx, goal, per_channel=True, fallback=fallback)
+    if not steps or ctx.device == "gpu":
+        return None
+    return Proposal(
+        Recipe(steps=steps),
+        f"int8 with the {fallback} most error-prone MatMul(s) kept in float",
+        "fallback",
+        fallback,
+    )
 
 
 def _stages(density: float) -> list[float]:
@@ -139,7 +158,9 @@ def _quantized_only(ctx: SearchContext, goal: Goal) -> list[Proposal]:
         steps = _quantize(ctx, goal, per_channel=per_channel)
         if steps:
             label = "per channel" if per_channel else "per tensor"
-            proposals.append(Proposal(Recipe(steps=steps), f"quantization alone ({label})"))
+            # Per channel is where the latency walk's fallback knob starts (0 kept float).
+            knob = ("fallback", 0) if per_channel and goal.objective == "latency" else (None, None)
+            proposals.append(Proposal(Recipe(steps=steps), f"quantization alone ({label})", *knob))
         if ctx.device == "gpu":
             break  # one fp16 candidate
     return proposals
@@ -157,9 +178,9 @@ def first_round(goal: Goal, ctx: SearchContext) -> list[Proposal]:
 
 def _bracket(outcomes: Sequence[Outcome], knob: str) -> tuple[float | None, float | None]:
     """The most compressed value that met the budget, and the least compressed that missed
-    it beyond that one (size: lower density compresses more; latency: higher amount)."""
+    it beyond that one (lower density, fewer float MatMuls, higher amount compress more)."""
     tried = [(o.proposal.value, o.meets_budget) for o in outcomes if o.proposal.knob == knob]
-    more = (lambda v: -v) if knob == "density" else (lambda v: v)
+    more = (lambda v: -v) if knob in ("density", "fallback") else (lambda v: v)
     met = [v for v, ok in tried if ok and v is not None]
     best = max(met, key=more) if met else None
     missed = [
@@ -170,8 +191,36 @@ def _bracket(outcomes: Sequence[Outcome], knob: str) -> tuple[float | None, floa
 
 
 def next_round(goal: Goal, ctx: SearchContext, outcomes: Sequence[Outcome]) -> list[Proposal]:
-    """The next values of the knob, or nothing once the bracket has closed."""
-    knob = "density" if goal.objective == "size" else "amount"
+    """The next values of each knob, or nothing once every bracket has closed."""
+    if goal.objective == "size":
+        return _next_on_knob(goal, ctx, outcomes, "density")
+    return _next_on_knob(goal, ctx, outcomes, "amount") + _next_fallback(goal, ctx, outcomes)
+
+
+def _next_fallback(goal: Goal, ctx: SearchContext, outcomes: Sequence[Outcome]) -> list[Proposal]:
+    """Integers: double until the budget is met, then bisect towards the fewest that meet it."""
+    tried = {o.proposal.value for o in outcomes if o.proposal.knob == "fallback"}
+    if not tried:
+        return []
+    best, worst = _bracket(outcomes, "fallback")
+    if best is None:
+        value = max(2, int(2 * max(v for v in tried if v is not None)))
+        if value > MAX_FALLBACK:
+            return []
+    else:
+        low = int(worst) if worst is not None else -1
+        if best - low <= 1:
+            return []
+        value = (low + int(best)) // 2 if low >= 0 else int(best) // 2
+        if value in tried:
+            return []
+    proposal = _mixed(ctx, goal, value)
+    return [proposal] if proposal is not None else []
+
+
+def _next_on_knob(
+    goal: Goal, ctx: SearchContext, outcomes: Sequence[Outcome], knob: str
+) -> list[Proposal]:
     build = _pruned if knob == "density" else _narrowed
     best, worst = _bracket(outcomes, knob)
     tried = {o.proposal.value for o in outcomes if o.proposal.knob == knob}

@@ -128,3 +128,20 @@ def test_front_and_choice_follow_the_objective() -> None:
     assert by_speed is not None and by_speed.job_id == "fast"
     none, why_none = choose(SIZE, [candidates[-1]])
     assert none is None and "none of the 1" in why_none
+
+
+def test_latency_walk_doubles_float_fallback_until_met_then_bisects_down() -> None:
+    goal = Goal(objective="latency", min_cosine=0.995, techniques=["quantization"])
+    start = [p for p in first_round(goal, CPU) if p.knob == "fallback"]
+    assert [p.value for p in start] == [0]
+    walked = [Outcome(start[0], False)]
+    seen = []
+    for _ in range(40):  # the budget is met from 5 MatMuls kept float upwards
+        proposals = next_round(goal, CPU, walked)
+        if not proposals:
+            break
+        value = int(proposals[0].value or 0)
+        seen.append(value)
+        walked.append(Outcome(proposals[0], value >= 5))
+    assert seen == [2, 4, 8, 6, 5], seen
+    assert all("kept in float" in o.proposal.purpose for o in walked[1:])

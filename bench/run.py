@@ -25,6 +25,8 @@ from bench.cnn_int8 import cnn_int8
 from bench.common import Row, guarded, machine, registered_techniques
 from bench.digits import MLP_GOAL, cnn_rows, mlp_prune_quantize
 from bench.digits import TARGET as CNN_TARGET
+from bench.goal import GOAL as GOAL_DIGITS_GOAL
+from bench.goal import SCALING_GOAL, goal_digits, goal_scaling
 from bench.load import GOAL as LOAD_GOAL
 from bench.load import service_under_load
 from bench.minilm import DISTIL_GOAL, STUDENT_LAYERS, minilm_distil, minilm_int8
@@ -121,9 +123,10 @@ def render(
 
 
 PARTS = (
-    "minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn", "load"
+    "minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn",
+    "goal-digits", "goal-scaling", "load",
 )  # fmt: skip
-GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:6]}
+GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:6], "goal": PARTS[6:8]}
 
 
 def plan_parts(
@@ -162,6 +165,16 @@ def plan_parts(
             "Models users bring: residual CNN uploaded as ONNX, torchvision ResNet-18 by reference",
             ONNX_CNN_GOAL,
             lambda: onnx_cnn(work / "onnx-cnn", settings, args.rounds),
+        ),
+        "goal-digits": (
+            "Goal-driven jobs: digits MLP, smallest download within half a point",
+            GOAL_DIGITS_GOAL,
+            lambda: goal_digits(work / "goal-digits"),
+        ),
+        "goal-scaling": (
+            "Goal-driven jobs: search wall time with one worker and with two",
+            SCALING_GOAL,
+            lambda: goal_scaling(work / "goal-scaling"),
         ),
         "load": (  # needs MODELPRESS_TEST_DATABASE_URL and MODELPRESS_TEST_BROKER_URL
             "Service under load",

@@ -75,15 +75,17 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((pred == y).mean())
 
 
-def train(family: str, *, epochs: int | None = None) -> tuple[nn.Module, DigitsSplit]:
+def train(
+    family: str, *, epochs: int | None = None, seed: int = TRAIN_SEED
+) -> tuple[nn.Module, DigitsSplit]:
     spec = ArchitectureSpec.model_validate(ARCHITECTURES[family])
     split = digits_split(image=family == "cnn")
-    torch.manual_seed(TRAIN_SEED)
+    torch.manual_seed(seed)
     model = spec.build()
     optim = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
     x = torch.from_numpy(split.x_train)
     y = torch.from_numpy(split.y_train)
-    gen = torch.Generator().manual_seed(TRAIN_SEED)
+    gen = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     for _ in range(epochs or EPOCHS[family]):
@@ -96,10 +98,12 @@ def train(family: str, *, epochs: int | None = None) -> tuple[nn.Module, DigitsS
     return model.eval(), split
 
 
-def train_and_save(family: str, out: Path, *, epochs: int | None = None) -> dict[str, Any]:
+def train_and_save(
+    family: str, out: Path, *, epochs: int | None = None, seed: int = TRAIN_SEED
+) -> dict[str, Any]:
     """Train ``family`` ('mlp' or 'cnn') and write the upload folder; returns a summary."""
     torch.set_num_threads(1)
-    model, split = train(family, epochs=epochs)
+    model, split = train(family, epochs=epochs, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     (out / ARCHITECTURE_FILE).write_text(json.dumps(ARCHITECTURES[family], indent=2))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / WEIGHTS_FILE))

@@ -12,6 +12,7 @@ server. Each artist carries a ``gid``, which the SVG keeps as an element id (``c
 from __future__ import annotations
 
 import io
+import textwrap
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,7 +107,8 @@ def render(report: CompressionReport, *, job_id: str, fmt: Format = "svg") -> by
         axes.set_xscale("log")
         axes.set_xlabel("model bytes (log scale)")
         axes.set_ylabel("p50 latency (ms)")
-        axes.set_title(title, fontsize=11)
+        # A budget in words can be long ("..., plus one standard error of ..."): wrap it.
+        axes.set_title(textwrap.fill(title, width=90), fontsize=10)
         axes.grid(True, which="both", alpha=0.25)
         axes.legend(loc="best", fontsize=8, framealpha=0.85)
         out = io.BytesIO()
@@ -206,7 +208,7 @@ def _draw_search(
     axes.margins(x=0.08, y=0.08)
     if values:
         bar = figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, pad=0.02)
-        bar.set_label(f"{name} on data.eval ({search.budget})")
+        bar.set_label(f"{name} on data.eval")
 
 
 def _draw_recipe(axes: Axes, report: CompressionReport) -> None:

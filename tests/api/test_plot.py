@@ -123,7 +123,8 @@ def test_goal_plot_marks_every_measured_candidate_the_front_the_choice_and_the_o
     assert {"chosen", "front", "original"} <= ids
     text = svg.decode()
     assert "chosen: 10 kB, 0.3 ms" in text
-    assert "accuracy drop on data.eval (accuracy drop &lt;= 0.005)" in text  # the colour bar
+    assert "accuracy drop on data.eval<" in text  # the colour bar
+    assert "Goal job goal-job: accuracy drop &lt;= 0.005" in text
     assert "misses the budget" in text and "meets the budget" in text
 
 

@@ -28,6 +28,7 @@ from compressor.search.goal import Goal
 from compressor.target import Target
 from compressor.techniques import (
     DistillationConfig,
+    LowRankConfig,
     PruningConfig,
     QuantizationConfig,
     StructuredPruningConfig,
@@ -39,6 +40,7 @@ CONVERGED_RATIO = 1.25  # the bracket's ends this close (as a ratio) are as good
 FIRST_DENSITIES = (0.25, 0.1, 0.04)
 FIRST_AMOUNTS = (0.25, 0.5)
 MAX_FALLBACK = 64
+LOW_RANK_SPEEDUP = 2.0
 # A stage removes at most this share of what is left, so healing can follow (Han et al. 2015
 # pruned iteratively; one cut to 97% sparsity loses what a schedule keeps).
 STAGE_KEEP = 1 / 3
@@ -166,13 +168,33 @@ def _quantized_only(ctx: SearchContext, goal: Goal) -> list[Proposal]:
     return proposals
 
 
+def _reshaped(ctx: SearchContext, goal: Goal) -> list[Proposal]:
+    """Latency's other routes, once each: factorized layers, and a derived half-size student
+    (which needs training data to learn anything)."""
+    proposals = []
+    if goal.allows("low_rank"):
+        steps: list[TechniqueConfig] = [LowRankConfig(rank_by="speedup", speedup=LOW_RANK_SPEEDUP)]
+        steps += _heal(ctx, goal, 1) + _quantize(ctx, goal, per_channel=True)
+        proposals.append(
+            Proposal(Recipe(steps=steps), f"low-rank factorization for {LOW_RANK_SPEEDUP:g}x")
+        )
+    if ctx.has_train and goal.allows("distillation"):
+        share = max(10.0, goal.time_budget_s / 6)
+        student = DistillationConfig(student="derived", epochs=30, max_seconds=share)
+        steps = [student, *_quantize(ctx, goal, per_channel=True)]
+        proposals.append(Proposal(Recipe(steps=steps), "a derived half-size student, distilled"))
+    return proposals
+
+
 def first_round(goal: Goal, ctx: SearchContext) -> list[Proposal]:
-    """Round 1: quantization alone, and the knob's bracket."""
+    """Round 1: quantization alone, and the knob's bracket (and, for latency, the routes that
+    have no knob here)."""
     proposals = _quantized_only(ctx, goal)
     if goal.objective == "size":
         knobbed = [_pruned(ctx, goal, d) for d in FIRST_DENSITIES]
     else:
         knobbed = [_narrowed(ctx, goal, a) for a in FIRST_AMOUNTS]
+        proposals += _reshaped(ctx, goal)
     return proposals + [p for p in knobbed if p is not None]
 
 

@@ -182,6 +182,51 @@ def test_torch_stage_steps_on_the_onnx_cnn(
     assert 0 < _conv_channels(onnx.load(str(artifact))) < cnn["channels"]  # channels removed
 
 
+def test_derived_student_then_n_m_sparsity_on_the_onnx_cnn(
+    stack: Stack, cnn: dict[str, Any], tmp_path: Path
+) -> None:
+    """The two torch-stage techniques the test above leaves out, over the job API."""
+    steps = [
+        {"technique": "distillation", "student": "derived", "width": 0.5, "epochs": 6, "lr": 1e-3},
+        {"technique": "nm_sparsity", "n": 2, "m": 4},
+        {"technique": "distillation", "student": "current", "epochs": 3, "lr": 1e-3},
+    ]
+    body = {
+        "model_id": cnn["model"]["id"],
+        "recipe": {"steps": steps},
+        "data": {"eval": cnn["eval"], "train": cnn["train"]},
+    }
+    with stack.client() as client:
+        submitted = client.post("/v1/jobs", json=body)
+        assert submitted.status_code == 202, submitted.text
+        job = wait_for_job(client, submitted.json()["id"], stack=stack)
+        assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+        report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]
+        content = client.get(f"/v1/jobs/{job['id']}/artifact").content
+    (artifact,) = sorted(unpack_artifact(content, tmp_path).rglob("*.onnx"))
+    session = ort.InferenceSession(str(artifact), providers=["CPUExecutionProvider"])
+    split = cnn["split"]
+    logits = session.run(None, {INPUT: split.x_eval})[0]
+    accuracy = float((logits.argmax(-1) == split.y_eval).mean())
+    assert report["fidelity"]["accuracy_compressed"] == pytest.approx(accuracy, abs=1e-6)
+    assert accuracy > 0.8, (accuracy, cnn["accuracy"])
+    # Half-width student: about a quarter of the conv parameters, a quarter or less once
+    # half of what is left is zero.
+    assert 0 < _conv_channels(onnx.load(str(artifact))) <= cnn["channels"] // 2 + 1
+    graph = onnx.load(str(artifact)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    linear = []  # N:M acts on Linear layers (GEMMs), [out, in] however the graph stores them
+    for node in graph.node:
+        if node.op_type in ("Gemm", "MatMul") and node.input[1] in inits:
+            w = inits[node.input[1]]
+            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+            linear.append(w if trans_b else w.T)  # MatMul and plain Gemm take [in, out]
+    assert linear, [n.op_type for n in graph.node]
+    for w in linear:  # 2:4 along the inputs: at most two non-zeros in each group of 4
+        groups = w.reshape(w.shape[0], -1, 4)
+        assert int((groups != 0).sum(axis=-1).max()) <= 2, w.shape
+
+
 def test_unconvertible_graph_gets_quantization_but_not_torch_steps(stack: Stack) -> None:
     with stack.client() as client:
         model = upload_ready(client, _unconvertible_onnx(), "shrink.onnx")

@@ -41,6 +41,8 @@ def _on_job(id_at: str) -> dict[str, Any]:
         "DownloadArtifact": _to(f"{JOB}/artifact", "get", job_id=id_at),
         "StreamJobEvents": _to(f"{JOB}/events", "get", job_id=id_at),
         "GetJobLogs": _to(f"{JOB}/logs", "get", job_id=id_at),
+        "GetJobPlot": _to(f"{JOB}/plot", "get", job_id=id_at),
+        "ListCandidateJobs": _to("/v1/jobs", "get", parent_id=id_at),
     }
 
 

@@ -4,6 +4,9 @@ from .attempt_read import AttemptRead
 from .body_upload_dataset import BodyUploadDataset
 from .body_upload_model import BodyUploadModel
 from .calibration_inputs import CalibrationInputs
+from .candidate_result import CandidateResult
+from .candidate_result_recipe import CandidateResultRecipe
+from .candidate_result_status import CandidateResultStatus
 from .compressed_model import CompressedModel
 from .compressed_model_dtypes import CompressedModelDtypes
 from .compression_report import CompressionReport
@@ -21,6 +24,9 @@ from .distillation_config_student import DistillationConfigStudent
 from .event_type import EventType
 from .fidelity import Fidelity
 from .fidelity_inputs import FidelityInputs
+from .goal import Goal
+from .goal_objective import GoalObjective
+from .goal_techniques_type_0_item import GoalTechniquesType0Item
 from .healthz_response_healthz import HealthzResponseHealthz
 from .job_create import JobCreate
 from .job_create_labels import JobCreateLabels
@@ -50,6 +56,7 @@ from .model_read import ModelRead
 from .model_read_labels import ModelReadLabels
 from .model_read_status import ModelReadStatus
 from .nm_sparsity_config import NMSparsityConfig
+from .original_figures import OriginalFigures
 from .original_model import OriginalModel
 from .original_model_dtypes import OriginalModelDtypes
 from .packed_archive import PackedArchive
@@ -77,6 +84,8 @@ from .ran_on_training_device import RanOnTrainingDevice
 from .recipe import Recipe
 from .registered import Registered
 from .registration import Registration
+from .search_report import SearchReport
+from .search_report_stopped_by import SearchReportStoppedBy
 from .step_report import StepReport
 from .structured_pruning_config import StructuredPruningConfig
 from .structured_pruning_config_importance import StructuredPruningConfigImportance
@@ -97,6 +106,9 @@ __all__ = (
     "BodyUploadDataset",
     "BodyUploadModel",
     "CalibrationInputs",
+    "CandidateResult",
+    "CandidateResultRecipe",
+    "CandidateResultStatus",
     "CompressedModel",
     "CompressedModelDtypes",
     "CompressionReport",
@@ -114,6 +126,9 @@ __all__ = (
     "EventType",
     "Fidelity",
     "FidelityInputs",
+    "Goal",
+    "GoalObjective",
+    "GoalTechniquesType0Item",
     "HealthzResponseHealthz",
     "JobCreate",
     "JobCreateLabels",
@@ -143,6 +158,7 @@ __all__ = (
     "ModelReadLabels",
     "ModelReadStatus",
     "NMSparsityConfig",
+    "OriginalFigures",
     "OriginalModel",
     "OriginalModelDtypes",
     "PackedArchive",
@@ -170,6 +186,8 @@ __all__ = (
     "Recipe",
     "Registered",
     "Registration",
+    "SearchReport",
+    "SearchReportStoppedBy",
     "StepReport",
     "StructuredPruningConfig",
     "StructuredPruningConfigImportance",

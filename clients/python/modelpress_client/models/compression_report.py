@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..models.measurement import Measurement
     from ..models.original_model import OriginalModel
     from ..models.ran_on import RanOn
+    from ..models.search_report import SearchReport
     from ..models.step_report import StepReport
     from ..models.target import Target
 
@@ -36,6 +37,7 @@ class CompressionReport:
         archive_compression_ratio (float | None | Unset):
         artifact (DeliveredArtifact | None | Unset):
         ran_on (None | RanOn | Unset):
+        search (None | SearchReport | Unset):
         version (int | Unset):  Default: 1.
         warnings (list[str] | Unset):
     """
@@ -51,12 +53,14 @@ class CompressionReport:
     archive_compression_ratio: float | None | Unset = UNSET
     artifact: DeliveredArtifact | None | Unset = UNSET
     ran_on: None | RanOn | Unset = UNSET
+    search: None | SearchReport | Unset = UNSET
     version: int | Unset = 1
     warnings: list[str] | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.delivered_artifact import DeliveredArtifact  # noqa: PLC0415
         from ..models.ran_on import RanOn  # noqa: PLC0415
+        from ..models.search_report import SearchReport  # noqa: PLC0415
 
         compressed = self.compressed.to_dict()
 
@@ -99,6 +103,14 @@ class CompressionReport:
         else:
             ran_on = self.ran_on
 
+        search: dict[str, Any] | None | Unset
+        if isinstance(self.search, Unset):
+            search = UNSET
+        elif isinstance(self.search, SearchReport):
+            search = self.search.to_dict()
+        else:
+            search = self.search
+
         version = self.version
 
         warnings: list[str] | Unset = UNSET
@@ -125,6 +137,8 @@ class CompressionReport:
             field_dict["artifact"] = artifact
         if ran_on is not UNSET:
             field_dict["ran_on"] = ran_on
+        if search is not UNSET:
+            field_dict["search"] = search
         if version is not UNSET:
             field_dict["version"] = version
         if warnings is not UNSET:
@@ -140,6 +154,7 @@ class CompressionReport:
         from ..models.measurement import Measurement  # noqa: PLC0415
         from ..models.original_model import OriginalModel  # noqa: PLC0415
         from ..models.ran_on import RanOn  # noqa: PLC0415
+        from ..models.search_report import SearchReport  # noqa: PLC0415
         from ..models.step_report import StepReport  # noqa: PLC0415
         from ..models.target import Target  # noqa: PLC0415
 
@@ -208,6 +223,23 @@ class CompressionReport:
 
         ran_on = _parse_ran_on(d.pop("ran_on", UNSET))
 
+        def _parse_search(data: object) -> None | SearchReport | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                search_type_0 = SearchReport.from_dict(data)
+
+                return search_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | SearchReport | Unset, data)
+
+        search = _parse_search(d.pop("search", UNSET))
+
         version = d.pop("version", UNSET)
 
         warnings = cast(list[str], d.pop("warnings", UNSET))
@@ -224,6 +256,7 @@ class CompressionReport:
             archive_compression_ratio=archive_compression_ratio,
             artifact=artifact,
             ran_on=ran_on,
+            search=search,
             version=version,
             warnings=warnings,
         )

@@ -11,6 +11,7 @@ from ..models.job_status import JobStatus
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.goal import Goal
     from ..models.job_read_data import JobReadData
     from ..models.job_read_labels import JobReadLabels
     from ..models.recipe import Recipe
@@ -40,12 +41,14 @@ class JobRead:
         priority (int):
         progress (float):
         queue (str):
-        recipe (Recipe):
+        recipe (None | Recipe): null for a goal job until its search chose one
         started_at (datetime.datetime | None):
         status (JobStatus):
         target (Target): Where the compressed model will run; latency is measured at these shapes on this runtime.
         time_limit_s (int | None):
         eta_s (float | None | Unset): seconds left, extrapolated from progress so far (running jobs only)
+        goal (Goal | None | Unset):
+        parent_id (None | str | Unset): the goal job this candidate belongs to
         registered (None | Registered | Unset):
         waiting_reason (None | str | Unset):
         warnings (list[str] | Unset): what the result does worse than the original on the target (slower, larger, less
@@ -67,18 +70,22 @@ class JobRead:
     priority: int
     progress: float
     queue: str
-    recipe: Recipe
+    recipe: None | Recipe
     started_at: datetime.datetime | None
     status: JobStatus
     target: Target
     time_limit_s: int | None
     eta_s: float | None | Unset = UNSET
+    goal: Goal | None | Unset = UNSET
+    parent_id: None | str | Unset = UNSET
     registered: None | Registered | Unset = UNSET
     waiting_reason: None | str | Unset = UNSET
     warnings: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.goal import Goal  # noqa: PLC0415
+        from ..models.recipe import Recipe  # noqa: PLC0415
         from ..models.registered import Registered  # noqa: PLC0415
 
         artifact_bytes: int | None
@@ -119,7 +126,11 @@ class JobRead:
 
         queue = self.queue
 
-        recipe = self.recipe.to_dict()
+        recipe: dict[str, Any] | None
+        if isinstance(self.recipe, Recipe):
+            recipe = self.recipe.to_dict()
+        else:
+            recipe = self.recipe
 
         started_at: None | str
         if isinstance(self.started_at, datetime.datetime):
@@ -139,6 +150,20 @@ class JobRead:
             eta_s = UNSET
         else:
             eta_s = self.eta_s
+
+        goal: dict[str, Any] | None | Unset
+        if isinstance(self.goal, Unset):
+            goal = UNSET
+        elif isinstance(self.goal, Goal):
+            goal = self.goal.to_dict()
+        else:
+            goal = self.goal
+
+        parent_id: None | str | Unset
+        if isinstance(self.parent_id, Unset):
+            parent_id = UNSET
+        else:
+            parent_id = self.parent_id
 
         registered: dict[str, Any] | None | Unset
         if isinstance(self.registered, Unset):
@@ -186,6 +211,10 @@ class JobRead:
         )
         if eta_s is not UNSET:
             field_dict["eta_s"] = eta_s
+        if goal is not UNSET:
+            field_dict["goal"] = goal
+        if parent_id is not UNSET:
+            field_dict["parent_id"] = parent_id
         if registered is not UNSET:
             field_dict["registered"] = registered
         if waiting_reason is not UNSET:
@@ -197,6 +226,7 @@ class JobRead:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.goal import Goal  # noqa: PLC0415
         from ..models.job_read_data import JobReadData  # noqa: PLC0415
         from ..models.job_read_labels import JobReadLabels  # noqa: PLC0415
         from ..models.recipe import Recipe  # noqa: PLC0415
@@ -268,7 +298,20 @@ class JobRead:
 
         queue = d.pop("queue")
 
-        recipe = Recipe.from_dict(d.pop("recipe"))
+        def _parse_recipe(data: object) -> None | Recipe:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                recipe_type_0 = Recipe.from_dict(data)
+
+                return recipe_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | Recipe, data)
+
+        recipe = _parse_recipe(d.pop("recipe"))
 
         def _parse_started_at(data: object) -> datetime.datetime | None:
             if data is None:
@@ -304,6 +347,32 @@ class JobRead:
             return cast(float | None | Unset, data)
 
         eta_s = _parse_eta_s(d.pop("eta_s", UNSET))
+
+        def _parse_goal(data: object) -> Goal | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                goal_type_0 = Goal.from_dict(data)
+
+                return goal_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(Goal | None | Unset, data)
+
+        goal = _parse_goal(d.pop("goal", UNSET))
+
+        def _parse_parent_id(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        parent_id = _parse_parent_id(d.pop("parent_id", UNSET))
 
         def _parse_registered(data: object) -> None | Registered | Unset:
             if data is None:
@@ -355,6 +424,8 @@ class JobRead:
             target=target,
             time_limit_s=time_limit_s,
             eta_s=eta_s,
+            goal=goal,
+            parent_id=parent_id,
             registered=registered,
             waiting_reason=waiting_reason,
             warnings=warnings,

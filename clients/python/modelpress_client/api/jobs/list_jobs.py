@@ -15,6 +15,7 @@ def _get_kwargs(
     *,
     status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
+    parent_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
     sort: str | Unset = "-created_at",
@@ -48,6 +49,13 @@ def _get_kwargs(
     else:
         json_model_id = model_id
     params["model_id"] = json_model_id
+
+    json_parent_id: None | str | Unset
+    if isinstance(parent_id, Unset):
+        json_parent_id = UNSET
+    else:
+        json_parent_id = parent_id
+    params["parent_id"] = json_parent_id
 
     params["limit"] = limit
 
@@ -156,6 +164,7 @@ def sync_detailed(
     client: AuthenticatedClient | Client,
     status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
+    parent_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
     sort: str | Unset = "-created_at",
@@ -174,6 +183,7 @@ def sync_detailed(
     Args:
         status (list[JobStatus] | None | Unset): repeat to list jobs in any of several
         model_id (None | str | Unset):
+        parent_id (None | str | Unset): a goal job's id: list its candidate jobs
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
         sort (str | Unset): one of created_at, speedup, compression_ratio, latency_p50_ms,
@@ -198,6 +208,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         status=status,
         model_id=model_id,
+        parent_id=parent_id,
         limit=limit,
         offset=offset,
         sort=sort,
@@ -222,6 +233,7 @@ def sync(
     client: AuthenticatedClient | Client,
     status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
+    parent_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
     sort: str | Unset = "-created_at",
@@ -240,6 +252,7 @@ def sync(
     Args:
         status (list[JobStatus] | None | Unset): repeat to list jobs in any of several
         model_id (None | str | Unset):
+        parent_id (None | str | Unset): a goal job's id: list its candidate jobs
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
         sort (str | Unset): one of created_at, speedup, compression_ratio, latency_p50_ms,
@@ -265,6 +278,7 @@ def sync(
         client=client,
         status=status,
         model_id=model_id,
+        parent_id=parent_id,
         limit=limit,
         offset=offset,
         sort=sort,
@@ -283,6 +297,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
     status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
+    parent_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
     sort: str | Unset = "-created_at",
@@ -301,6 +316,7 @@ async def asyncio_detailed(
     Args:
         status (list[JobStatus] | None | Unset): repeat to list jobs in any of several
         model_id (None | str | Unset):
+        parent_id (None | str | Unset): a goal job's id: list its candidate jobs
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
         sort (str | Unset): one of created_at, speedup, compression_ratio, latency_p50_ms,
@@ -325,6 +341,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         status=status,
         model_id=model_id,
+        parent_id=parent_id,
         limit=limit,
         offset=offset,
         sort=sort,
@@ -347,6 +364,7 @@ async def asyncio(
     client: AuthenticatedClient | Client,
     status: list[JobStatus] | None | Unset = UNSET,
     model_id: None | str | Unset = UNSET,
+    parent_id: None | str | Unset = UNSET,
     limit: int | Unset = 50,
     offset: int | Unset = 0,
     sort: str | Unset = "-created_at",
@@ -365,6 +383,7 @@ async def asyncio(
     Args:
         status (list[JobStatus] | None | Unset): repeat to list jobs in any of several
         model_id (None | str | Unset):
+        parent_id (None | str | Unset): a goal job's id: list its candidate jobs
         limit (int | Unset):  Default: 50.
         offset (int | Unset):  Default: 0.
         sort (str | Unset): one of created_at, speedup, compression_ratio, latency_p50_ms,
@@ -391,6 +410,7 @@ async def asyncio(
             client=client,
             status=status,
             model_id=model_id,
+            parent_id=parent_id,
             limit=limit,
             offset=offset,
             sort=sort,

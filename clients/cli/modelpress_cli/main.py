@@ -76,8 +76,10 @@ def _upload_dataset(client: Any, path: Path) -> str:
 def _read_spec(path: Path) -> dict[str, Any]:
     spec = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
     if not isinstance(spec, dict):
-        raise Refused(f"{path} must hold a mapping: a recipe, or {{recipe, target}}")
-    return spec if "recipe" in spec else {"recipe": spec}
+        raise Refused(
+            f"{path} must hold a mapping: a recipe, {{recipe, target}} or {{goal, target}}"
+        )
+    return spec if "recipe" in spec or "goal" in spec else {"recipe": spec}
 
 
 def _follow(client: Any, job_id: str) -> str:
@@ -131,7 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     run = sub.add_parser("compress", help="upload a model, run a recipe, download the result")
     run.add_argument("model", type=Path, help="model file: .onnx, .zip, .tar.gz, …")
     run.add_argument(
-        "--recipe", type=Path, required=True, help="recipe (or {recipe, target}) as JSON or YAML"
+        "--recipe",
+        type=Path,
+        required=True,
+        help="recipe (or {recipe, target}, or {goal, target}) as JSON or YAML",
     )
     for role in ("calibration", "eval", "train"):
         run.add_argument(f"--{role}", type=Path, help=f"{role} dataset file")

@@ -76,15 +76,21 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def train(
-    family: str, *, epochs: int | None = None, seed: int = TRAIN_SEED
+    family: str,
+    *,
+    epochs: int | None = None,
+    seed: int = TRAIN_SEED,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[nn.Module, DigitsSplit]:
+    """``rows``: train on these (a part of the training split) instead of the whole split."""
     spec = ArchitectureSpec.model_validate(ARCHITECTURES[family])
     split = digits_split(image=family == "cnn")
     torch.manual_seed(seed)
     model = spec.build()
     optim = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    x = torch.from_numpy(split.x_train)
-    y = torch.from_numpy(split.y_train)
+    x_rows, y_rows = rows if rows is not None else (split.x_train, split.y_train)
+    x = torch.from_numpy(x_rows)
+    y = torch.from_numpy(y_rows)
     gen = torch.Generator().manual_seed(seed)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
@@ -99,11 +105,16 @@ def train(
 
 
 def train_and_save(
-    family: str, out: Path, *, epochs: int | None = None, seed: int = TRAIN_SEED
+    family: str,
+    out: Path,
+    *,
+    epochs: int | None = None,
+    seed: int = TRAIN_SEED,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Train ``family`` ('mlp' or 'cnn') and write the upload folder; returns a summary."""
     torch.set_num_threads(1)
-    model, split = train(family, epochs=epochs, seed=seed)
+    model, split = train(family, epochs=epochs, seed=seed, rows=rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / ARCHITECTURE_FILE).write_text(json.dumps(ARCHITECTURES[family], indent=2))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / WEIGHTS_FILE))
@@ -112,7 +123,7 @@ def train_and_save(
         "family": family,
         "out": str(out),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "train_samples": len(split.y_train),
+        "train_samples": len(rows[1]) if rows is not None else len(split.y_train),
         "eval_samples": len(split.y_eval),
         "eval_accuracy": accuracy(model, split.x_eval, split.y_eval),
     }

@@ -56,11 +56,11 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def digits_goal(two_workers: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("goal-digits")
-    summary = train_and_save("mlp", tmp / "model")
     split = digits_split(image=False)
     x_train, x_eval, y_train, y_eval = train_test_split(
         split.x_train, split.y_train, test_size=0.25, random_state=7, stratify=split.y_train
     )
+    summary = train_and_save("mlp", tmp / "model", rows=(x_train, y_train))
     with two_workers.client() as client:
         model = upload_ready(client, _zip(tmp / "model"), "digits-mlp.zip")
         train = upload_dataset_ready(client, npz_bytes(input=x_train, labels=y_train), "t.npz")
@@ -88,7 +88,9 @@ def test_size_goal_fans_out_on_two_workers_and_holds_on_unseen_data(
     with two_workers.client() as client:
         submitted = client.post("/v1/jobs", json=body)
         assert submitted.status_code == 202, submitted.text
-        assert submitted.json()["recipe"] is None and submitted.json()["goal"]["objective"] == "size"
+        assert (
+            submitted.json()["recipe"] is None and submitted.json()["goal"]["objective"] == "size"
+        )
         job = wait_for_job(client, submitted.json()["id"], stack=two_workers, timeout=1200)
         assert job["status"] == "succeeded", f"{job}\n{two_workers.logs()}"
         report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]

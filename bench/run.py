@@ -27,6 +27,8 @@ from bench.digits import MLP_GOAL, cnn_rows, mlp_prune_quantize
 from bench.digits import TARGET as CNN_TARGET
 from bench.goal import GOAL as GOAL_DIGITS_GOAL
 from bench.goal import SCALING_GOAL, goal_digits, goal_scaling
+from bench.goal_minilm import GOAL as GOAL_MINILM_GOAL
+from bench.goal_minilm import goal_minilm
 from bench.load import GOAL as LOAD_GOAL
 from bench.load import service_under_load
 from bench.minilm import DISTIL_GOAL, STUDENT_LAYERS, minilm_distil, minilm_int8
@@ -124,9 +126,9 @@ def render(
 
 PARTS = (
     "minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn",
-    "goal-digits", "goal-scaling", "load",
+    "goal-digits", "goal-scaling", "goal-minilm", "load",
 )  # fmt: skip
-GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:6], "goal": PARTS[6:8]}
+GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:6], "goal": PARTS[6:9]}
 
 
 def plan_parts(
@@ -175,6 +177,11 @@ def plan_parts(
             "Goal-driven jobs: search wall time with one worker and with two",
             SCALING_GOAL,
             lambda: goal_scaling(work / "goal-scaling"),
+        ),
+        "goal-minilm": (
+            "Goal-driven jobs: all-MiniLM-L6-v2, fastest within cosine 0.995",
+            GOAL_MINILM_GOAL,
+            lambda: goal_minilm(work / "goal-minilm"),
         ),
         "load": (  # needs MODELPRESS_TEST_DATABASE_URL and MODELPRESS_TEST_BROKER_URL
             "Service under load",

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+# Session fixtures shared by the goal job tests and the browser tests.
+from tests.fixtures.goal import digits_goal, goal_stack, size_goal_job  # noqa: F401
 from tests.fixtures.stack import Stack, running_stack
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

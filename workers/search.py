@@ -200,7 +200,7 @@ def run_search(run: Any, inputs: RunInputs) -> None:
             stopped_by = "converged" if round_no else "no candidates left"
             break
         if round_no >= MAX_ROUNDS:
-            stopped_by = "converged"
+            stopped_by = "round limit"
             break
         if time.monotonic() > deadline:
             stopped_by = "time budget"

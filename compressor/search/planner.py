@@ -40,6 +40,8 @@ CONVERGED_RATIO = 1.25  # the bracket's ends this close (as a ratio) are as good
 FIRST_DENSITIES = (0.25, 0.1, 0.04)
 FIRST_AMOUNTS = (0.25, 0.5)
 MAX_FALLBACK = 64
+# Removing fewer units than this cannot buy a measurable speedup: the walk stops stepping back.
+MIN_AMOUNT = 0.05
 LOW_RANK_SPEEDUP = 2.0
 # A stage removes at most this share of what is left, so healing can follow (Han et al. 2015
 # pruned iteratively; one cut to 97% sparsity loses what a schedule keeps).
@@ -258,7 +260,7 @@ def _next_on_knob(
         values = [best / 2.5, best / 6] if knob == "density" else [min(0.9, best + 0.2)]
     elif best is None:  # nothing met it: step back towards the original
         values = [min(0.9, worst * 2.5)] if knob == "density" else [worst / 2]
-        if knob == "density" and worst >= 0.5:
+        if knob == "density" and worst >= 0.5 or knob == "amount" and worst / 2 < MIN_AMOUNT:
             return []
     else:
         low, high = sorted((best, worst))

@@ -59,4 +59,4 @@ class SearchReport(BaseModel):
     original: OriginalFigures | None = None
     workers: list[str] = Field(description="the workers that ran candidates")
     wall_s: float
-    stopped_by: Literal["converged", "time budget", "no candidates left"]
+    stopped_by: Literal["converged", "round limit", "time budget", "no candidates left"]

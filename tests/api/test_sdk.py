@@ -88,7 +88,6 @@ class TestDocument:
 
     def test_recipe_report_and_inspection_are_typed(self, spec: dict[str, Any]) -> None:
         schemas = spec["components"]["schemas"]
-        job = schemas["JobRead"]["properties"]
         recipe_or_goal = {"anyOf": [{"$ref": "#/components/schemas/Recipe"}, {"type": "null"}]}
         for schema in ("JobRead", "JobCreate"):  # a goal job has no recipe (until it chose one)
             recipe = schemas[schema]["properties"]["recipe"]

@@ -8,70 +8,18 @@ onnxruntime after plain unpacking.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 import pytest
-from sklearn.model_selection import train_test_split
 
-from scripts.train_digits import digits_split, train_and_save
-from tests.fixtures.helpers import (
-    assert_problem,
-    npz_bytes,
-    unpack_artifact,
-    upload_dataset_ready,
-    upload_ready,
-    wait_for_job,
-    wait_until,
-)
-from tests.fixtures.stack import Stack, running_stack
+from tests.fixtures.goal import BUDGET
+from tests.fixtures.helpers import assert_problem, unpack_artifact, wait_until
+from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
-
-BUDGET = 0.03  # accuracy points, as a fraction: loose enough for a 3-epoch model's noise
-TIME_BUDGET_S = 150
-
-
-def _zip(folder: Path) -> bytes:
-    import io
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name in ("architecture.json", "model.safetensors"):
-            zf.write(folder / name, name)
-    return buf.getvalue()
-
-
-@pytest.fixture(scope="module")
-def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack("scaleout", tmp_path_factory.mktemp("goal-stack")) as stack:
-        stack.start_worker("worker2")
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def digits_goal(two_workers: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp = tmp_path_factory.mktemp("goal-digits")
-    split = digits_split(image=False)
-    x_train, x_eval, y_train, y_eval = train_test_split(
-        split.x_train, split.y_train, test_size=0.25, random_state=7, stratify=split.y_train
-    )
-    summary = train_and_save("mlp", tmp / "model", rows=(x_train, y_train))
-    with two_workers.client() as client:
-        model = upload_ready(client, _zip(tmp / "model"), "digits-mlp.zip")
-        train = upload_dataset_ready(client, npz_bytes(input=x_train, labels=y_train), "t.npz")
-        eval_ = upload_dataset_ready(client, npz_bytes(input=x_eval, labels=y_eval), "e.npz")
-    return {
-        "model": model["id"],
-        "data": {"train": train["id"], "eval": eval_["id"]},
-        "test_accuracy": summary["eval_accuracy"],  # the original, on the held-out split
-        "x_test": split.x_eval,
-        "y_test": split.y_eval,
-    }
 
 
 def _ort_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
@@ -81,28 +29,19 @@ def _ort_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def test_size_goal_fans_out_on_two_workers_and_holds_on_unseen_data(
-    two_workers: Stack, digits_goal: dict[str, Any], tmp_path: Path
+    goal_stack: Stack, digits_goal: dict[str, Any], size_goal_job: dict[str, Any], tmp_path: Path
 ) -> None:
-    goal = {"objective": "size", "max_accuracy_drop": BUDGET, "time_budget_s": TIME_BUDGET_S}
-    body = {"model_id": digits_goal["model"], "goal": goal, "data": digits_goal["data"]}
-    with two_workers.client() as client:
-        submitted = client.post("/v1/jobs", json=body)
-        assert submitted.status_code == 202, submitted.text
-        assert (
-            submitted.json()["recipe"] is None and submitted.json()["goal"]["objective"] == "size"
-        )
-        job = wait_for_job(client, submitted.json()["id"], stack=two_workers, timeout=1200)
-        assert job["status"] == "succeeded", f"{job}\n{two_workers.logs()}"
-        report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]
-        children = client.get("/v1/jobs", params={"parent_id": job["id"], "limit": 100}).json()
-        content = client.get(f"/v1/jobs/{job['id']}/artifact").content
+    submitted, job, report = (size_goal_job[k] for k in ("submitted", "job", "report"))
+    assert submitted["recipe"] is None and submitted["goal"]["objective"] == "size"
+    children, content = size_goal_job["children"], size_goal_job["artifact"]
+    with goal_stack.client() as client:
         plot = client.get(f"/v1/jobs/{job['id']}/plot")
 
     search = report["search"]
     candidates = search["candidates"]
     # Every candidate is an ordinary job under the goal job, and both workers ran some.
-    assert {c["id"] for c in children["items"]} == {c["job_id"] for c in candidates}
-    assert all(c["parent_id"] == job["id"] for c in children["items"])
+    assert {c["id"] for c in children} == {c["job_id"] for c in candidates}
+    assert all(c["parent_id"] == job["id"] for c in children)
     assert len({c["worker"] for c in candidates if c["worker"]}) == 2, candidates
     assert search["rounds"] >= 2, search  # the walk went past its first bracket
     chosen = next(c for c in candidates if c["job_id"] == search["chosen_job_id"])
@@ -132,11 +71,11 @@ def test_size_goal_fans_out_on_two_workers_and_holds_on_unseen_data(
 
 
 def test_goal_and_recipe_together_or_without_eval_data_are_422(
-    two_workers: Stack, digits_goal: dict[str, Any]
+    goal_stack: Stack, digits_goal: dict[str, Any]
 ) -> None:
     goal = {"objective": "size", "max_accuracy_drop": 0.01}
     recipe = {"steps": [{"technique": "quantization"}]}
-    with two_workers.client() as client:
+    with goal_stack.client() as client:
         both = client.post(
             "/v1/jobs",
             json={
@@ -164,11 +103,11 @@ def test_goal_and_recipe_together_or_without_eval_data_are_422(
 
 
 def test_cancelling_a_goal_job_cancels_its_candidates(
-    two_workers: Stack, digits_goal: dict[str, Any]
+    goal_stack: Stack, digits_goal: dict[str, Any]
 ) -> None:
     goal = {"objective": "size", "min_top1_agreement": 0.9, "time_budget_s": 600}
     body = {"model_id": digits_goal["model"], "goal": goal, "data": digits_goal["data"]}
-    with two_workers.client() as client:
+    with goal_stack.client() as client:
         job_id = client.post("/v1/jobs", json=body).json()["id"]
 
         def candidates() -> list[dict[str, Any]]:

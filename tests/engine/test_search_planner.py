@@ -145,3 +145,15 @@ def test_latency_walk_doubles_float_fallback_until_met_then_bisects_down() -> No
         walked.append(Outcome(proposals[0], value >= 5))
     assert seen == [2, 4, 8, 6, 5], seen
     assert all("kept in float" in o.proposal.purpose for o in walked[1:])
+
+
+def test_structured_walk_stops_stepping_back_below_a_useful_amount() -> None:
+    goal = Goal(objective="latency", min_cosine=0.995, techniques=["structured_pruning"])
+    proposals = {p.value: p for p in first_round(goal, CPU)}
+    walked = [Outcome(proposals[0.25], False), Outcome(proposals[0.5], False)]
+    values = []
+    while proposals := {p.value: p for p in next_round(goal, CPU, walked)}:
+        assert len(values) < 10, values
+        values += list(proposals)
+        walked += [Outcome(p, False) for p in proposals.values()]
+    assert values == [0.125, 0.0625], values

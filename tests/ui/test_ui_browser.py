@@ -12,13 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.train_digits import digits_split
 from tests.fixtures.helpers import (
-    digits_upload,
-    npz_bytes,
     submit_job,
-    upload_dataset_ready,
-    upload_ready,
     wait_for_job,
 )
 from tests.fixtures.stack import REQUIRE, Stack
@@ -39,7 +34,6 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--window-size=1280,1000",
 )
-GOAL = {"objective": "size", "max_accuracy_drop": 0.05, "time_budget_s": 60}
 JOB_TIMEOUT_S = 600
 
 
@@ -76,26 +70,16 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def digits(scaleout_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A briefly trained digits MLP with labelled eval and train sets, all ready."""
+def digits(digits_goal: dict[str, Any]) -> dict[str, Any]:
+    """The shared digits MLP with its train and eval sets (tests/fixtures/goal.py)."""
     _browser_or_skip()  # before minutes of set-up for tests that would skip
-    archive = digits_upload(tmp_path_factory.mktemp("ui-digits"), epochs=2)
-    split = digits_split(image=False)
-    with scaleout_stack.client() as client:
-        model = upload_ready(client, archive, "digits-mlp.zip")
-        eval_ds = upload_dataset_ready(
-            client, npz_bytes(input=split.x_eval, labels=split.y_eval), "eval.npz"
-        )
-        train_ds = upload_dataset_ready(
-            client, npz_bytes(input=split.x_train, labels=split.y_train), "train.npz"
-        )
-    return {"model": model["id"], "eval": eval_ds["id"], "train": train_ds["id"]}
+    return {"model": digits_goal["model"], **digits_goal["data"]}
 
 
 @pytest.fixture(scope="module")
-def recipe_job(scaleout_stack: Stack, digits: dict[str, str]) -> str:
+def recipe_job(goal_stack: Stack, digits: dict[str, Any]) -> str:
     """Submitted, not waited for: the first page that opens it may still see it run."""
-    with scaleout_stack.client() as client:
+    with goal_stack.client() as client:
         return submit_job(
             client,
             digits["model"],
@@ -105,24 +89,9 @@ def recipe_job(scaleout_stack: Stack, digits: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def goal_job(scaleout_stack: Stack, digits: dict[str, str]) -> dict[str, Any]:
-    """A finished goal job (issue 14) and its report."""
-    body = {
-        "model_id": digits["model"],
-        "goal": GOAL,
-        "data": {"eval": digits["eval"], "train": digits["train"]},
-    }
-    with scaleout_stack.client() as client:
-        response = client.post("/v1/jobs", json=body)
-        assert response.status_code == 202, (
-            f"the server does not take goal jobs yet: {response.text}"
-        )
-        job_id = response.json()["id"]
-        job = wait_for_job(client, job_id, stack=scaleout_stack, timeout=JOB_TIMEOUT_S)
-        assert job["status"] == "succeeded", job
-        report = client.get(f"/v1/jobs/{job_id}/report").json()["report"]
-    assert report.get("search"), report
-    return {"id": job_id, "report": report}
+def goal_job(digits: dict[str, Any], size_goal_job: dict[str, Any]) -> dict[str, Any]:
+    """The finished goal job (issue 14) the goal tests ran, and its report."""
+    return {"id": size_goal_job["job"]["id"], "report": size_goal_job["report"]}
 
 
 def _sign_in(browser: Any, stack: Stack, key: str | None = None) -> None:
@@ -155,32 +124,32 @@ def _figures(browser: Any) -> dict[str, str]:
     return {row.get_attribute("id"): row.text for row in rows}
 
 
-def test_an_unauthenticated_browser_is_sent_to_sign_in(scaleout_stack: Stack, browser: Any) -> None:
+def test_an_unauthenticated_browser_is_sent_to_sign_in(goal_stack: Stack, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{scaleout_stack.base_url}/ui")
-    assert browser.current_url == f"{scaleout_stack.base_url}/ui/login?next=/ui"
-    browser.get(f"{scaleout_stack.base_url}/ui/jobs/any")
+    browser.get(f"{goal_stack.base_url}/ui")
+    assert browser.current_url == f"{goal_stack.base_url}/ui/login?next=/ui"
+    browser.get(f"{goal_stack.base_url}/ui/jobs/any")
     assert browser.current_url.endswith("/ui/login?next=/ui/jobs/any")
-    _sign_in(browser, scaleout_stack, key="mp_not_a_key")
+    _sign_in(browser, goal_stack, key="mp_not_a_key")
     assert "unknown or revoked" in browser.find_element(By.ID, "login-error").text
     assert browser.get_cookies() == []
 
 
 def test_recipe_job_page_follows_progress_then_shows_figures_and_plot(
-    scaleout_stack: Stack, browser: Any, recipe_job: str
+    goal_stack: Stack, browser: Any, recipe_job: str
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    _sign_in(browser, scaleout_stack)
-    assert browser.current_url == f"{scaleout_stack.base_url}/ui"
+    _sign_in(browser, goal_stack)
+    assert browser.current_url == f"{goal_stack.base_url}/ui"
     [cookie] = browser.get_cookies()
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
-    browser.get(f"{scaleout_stack.base_url}/ui/jobs/{recipe_job}")
+    browser.get(f"{goal_stack.base_url}/ui/jobs/{recipe_job}")
     # The event stream (the cookie authenticates it) updates the page and reloads it at the end.
     _wait(browser, JOB_TIMEOUT_S, lambda b: b.find_elements(By.ID, "figures"))
     assert browser.find_element(By.ID, "status").text == "succeeded"
-    with scaleout_stack.client() as client:
+    with goal_stack.client() as client:
         report = client.get(f"/v1/jobs/{recipe_job}/report").json()["report"]
     figures = _figures(browser)
     original_kb = f"{report['original']['model_bytes'] / 1e3:.3g} kB"
@@ -193,13 +162,13 @@ def test_recipe_job_page_follows_progress_then_shows_figures_and_plot(
 
 
 def test_index_lists_jobs_and_models_newest_first(
-    scaleout_stack: Stack, browser: Any, recipe_job: str, digits: dict[str, str]
+    goal_stack: Stack, browser: Any, recipe_job: str, digits: dict[str, str]
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    with scaleout_stack.client() as client:
-        wait_for_job(client, recipe_job, stack=scaleout_stack, timeout=JOB_TIMEOUT_S)
-    _sign_in(browser, scaleout_stack)
+    with goal_stack.client() as client:
+        wait_for_job(client, recipe_job, stack=goal_stack, timeout=JOB_TIMEOUT_S)
+    _sign_in(browser, goal_stack)
     row = browser.find_element(By.CSS_SELECTOR, f'#jobs tr[data-job="{recipe_job}"]')
     assert "succeeded" in row.text and "quantization" in row.text
     assert browser.find_elements(By.CSS_SELECTOR, f'#models tr[data-model="{digits["model"]}"]')
@@ -207,12 +176,12 @@ def test_index_lists_jobs_and_models_newest_first(
     assert browser.current_url.endswith(f"/ui/jobs/{recipe_job}")
 
 
-def test_the_cookie_reads_but_never_writes(scaleout_stack: Stack, recipe_job: str) -> None:
+def test_the_cookie_reads_but_never_writes(goal_stack: Stack, recipe_job: str) -> None:
     """Plain HTTP: what the cookie may do, so a page on another site cannot act with it."""
-    with scaleout_stack.client() as keyed:
-        wait_for_job(keyed, recipe_job, stack=scaleout_stack, timeout=JOB_TIMEOUT_S)
-    with httpx.Client(base_url=scaleout_stack.base_url, timeout=60) as client:
-        login = client.post("/ui/login", data={"api_key": scaleout_stack.api_key})
+    with goal_stack.client() as keyed:
+        wait_for_job(keyed, recipe_job, stack=goal_stack, timeout=JOB_TIMEOUT_S)
+    with httpx.Client(base_url=goal_stack.base_url, timeout=60) as client:
+        login = client.post("/ui/login", data={"api_key": goal_stack.api_key})
         assert login.status_code == 303, login.text
         set_cookie = login.headers["set-cookie"].lower()
         assert "httponly" in set_cookie and "samesite=strict" in set_cookie
@@ -224,13 +193,13 @@ def test_the_cookie_reads_but_never_writes(scaleout_stack: Stack, recipe_job: st
 
 
 def test_goal_job_page_shows_candidates_figures_and_plot(
-    scaleout_stack: Stack, browser: Any, goal_job: dict[str, Any]
+    goal_stack: Stack, browser: Any, goal_job: dict[str, Any]
 ) -> None:
     from selenium.webdriver.common.by import By
 
     search = goal_job["report"]["search"]
-    _sign_in(browser, scaleout_stack)
-    browser.get(f"{scaleout_stack.base_url}/ui/jobs/{goal_job['id']}")
+    _sign_in(browser, goal_stack)
+    browser.get(f"{goal_stack.base_url}/ui/jobs/{goal_job['id']}")
     figures = _figures(browser)
     assert f"{goal_job['report']['compression_ratio']:.3g}x smaller" in figures["figure-bytes"]
     assert "figure-accuracy" in figures and "figure-latency" in figures

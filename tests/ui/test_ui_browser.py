@@ -100,6 +100,12 @@ def _sign_in(browser: Any, stack: Stack, key: str | None = None) -> None:
     browser.get(f"{stack.base_url}/ui/login")
     browser.find_element(By.ID, "api_key").send_keys(key or stack.api_key)
     browser.find_element(By.ID, "sign-in").click()
+    # The answer is a new page: wait for it (a busy server may take a moment), not for time.
+    _wait(
+        browser,
+        60,
+        lambda b: b.find_elements(By.ID, "login-error") or "/ui/login" not in b.current_url,
+    )
 
 
 def _wait(browser: Any, timeout: float, condition: Any) -> Any:

@@ -36,7 +36,7 @@ SEEDS = (1, 2)  # not the seed (0) of the model the fixed schedule was written o
 RATIO, POINTS, BUDGET = 40.0, 0.5, 0.005
 TIME_BUDGET_S = 900
 GOAL = (
-    f"goal size, max_accuracy_drop {BUDGET}: >= {RATIO:.0f}x smaller download (vs the "
+    f"(size, max_accuracy_drop {BUDGET}) >= {RATIO:.0f}x smaller download (vs the "
     f"stripped fp32 ONNX and the upload's safetensors) with <= {POINTS} points lost on "
     "held-out test data, on each of two differently seeded models"
 )

@@ -51,7 +51,7 @@ ROUNDS = 3
 ITERATIONS = 50
 FINALISTS = 2
 GOAL = (
-    f"goal latency, min_cosine {MIN_COSINE} on unlabelled sentences: p50 below the best ONNX "
+    f"(latency, min_cosine {MIN_COSINE} on unlabelled sentences) p50 below the best ONNX "
     "Runtime int8 peer's (quantize_dynamic on the plain graph, or on the transformer "
     f"optimizer's fused graph), bytes <= that peer's, held-out min cosine >= {MIN_COSINE}"
 )

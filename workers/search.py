@@ -9,6 +9,7 @@ workers, both run candidates.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -69,10 +70,26 @@ def _in_transaction(what: str, call: Any) -> Any:
     return patiently(attempt, what)
 
 
+def _recipe_key(recipe: dict[str, Any] | None) -> str:
+    return json.dumps(recipe, sort_keys=True)
+
+
 def _submit(parent: Job, proposals: list[Proposal], round_no: int, limit_s: int) -> list[str]:
+    """A child job per proposal; one an earlier attempt of this goal job already made (the
+    worker was lost mid-search and the job re-queued) is reused, not run again."""
+
     def call(session: Any) -> list[str]:
+        earlier = {
+            _recipe_key(child.recipe): child.id
+            for child in jobs_repository.children(session, parent.id)
+            if child.status != JobStatus.CANCELLED
+        }
         ids = []
         for n, proposal in enumerate(proposals, start=1):
+            recipe = proposal.recipe.model_dump(mode="json")
+            if _recipe_key(recipe) in earlier:
+                ids.append(earlier[_recipe_key(recipe)])
+                continue
             child = Job(
                 tenant=parent.tenant,
                 labels=dict(parent.labels),
@@ -81,7 +98,7 @@ def _submit(parent: Job, proposals: list[Proposal], round_no: int, limit_s: int)
                 queue=parent.queue,
                 priority=parent.priority,
                 time_limit_s=limit_s,
-                recipe=proposal.recipe.model_dump(mode="json"),
+                recipe=recipe,
                 target=dict(parent.target),
                 data=dict(parent.data),
             )

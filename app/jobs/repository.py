@@ -43,6 +43,13 @@ def running(session: Session) -> Sequence[Job]:
     return session.scalars(select(Job).where(Job.status == JobStatus.RUNNING)).all()
 
 
+def children(session: Session, parent_id: str) -> Sequence[Job]:
+    """A goal job's candidates, oldest first."""
+    return session.scalars(
+        select(Job).where(Job.parent_id == parent_id).order_by(Job.created_at)
+    ).all()
+
+
 def unfinished_children(session: Session, parent_id: str) -> Sequence[Job]:
     """A goal job's candidates still queued or running."""
     return session.scalars(

@@ -51,16 +51,13 @@ def broker_messages(data_dir: Path) -> list[Path]:
 
 def add_job(*, model_id: str, status: JobStatus = JobStatus.QUEUED, **values: object) -> str:
     """A job row as a test needs it, written straight to the table (not a transition)."""
-    job = Job(
-        id=new_id(),
-        model_id=model_id,
-        status=status,
-        queue="cpu",
-        recipe={"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]},
-        target={},
-        data={},
-        **values,
-    )
+    defaults: dict[str, object] = {
+        "queue": "cpu",
+        "recipe": {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]},
+        "target": {},
+        "data": {},
+    }
+    job = Job(id=new_id(), model_id=model_id, status=status, **{**defaults, **values})
     with get_sessionmaker().begin() as s:
         s.add(job)
     return job.id

@@ -181,6 +181,8 @@ def publish(
         "archive": archive_kind(archive.name),
     }
     report = {**report, "artifact": artifact}
+    if recipe is not None:  # a goal job's: MLflow records the recipe its search chose
+        job.recipe = recipe
     registered = hand_off(settings=get_settings().mlflow, job=job, report=report, archive=archive)
     if registered is not None:
         report[REGISTERED] = registered

@@ -86,6 +86,7 @@ def _step_context(
     texts: Sequence[str] | None,
     original: Callable[[], Any] | None,
     student: Callable[[], Any] | None = None,
+    healed_later: bool = False,
 ) -> StepContext:
     return StepContext(
         target=target,
@@ -95,6 +96,7 @@ def _step_context(
         texts=texts,
         original=original,
         student=student,
+        healed_later=healed_later,
     )
 
 
@@ -272,12 +274,17 @@ def _run_steps(
             texts=train_texts,
             original=(lambda: copy.deepcopy(snapshot)) if snapshot is not None else None,
             student=_student_loader(student_dir, workdir),
+            healed_later=any(_heals(later) for later in recipe.steps[index + 1 :]),
         )
         details = handler.apply(step, state, ctx)
         if handler.stage is Stage.TORCH:
             state.onnx_path = None  # the graph (an ONNX upload's) no longer is the module
         steps_report.append({"technique": step.technique, **details})
     return state, steps_report
+
+
+def _heals(step: Any) -> bool:
+    return step.technique == "distillation" and getattr(step, "student", None) == "current"
 
 
 def _save_artifact(

@@ -54,6 +54,8 @@ class StepContext:
     original: Callable[[], Any] | None = None
     # Loads the user's own student model (distillation with student 'uploaded').
     student: Callable[[], Any] | None = None
+    # A later step distils into this step's result (student 'current'): it may cut deeper.
+    healed_later: bool = False
 
 
 class Handler(Protocol):

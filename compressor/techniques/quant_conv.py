@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import onnx
 
 from compressor.errors import UnsupportedModelError
 from compressor.inputs import EvalInputs
+from compressor.measure.session_timing import session_runs
 
 if TYPE_CHECKING:
     from compressor.techniques.quantization import QuantizationConfig
@@ -174,13 +174,7 @@ class Runner:
         session = _session(path, threads=1)
         names = {i.name for i in session.get_inputs()}
         feed = {k: v for k, v in self.data.head(self.batch).items() if k in names}
-        for _ in range(3):
-            session.run(None, feed)
-        times = []
-        for _ in range(iterations):
-            start = time.perf_counter()
-            session.run(None, feed)
-            times.append(time.perf_counter() - start)
+        times = session_runs(session, feed, warmup=3, repeats=iterations)
         return float(np.median(times) * 1000.0)
 
 

@@ -20,12 +20,14 @@ T = TypeVar("T", bound="LowRankConfig")
 class LowRankConfig:
     """
     Attributes:
-        conv (LowRankConfigConv | Unset): 'channel_svd': kxk conv to r channels then 1x1; 'tucker2': 1x1, kxk, 1x1.
-            Default: LowRankConfigConv.CHANNEL_SVD.
+        conv (LowRankConfigConv | Unset): 'channel_svd': kxk conv to r channels then 1x1; 'tucker2': 1x1, kxk, 1x1;
+            'auto': with rank_by 'speedup', each conv's ranks in both forms are timed and the greedy search picks per layer;
+            with 'energy' or 'ratio', channel_svd. Default: LowRankConfigConv.AUTO.
         energy (float | Unset):  Default: 0.9.
         exclude (list[str] | Unset): Layer-name substrings left alone.
         heal (None | TrainingConfig | Unset): Fine-tune afterwards by distilling from the unfactorized model.
-        min_energy (float | Unset): rank_by 'speedup': no layer keeps less energy. Default: 0.5.
+        min_energy (float | None | Unset): rank_by 'speedup': no layer keeps less energy. Default 0.5, or 0.25 when the
+            factorized layers are retrained: with `heal`, or a later distillation step into the current model.
         min_saving (float | Unset): Leave a layer alone unless factorizing removes at least this fraction of its
             parameters (multiply-adds fall in the same proportion). Default: 0.1.
         rank_by (LowRankConfigRankBy | Unset): Default 'speedup', or the mode whose own field is given. 'energy': each
@@ -42,11 +44,11 @@ class LowRankConfig:
         version (int | Unset):  Default: 1.
     """
 
-    conv: LowRankConfigConv | Unset = LowRankConfigConv.CHANNEL_SVD
+    conv: LowRankConfigConv | Unset = LowRankConfigConv.AUTO
     energy: float | Unset = 0.9
     exclude: list[str] | Unset = UNSET
     heal: None | TrainingConfig | Unset = UNSET
-    min_energy: float | Unset = 0.5
+    min_energy: float | None | Unset = UNSET
     min_saving: float | Unset = 0.1
     rank_by: LowRankConfigRankBy | Unset = LowRankConfigRankBy.SPEEDUP
     ratio: float | Unset = 0.5
@@ -76,7 +78,11 @@ class LowRankConfig:
         else:
             heal = self.heal
 
-        min_energy = self.min_energy
+        min_energy: float | None | Unset
+        if isinstance(self.min_energy, Unset):
+            min_energy = UNSET
+        else:
+            min_energy = self.min_energy
 
         min_saving = self.min_saving
 
@@ -157,7 +163,14 @@ class LowRankConfig:
 
         heal = _parse_heal(d.pop("heal", UNSET))
 
-        min_energy = d.pop("min_energy", UNSET)
+        def _parse_min_energy(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        min_energy = _parse_min_energy(d.pop("min_energy", UNSET))
 
         min_saving = d.pop("min_saving", UNSET)
 

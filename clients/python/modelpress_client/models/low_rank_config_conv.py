@@ -2,6 +2,7 @@ from enum import StrEnum
 
 
 class LowRankConfigConv(StrEnum):
+    AUTO = "auto"
     CHANNEL_SVD = "channel_svd"
     TUCKER2 = "tucker2"
 

@@ -29,6 +29,8 @@ from bench.goal import GOAL as GOAL_DIGITS_GOAL
 from bench.goal import SCALING_GOAL, goal_digits, goal_scaling
 from bench.goal_minilm import GOAL as GOAL_MINILM_GOAL
 from bench.goal_minilm import goal_minilm
+from bench.gpu import GOAL as GPU_GOAL
+from bench.gpu import gpu_rows
 from bench.load import GOAL as LOAD_GOAL
 from bench.load import service_under_load
 from bench.minilm import DISTIL_GOAL, STUDENT_LAYERS, minilm_distil, minilm_int8
@@ -109,7 +111,7 @@ def render(
         r
         for rows in sections.values()
         for r in rows
-        if r.met is None and r.reached in ("not available", "failed")
+        if r.met is None and r.reached in ("not available", "failed", "not measured")
     ]
     lines += ["## Where we fall short", ""]
     if short:
@@ -126,7 +128,7 @@ def render(
 
 PARTS = (
     "minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn",
-    "goal-digits", "goal-scaling", "goal-minilm", "load",
+    "goal-digits", "goal-scaling", "goal-minilm", "load", "gpu",
 )  # fmt: skip
 GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:6], "goal": PARTS[6:9]}
 
@@ -188,6 +190,7 @@ def plan_parts(
             LOAD_GOAL,
             lambda: service_under_load(work / "load"),
         ),
+        "gpu": ("GPU path", GPU_GOAL, lambda: gpu_rows(work / "gpu")),
     }
 
 

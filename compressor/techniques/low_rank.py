@@ -290,26 +290,17 @@ def _plan_by_speedup(
     choices, unit = rank_search.measure_choices(
         layers, _factorize, _Decomposition.energy_at, budget_s=config.timing_budget_s
     )
-    whole = _whole_seconds(whole_model, tensors) if unit == "latency" else None
-    rest = 0.0 if whole is None else max(0.0, whole - sum(c.original for c in choices.values()))
-    reached = rank_search.greedy(choices, rest, config.speedup, _energy_floor(config, ctx))
+    # Timed whole even when layers were counted: the check below then corrects the count.
+    whole = _whole_seconds(whole_model, tensors)
+    layers_total = sum(c.original for c in choices.values())
+    rest = max(0.0, whole - layers_total) if whole is not None and unit == "latency" else 0.0
+    floor = _energy_floor(config, ctx)
+    reached = rank_search.greedy(choices, rest, config.speedup, floor)
     checked: list[float] = []
-    aim = config.speedup
-    while whole is not None and len(checked) < CHECKS:
-        chosen = {n: c.chosen for n, c in choices.items()}
-        trial = _Called(_factorized_copy(module, _chosen_plan(choices)), list(named))
-        after = _whole_seconds(trial, tensors)
-        if after is None:
-            break
-        checked.append(round(whole / after, 3))
-        if checked[-1] >= config.speedup:
-            break
-        # Layers timed alone miss what the runtime fuses and overlaps between them: aim past
-        # the goal by the shortfall the whole model showed, and check again.
-        aim *= config.speedup / checked[-1]
-        reached = rank_search.greedy(choices, rest, aim, _energy_floor(config, ctx))
-        if all(c.chosen is chosen[n] for n, c in choices.items()):
-            break  # no rank left to lower above the energy floor
+    if whole is not None:
+        reached, checked = _check_whole(
+            whole_model, tensors, choices, (whole, rest), (reached, config.speedup), floor
+        )
     scale, label = (1e3, "latency_ms") if unit == "latency" else (1e-6, "mmacs")
     plan = _chosen_plan(choices)
     extra: dict[str, Any] = {}
@@ -325,7 +316,7 @@ def _plan_by_speedup(
             f"{fastest.cost * scale:.4g} ({fastest.form.kind} rank {list(fastest.ranks)})"
             if fastest.cost >= choice.original
             else "not needed for the speed-up goal, or every faster rank keeps less than "
-            f"{_energy_floor(config, ctx)} of the energy"
+            f"{floor} of the energy"
         )
     extra[""] = {
         "cost": unit,
@@ -336,7 +327,7 @@ def _plan_by_speedup(
     if whole is not None:
         # Each entry: the whole factorized model timed against the original, in the runtime.
         extra[""]["checked_speedup"] = checked
-    elif unit == "latency":
+    else:
         extra[""]["whole_model"] = "not timed (export failed): layers only, no check"
     return plan, extra
 
@@ -350,6 +341,39 @@ def _batch(tensors: dict[str, Any], batch_size: int) -> dict[str, Any]:
         reps = -(-batch_size // max(v.shape[0], 1))
         out[k] = (v if reps <= 1 else v.repeat(reps, axis=0))[:batch_size]
     return out
+
+
+def _check_whole(
+    whole_model: _Called,
+    tensors: tuple[torch.Tensor, ...],
+    choices: dict[str, rank_search.LayerChoice],
+    seconds: tuple[float, float],
+    speedups: tuple[float, float],
+    floor: float,
+) -> tuple[float, list[float]]:
+    """Times the whole factorized model against the original and, while it falls short, raises
+    the greedy search's aim by the shortfall. ``seconds``: the original whole and the part no
+    layer accounts for; ``speedups``: estimated so far, and the goal. Returns the last
+    estimate and each checked speed-up."""
+    (whole, rest), (reached, speedup) = seconds, speedups
+    checked: list[float] = []
+    aim = speedup
+    while len(checked) < CHECKS:
+        before = {n: c.chosen for n, c in choices.items()}
+        trial = _factorized_copy(whole_model.model, _chosen_plan(choices))
+        after = _whole_seconds(_Called(trial, whole_model.names), tensors)
+        if after is None:
+            break
+        checked.append(round(whole / after, 3))
+        if checked[-1] >= speedup:
+            break
+        # Layers timed (or counted) alone miss what the runtime fuses and overlaps between
+        # them: aim past the goal by the shortfall the whole model showed, and check again.
+        aim *= speedup / checked[-1]
+        reached = rank_search.greedy(choices, rest, aim, floor)
+        if all(c.chosen is before[n] for n, c in choices.items()):
+            break  # no rank left to lower above the energy floor
+    return reached, checked
 
 
 def _whole_seconds(model: nn.Module, tensors: tuple[torch.Tensor, ...]) -> float | None:

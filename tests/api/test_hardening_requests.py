@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 
 from compressor.errors import InvalidModelError
 from compressor.formats.archive import screen_upload
-from tests.api.test_bad_input import assert_nothing_left, assert_problem
+from tests.api.test_bad_input import assert_nothing_left, assert_problem, leftovers
 from tests.fixtures.helpers import upload
 from tests.fixtures.stack import Stack, running_stack
 
@@ -137,6 +137,7 @@ class TestJsonBodyLimit:
         return b'{"model_id": "' + b"x" * size + b'", "recipe": {"steps": []}}'
 
     def test_declared_length_over_the_limit_gets_413(self, api: Stack) -> None:
+        as_found = leftovers(api)
         with api.client() as client, PeakMemory(api_pid(api)) as peak:
             started = time.monotonic()
             response = client.post(
@@ -150,7 +151,7 @@ class TestJsonBodyLimit:
         assert body["instance"] == "/v1/jobs"
         assert elapsed < 5
         assert peak.growth_bytes < 4 * MiB, peak.growth_bytes
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)
 
     def test_chunked_body_over_the_limit_gets_413(self, api: Stack) -> None:
         payload = self._oversized_job(2 * MiB)
@@ -172,16 +173,18 @@ class TestJsonBodyLimit:
         assert_problem(response, 422)
 
     def test_uploads_keep_their_own_limit(self, api: Stack) -> None:
+        as_found = leftovers(api)
         with api.client() as client:
             body = assert_problem(multipart_upload(client, 4 * MiB), 422)
         assert "unknown file format" in str(body["detail"])
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)
 
 
 class TestScreeningCost:
     """Item 3: the door reads headers, never the whole upload."""
 
     def test_targz_bomb_refused_without_decompressing(self, api: Stack) -> None:
+        as_found = leftovers(api)
         bomb = targz_bomb()
         assert len(bomb) < 3 * MiB
         pid = api_pid(api)
@@ -191,15 +194,16 @@ class TestScreeningCost:
             spent = cpu_seconds(pid) - before
         assert "ratio" in str(body["detail"]) or "expands" in str(body["detail"])
         assert spent < 1.0, f"the API spent {spent:.2f} s of CPU screening a 2 MB upload"
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)
 
     def test_junk_is_not_loaded_as_onnx(self, api: Stack) -> None:
+        as_found = leftovers(api)
         junk = b"\x08\x07" + bytes(96 * MiB)  # starts like an ONNX ir_version field
         with api.client() as client, PeakMemory(api_pid(api)) as peak:
             body = assert_problem(upload(client, junk, "model.onnx"), 422)
         assert "unknown file format" in str(body["detail"])
         assert peak.growth_bytes < 48 * MiB, f"API grew {peak.growth_bytes / MiB:.0f} MiB"
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)
 
 
 class TestOnnxHeader:
@@ -244,6 +248,7 @@ def test_2gb_upload_grows_the_api_by_at_most_64mb(default_limits_api: Stack) -> 
     """Item 4: all 2 GB reach the API (the form is parsed whole before the route runs),
     which then refuses them as an unknown format; its peak RSS may grow by 64 MB at most."""
     api = default_limits_api
+    as_found = leftovers(api)
     with api.client() as client:
         assert_problem(upload(client, b"warm up the upload path" * 10), 422)
         started = time.monotonic()
@@ -253,4 +258,4 @@ def test_2gb_upload_grows_the_api_by_at_most_64mb(default_limits_api: Stack) -> 
     assert "unknown file format" in str(body["detail"])
     print(f"2 GiB upload: {elapsed:.1f} s, API peak RSS growth {peak.growth_bytes / MiB:.1f} MiB")
     assert peak.growth_bytes <= 64 * MiB, f"API grew {peak.growth_bytes / MiB:.0f} MiB"
-    assert_nothing_left(api)
+    assert_nothing_left(api, as_found)

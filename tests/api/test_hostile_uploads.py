@@ -18,6 +18,7 @@ from tests.api.test_bad_input import (
     assert_nothing_left,
     assert_problem,
     assert_rejected_at_inspection,
+    leftovers,
 )
 from tests.api.test_hardening_requests import MiB, PeakMemory, api_pid, cpu_seconds
 from tests.fixtures.helpers import upload
@@ -100,13 +101,14 @@ class TestNothingExecutes:
         return api.data_dir / "PWNED"
 
     def test_raw_pickle(self, api: Stack, marker: Path) -> None:
+        as_found = leftovers(api)
         with api.client() as client:
             body = assert_problem(
                 upload(client, pickle.dumps(_WritesMarker(marker)), "model.pt"), 422
             )
         assert "safetensors" in str(body["detail"]) and "ONNX" in str(body["detail"])
         assert not marker.exists()
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)
 
     def test_torch_save_zip(self, api: Stack, marker: Path) -> None:
         shaped = _zip(
@@ -139,20 +141,23 @@ class TestArchiveAttacks:
         ids=["zip-symlink", "tar-symlink", "tar-hardlink", "tar-traversal"],
     )
     def test_links_and_escapes(self, api: Stack, content: bytes) -> None:
+        as_found = leftovers(api)
         with api.client() as client:
             assert_problem(upload(client, content), 422)
         assert not (api.data_dir.parent / "outside").exists()
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)
 
     def test_too_many_members(self, api: Stack) -> None:
+        as_found = leftovers(api)
         bomb = _zip({f"f{i}.txt": b"" for i in range(2_100)})
         with api.client() as client:
             body = assert_problem(upload(client, bomb), 422)
         assert "members" in str(body["detail"])
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)
 
     def test_zip_index_bomb_refused_from_its_end_record(self, api: Stack) -> None:
         """Today's zip: 45 MB listing a million members cost 7 s of CPU and 270 MB per open."""
+        as_found = leftovers(api)
         bomb = _zip_index_bomb(1_000_000)
         pid = api_pid(api)
         with api.client() as client, PeakMemory(pid) as peak:
@@ -162,15 +167,16 @@ class TestArchiveAttacks:
         assert "members" in str(body["detail"])
         assert peak.growth_bytes < 64 * MiB, f"API grew {peak.growth_bytes / MiB:.0f} MiB"
         assert spent < 3, f"the API spent {spent:.1f} s of CPU on a 45 MB upload"
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)
 
     def test_compression_ratio_bomb(self, api: Stack) -> None:
+        as_found = leftovers(api)
         bomb = _zip({"config.json": CONFIG, "model.safetensors": b"\0" * (64 * 1024 * 1024)})
         assert len(bomb) < 1024 * 1024
         with api.client() as client:
             body = assert_problem(upload(client, bomb), 422)
         assert "ratio" in str(body["detail"])
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)
 
     @pytest.mark.parametrize("location", ["../secret.bin", "/etc/passwd"])
     def test_onnx_external_data_outside_its_folder(self, api: Stack, location: str) -> None:
@@ -200,9 +206,10 @@ class TestExecutableFormats:
 
     @pytest.mark.parametrize("kind", ["torchscript", "pt2"])
     def test_refused_with_the_safe_formats_named(self, api: Stack, kind: str) -> None:
+        as_found = leftovers(api)
         content = self._torchscript() if kind == "torchscript" else self._exported_program()
         with api.client() as client:
             body = assert_problem(upload(client, content, f"model.{kind}"), 422)
         assert "executable formats" in str(body["detail"])
         assert "safetensors" in str(body["detail"])
-        assert_nothing_left(api)
+        assert_nothing_left(api, as_found)

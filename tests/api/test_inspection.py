@@ -5,11 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.api.test_bad_input import assert_problem
 from tests.fixtures.helpers import upload, wait_for_model
 from tests.fixtures.stack import ROOT, Stack
 
 RECIPE = {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
+
+
+@pytest.fixture(scope="module")
+def api(own_api: Stack) -> Stack:
+    """Not the package's shared stack: these tests stop its inspector, purge the inspect queue
+    and restart the inspector with other settings."""
+    return own_api
 
 
 def test_pending_until_a_worker_inspects_it(api: Stack, minilm_targz: bytes) -> None:

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api.conftest import LIMIT
+from tests.api.conftest import LIMIT, uploaded_minilm
 from tests.fixtures.stack import Stack, running_stack
 
 # 19 operations x 2 modes x up to MAX_EXAMPLES requests: ~30 s per stack on two cores.
@@ -69,6 +69,12 @@ def api(
         MODELPRESS_EVENT_STREAM_MAX_S="1",
     ) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def model_id(api: Stack, minilm_targz: bytes) -> Iterator[str]:
+    """On this module's own stack (the package's shared `model_id` is on the shared one)."""
+    yield from uploaded_minilm(api, minilm_targz)
 
 
 @pytest.fixture(scope="module")

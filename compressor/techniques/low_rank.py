@@ -96,6 +96,9 @@ class _Decomposition:
     old: int
     cost: Callable[[tuple[int, ...]], int]
     factors: Any
+    # The exact share of the weight's energy the factorized form keeps, where the spectra alone
+    # do not give it (Tucker-2: the two modes' cuts compound).
+    kept: Callable[[tuple[int, ...]], float] | None = None
 
     def ranks(self, energy: float) -> tuple[int, ...]:
         return tuple(
@@ -113,18 +116,23 @@ class _Decomposition:
         return self.describe_ranks(self.ranks(energy))
 
     def energy_at(self, ranks: tuple[int, ...]) -> float:
+        if self.kept is not None:
+            return self.kept(ranks)
         return min(_kept(s, r) for s, r in zip(self.spectra, ranks, strict=True))
 
     def describe_ranks(self, ranks: tuple[int, ...]) -> dict[str, Any]:
         one = len(ranks) == 1
-        kept = [_kept(s, r) for s, r in zip(self.spectra, ranks, strict=True)]
-        return {
+        described: dict[str, Any] = {
             "kind": self.kind,
             "rank": ranks[0] if one else list(ranks),
             "full_rank": self.full[0] if one else list(self.full),
-            "energy_kept": kept[0] if one else kept,
+            "energy_kept": self.energy_at(ranks),
             "parameters": [self.old, self.cost(ranks)],
         }
+        if not one:
+            modes = [_kept(s, r) for s, r in zip(self.spectra, ranks, strict=True)]
+            described["mode_energy_kept"] = modes
+        return described
 
 
 def _rank_for_energy(singular: torch.Tensor, energy: float) -> int:
@@ -149,9 +157,14 @@ def _decompose(layer: nn.Module, conv: str) -> _Decomposition:
         def tucker_cost(r: tuple[int, ...]) -> int:
             return c_in * r[1] + r[1] * r[0] * k2 + r[0] * out
 
+        def tucker_kept(r: tuple[int, ...]) -> float:
+            core = torch.einsum("oihw,or,is->rshw", w, u_out[:, : r[0]], u_in[:, : r[1]])
+            return round(float(core.square().sum() / w.square().sum().clamp(min=1e-30)), 4)
+
         full = (min(out, c_in * k2), min(c_in, out * k2))
+        factors = (u_out, u_in, w)
         return _Decomposition(
-            "tucker2", layer, (s_out, s_in), full, out * inner, tucker_cost, (u_out, u_in, w)
+            "tucker2", layer, (s_out, s_in), full, out * inner, tucker_cost, factors, tucker_kept
         )
     u, s, vh = torch.linalg.svd(w.flatten(1), full_matrices=False)
 
@@ -290,6 +303,8 @@ def _plan_by_speedup(
     choices, unit = rank_search.measure_choices(
         layers, _factorize, _Decomposition.energy_at, budget_s=config.timing_budget_s
     )
+    for name in set(layers) - set(choices):
+        left_alone[name] = "its weight has rank 1 already: no lower rank to factorize at"
     # Timed whole even when layers were counted: the check below then corrects the count.
     whole = _whole_seconds(whole_model, tensors)
     layers_total = sum(c.original for c in choices.values())
@@ -301,6 +316,10 @@ def _plan_by_speedup(
         reached, checked = _check_whole(
             whole_model, tensors, choices, (whole, rest), (reached, config.speedup), floor
         )
+    slower = bool(checked) and checked[-1] < 1.0
+    if slower:  # what layers timed alone promised, the runtime did not deliver as a whole
+        for choice in choices.values():
+            choice.chosen = None
     scale, label = (1e3, "latency_ms") if unit == "latency" else (1e-6, "mmacs")
     plan = _chosen_plan(choices)
     extra: dict[str, Any] = {}
@@ -311,6 +330,12 @@ def _plan_by_speedup(
             }
             continue
         fastest = min(choice.candidates, key=lambda c: c.cost)
+        if slower:
+            left_alone[name] = (
+                f"the factorized model as a whole ran at {checked[-1]}x the original's speed "
+                "in the runtime: nothing factorized"
+            )
+            continue
         left_alone[name] = (
             f"not faster factorized: {label} {choice.original * scale:.4g} unfactorized, at best "
             f"{fastest.cost * scale:.4g} ({fastest.form.kind} rank {list(fastest.ranks)})"
@@ -358,14 +383,14 @@ def _check_whole(
     (whole, rest), (reached, speedup) = seconds, speedups
     checked: list[float] = []
     aim = speedup
-    while len(checked) < CHECKS:
+    while True:
         before = {n: c.chosen for n, c in choices.items()}
         trial = _factorized_copy(whole_model.model, _chosen_plan(choices))
         after = _whole_seconds(_Called(trial, whole_model.names), tensors)
         if after is None:
             break
         checked.append(round(whole / after, 3))
-        if checked[-1] >= speedup:
+        if checked[-1] >= speedup or len(checked) == CHECKS:
             break
         # Layers timed (or counted) alone miss what the runtime fuses and overlaps between
         # them: aim past the goal by the shortfall the whole model showed, and check again.

@@ -126,8 +126,10 @@ def seconds(module: nn.Module, *inputs: torch.Tensor, repeats: int = 7) -> float
 
 
 def ladder(full: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Ranks at fixed fractions of the full ones. A rung that keeps a mode's full rank is left
+    out: it cuts nothing there and only adds a layer (Tucker-2 of a 1-channel stem conv)."""
     rungs = {tuple(max(1, round(f * r)) for r in full) for f in FRACTIONS}
-    return sorted(rungs)
+    return sorted(r for r in rungs if all(k < f for k, f in zip(r, full, strict=True)))
 
 
 def greedy(choices: dict[str, LayerChoice], rest: float, speedup: float, floor: float) -> float:
@@ -168,6 +170,8 @@ def measure_choices(
             for name, (forms, x) in layers.items():
                 if unit == "latency" and time.monotonic() - started > budget_s:
                     break
+                if not any(ladder(form.full) for form in forms):
+                    continue  # nothing to cut: the caller says so
                 choice = LayerChoice(original=cost(forms[0].layer, x))
                 for form in forms:
                     for ranks in ladder(form.full):

@@ -83,6 +83,10 @@ class LowRankConfig(StepConfig):
 
 
 CHECKS = 3  # whole-model timings of the chosen ranks; each short one raises the aim once
+# Two in-process timings of a small model, moments apart on a shared machine, differ by up to
+# a tenth: a check passes only this far past the goal, so that the report's fresh-process
+# measurement still finds the goal met.
+CHECK_MARGIN = 1.1
 
 
 @dataclass
@@ -390,11 +394,11 @@ def _check_whole(
         if after is None:
             break
         checked.append(round(whole / after, 3))
-        if checked[-1] >= speedup or len(checked) == CHECKS:
+        if checked[-1] >= speedup * CHECK_MARGIN or len(checked) == CHECKS:
             break
         # Layers timed (or counted) alone miss what the runtime fuses and overlaps between
         # them: aim past the goal by the shortfall the whole model showed, and check again.
-        aim *= speedup / checked[-1]
+        aim *= speedup * CHECK_MARGIN / checked[-1]
         reached = rank_search.greedy(choices, rest, aim, floor)
         if all(c.chosen is before[n] for n, c in choices.items()):
             break  # no rank left to lower above the energy floor

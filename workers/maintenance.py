@@ -90,10 +90,21 @@ class Maintenance(threading.Thread):
 
     def run(self) -> None:
         interval = get_settings().worker.heartbeat_s
+        stale_after = get_settings().worker.stale_after_s
+        # While this worker could not reach the database, no other worker could write its
+        # heartbeat either: silence from then says nothing about who is alive. So after a failed
+        # heartbeat, jobs are not reaped for stale_after_s, which gives every live worker the
+        # same span to beat again (else a 10 s outage re-runs every running job).
+        reap_after = 0.0
         while not self.stopped.wait(interval):
+            try:
+                registry.heartbeat(self.node)
+            except Exception:
+                log.exception("heartbeat failed")
+                reap_after = time.monotonic() + stale_after
+                continue
             for step in (
-                lambda: registry.heartbeat(self.node),
-                reap_stale_jobs,
+                *([reap_stale_jobs] if time.monotonic() >= reap_after else []),
                 reconcile_queued,
                 reconcile_inspections,
                 resend_due_webhooks,

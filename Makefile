@@ -28,8 +28,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Two processes: the suite mostly waits on servers, workers and jobs, so two overlap on two
+# cores. Tests sharing a live stack stay in one process (tests/fixtures/parallel.py).
+PYTEST_PROCESSES ?= 2  # 0: one process, no xdist
+
 test: $(STAMP) lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench.run

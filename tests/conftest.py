@@ -13,6 +13,9 @@ import pytest
 from tests.fixtures.goal import digits_goal, goal_stack, size_goal_job  # noqa: F401
 from tests.fixtures.stack import Stack, running_stack
 
+# pytest-xdist: each test process its own Redis databases; tests sharing a stack kept together.
+pytest_plugins = ["tests.fixtures.parallel"]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

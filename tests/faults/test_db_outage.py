@@ -12,10 +12,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.faults.test_faults import FAST, artifacts_of, submit_slow, wait_until
+from tests.faults.test_faults import FAST, artifacts_of, submit_slow
 from tests.faults.test_faults import digits_zip as digits_zip  # noqa: F401 (fixture)
 from tests.faults.test_faults import train_npz as train_npz  # noqa: F401 (fixture)
-from tests.fixtures.helpers import upload_ready, wait_for_job
+from tests.fixtures.helpers import upload_ready, wait_for_job, wait_until
 from tests.fixtures.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,13 @@ import pytest
 import torch
 
 from scripts.train_digits import train_and_save
-from tests.fixtures.helpers import row_count, upload_ready, wait_for_dataset, wait_for_job
+from tests.fixtures.helpers import (
+    row_count,
+    upload_ready,
+    wait_for_dataset,
+    wait_for_job,
+    wait_until,
+)
 from tests.fixtures.stack import Stack, free_port, running_stack, unavailable
 
 pytestmark = pytest.mark.e2e
@@ -82,16 +88,6 @@ def submit_slow(
     assert dataset.status_code == 201, dataset.text
     assert wait_for_dataset(client, dataset.json()["id"])["status"] == "ready"
     return submit(client, model_id, slow(seconds), data={"train": dataset.json()["id"]}, **extra)
-
-
-def wait_until(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def artifacts_of(stack: Stack, job_id: str) -> list[Path]:

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.test_faults import submit, wait_until
-from tests.fixtures.helpers import upload_ready, wait_for_job
+from tests.faults.test_faults import submit
+from tests.fixtures.helpers import upload_ready, wait_for_job, wait_until
 from tests.fixtures.onnx_graphs import endless_loop
-from tests.fixtures.stack import Stack
+from tests.fixtures.stack import PATIENCE, Stack
 
 pytestmark = pytest.mark.e2e
 # Smoothing would run the graph inside the job process; without it the first run of the
@@ -38,7 +38,9 @@ def probing(job_id: str) -> bool:
 
 
 def assert_nothing_left(job_id: str) -> None:
-    deadline = time.monotonic() + 3  # SIGKILL is delivered at once; allow for a busy machine
+    deadline = (
+        time.monotonic() + 3 * PATIENCE
+    )  # SIGKILL is delivered at once; allow for a busy machine
     while processes_of(job_id) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_of(job_id) == {}

@@ -19,8 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.faults import test_faults as faults
-from tests.faults.test_faults import QUICK, assert_exactly_once, submit, submit_slow, wait_until
-from tests.fixtures.helpers import upload_ready
+from tests.faults.test_faults import QUICK, assert_exactly_once, submit, submit_slow
+from tests.fixtures.helpers import upload_ready, wait_until
 from tests.fixtures.stack import ROOT, Stack, _postgres_database, _redis_url, free_port, unavailable
 
 pytestmark = pytest.mark.e2e

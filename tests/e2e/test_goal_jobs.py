@@ -8,6 +8,7 @@ onnxruntime after plain unpacking.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,17 @@ from tests.fixtures.stack import Stack
 pytestmark = pytest.mark.e2e
 
 
-def _ort_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+def _ort_predictions(path: Path, x: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     logits = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
-    return float((logits.argmax(-1) == y).mean())
+    return np.asarray(logits.argmax(-1))
+
+
+def _paired_standard_error(original: np.ndarray, compressed: np.ndarray) -> float:
+    """One standard error of an accuracy difference on these rows: the search's own margin
+    (compressor/search/outcome.py), so the unseen rows' sampling error is allowed once too."""
+    rows = len(original)
+    return math.sqrt(max(float((original != compressed).mean()), 1.0 / rows) / rows)
 
 
 def test_size_goal_fans_out_on_two_workers_and_holds_on_unseen_data(
@@ -55,15 +63,23 @@ def test_size_goal_fans_out_on_two_workers_and_holds_on_unseen_data(
     # The judge: held-out digits the search never saw, the artifact as a user unpacks it.
     folder = unpack_artifact(content, tmp_path / "artifact")
     (onnx_file,) = folder.rglob("*.onnx")
-    accuracy = _ort_accuracy(onnx_file, digits_goal["x_test"], digits_goal["y_test"])
+    predicted = _ort_predictions(onnx_file, digits_goal["x_test"])
+    accuracy = float((predicted == digits_goal["y_test"]).mean())
     drop = digits_goal["test_accuracy"] - accuracy
+    original = digits_goal["test_predictions"]
+    assert float((original == digits_goal["y_test"]).mean()) == digits_goal["test_accuracy"]
+    allowance = _paired_standard_error(original, predicted)
     print(
         f"goal job: {len(candidates)} candidates in {search['rounds']} rounds, "
         f"{search['wall_s']} s on {search['workers']}; chosen {chosen['purpose']}: "
         f"{chosen['bytes']} bytes ({report['original']['model_bytes'] / chosen['bytes']:.1f}x), "
-        f"held-out accuracy {digits_goal['test_accuracy']:.4f} -> {accuracy:.4f}"
+        f"held-out accuracy {digits_goal['test_accuracy']:.4f} -> {accuracy:.4f} "
+        f"(one standard error {allowance:.4f})"
     )
-    assert drop <= BUDGET, (digits_goal["test_accuracy"], accuracy, chosen)
+    # The search promises the budget on data.eval plus one standard error; 360 unseen rows
+    # carry a sampling error of their own (one row is 0.28 points), so the claim checked here is
+    # the same one: within the budget plus one standard error of this paired difference.
+    assert drop <= BUDGET + allowance, (digits_goal["test_accuracy"], accuracy, allowance, chosen)
 
     assert plot.status_code == 200, plot.text
     assert plot.headers["content-type"].startswith("image/svg+xml")

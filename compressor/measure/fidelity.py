@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+
+
+def paired_standard_error(agreement: float, rows: int) -> float:
+    """One standard error of an accuracy difference between two models on the same rows: only
+    rows where they disagree can move it, so its variance is at most that share over n."""
+    return math.sqrt(max(1.0 - agreement, 1.0 / rows) / rows)
 
 
 def _per_sample(outputs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
+from compressor.measure.fidelity import paired_standard_error
 from compressor.search.goal import Goal
 from compressor.search.report import CandidateResult
 
@@ -58,13 +58,11 @@ def figures(goal: Goal, report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _accuracy_margin(fidelity: dict[str, Any]) -> float:
-    """One standard error of the accuracy difference, paired on the same rows: only rows where
-    the two models disagree can move it, so its variance is at most their share over n."""
     rows = int(fidelity.get("samples") or 0)
     agreement = fidelity.get("top1_agreement")
     if rows <= 0 or agreement is None:
         return 0.0
-    return math.sqrt(max(1.0 - float(agreement), 1.0 / rows) / rows)
+    return paired_standard_error(float(agreement), rows)
 
 
 def _sized(c: CandidateResult) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import onnx
 
 from compressor.errors import UnsupportedModelError
 from compressor.inputs import EvalInputs
+from compressor.measure.fidelity import paired_standard_error
 from compressor.measure.session_timing import session_runs
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class Score:
 
     top1_agreement: float | None
     relative_error: float
-    rows: int = 1
+    rows: int
 
     def meets(self, config: QuantizationConfig) -> bool:
         if self.top1_agreement is not None:
@@ -146,9 +146,8 @@ class Score:
         with room (the search's budget check uses the same margin)."""
         if self.top1_agreement is None:
             return self.meets(config)
-        agree, n = self.top1_agreement, max(self.rows, 1)
-        margin = math.sqrt(max(1.0 - agree, 1.0 / n) / n)
-        return agree - margin >= config.min_top1_agreement - 1e-9
+        margin = paired_standard_error(self.top1_agreement, max(self.rows, 1))
+        return self.top1_agreement - margin >= config.min_top1_agreement - 1e-9
 
     def rank(self) -> tuple[float, float]:
         return (-(self.top1_agreement or 0.0), self.relative_error)

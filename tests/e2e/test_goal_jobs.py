@@ -8,7 +8,6 @@ onnxruntime after plain unpacking.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from compressor.measure.fidelity import paired_standard_error
 from tests.fixtures.goal import BUDGET
 from tests.fixtures.helpers import assert_problem, unpack_artifact, wait_until
 from tests.fixtures.stack import Stack
@@ -27,13 +27,6 @@ def _ort_predictions(path: Path, x: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     logits = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
     return np.asarray(logits.argmax(-1))
-
-
-def _paired_standard_error(original: np.ndarray, compressed: np.ndarray) -> float:
-    """One standard error of an accuracy difference on these rows: the search's own margin
-    (compressor/search/outcome.py), so the unseen rows' sampling error is allowed once too."""
-    rows = len(original)
-    return math.sqrt(max(float((original != compressed).mean()), 1.0 / rows) / rows)
 
 
 def test_size_goal_fans_out_on_two_workers_and_holds_on_unseen_data(
@@ -68,7 +61,8 @@ def test_size_goal_fans_out_on_two_workers_and_holds_on_unseen_data(
     drop = digits_goal["test_accuracy"] - accuracy
     original = digits_goal["test_predictions"]
     assert float((original == digits_goal["y_test"]).mean()) == digits_goal["test_accuracy"]
-    allowance = _paired_standard_error(original, predicted)
+    # The search's own margin (compressor/search/outcome.py), for these rows' sampling error.
+    allowance = paired_standard_error(float((original == predicted).mean()), len(original))
     print(
         f"goal job: {len(candidates)} candidates in {search['rounds']} rounds, "
         f"{search['wall_s']} s on {search['workers']}; chosen {chosen['purpose']}: "

@@ -21,6 +21,9 @@ MAX_LABELS = 32
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$"
 MAX_VALUE_CHARS = 255
 MAX_FILTERS = 16
+# A label map is one object of strings. Deeper input is refused before json.loads sees it: the
+# parser recurses per level, and 64 KB of "[[[..." would exhaust the stack (RecursionError, a 500).
+MAX_NESTING = 4
 
 LabelKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 LabelValue = Annotated[str, StringConstraints(max_length=MAX_VALUE_CHARS)]
@@ -55,10 +58,39 @@ def parse_form_labels(raw: str | None) -> dict[str, str]:
     """The multipart field ``labels`` of an upload: a JSON object of strings."""
     if not raw:
         return {}
+    if _nesting(raw) > MAX_NESTING:
+        raise InvalidLabels(
+            f"labels must be a JSON object of strings: nested more than {MAX_NESTING} levels deep"
+        )
     try:
         return _LABELS.validate_python(json.loads(raw))
     except ValueError as exc:  # bad JSON, or a ValidationError (a ValueError too)
         raise InvalidLabels(f"labels must be a JSON object of strings: {_reason(exc)}") from exc
+    except RecursionError as exc:  # not reachable past _nesting; kept so no input can 500
+        raise InvalidLabels("labels must be a JSON object of strings: nested too deeply") from exc
+
+
+def _nesting(raw: str) -> int:
+    """The deepest bracket nesting of ``raw`` outside JSON strings, in one linear pass (a regex
+    for strings would backtrack quadratically on a hostile run of escaped quotes)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _reason(exc: ValueError) -> str:

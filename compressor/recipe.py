@@ -88,6 +88,23 @@ def check_recipe_for_kind(
         )
 
 
+def check_target_fits_model(target: Target, *, inspection: dict[str, Any] | None) -> None:
+    """Refuse a target the model cannot run at, for recipes and goals alike.
+
+    Inspection records the limit where the upload fixes one: a Hugging Face model's position
+    table (config.json ``max_position_embeddings``). Every job input is that many tokens long
+    (padded), so past it the model fails mid-job. An ONNX graph's fixed input dimensions need no
+    check here: its inputs are built at those dimensions, and a fixed batch is measured as is.
+    """
+    limit = (inspection or {}).get("max_sequence_length")
+    if isinstance(limit, int) and target.sequence_length > limit:
+        raise InvalidRecipeError(
+            f"target.sequence_length {target.sequence_length} is longer than this model takes: "
+            f"at most {limit} tokens (its config.json max_position_embeddings); submit with "
+            f"target.sequence_length <= {limit}"
+        )
+
+
 # Steps that change weights in place: healing follows them, a derived student may not.
 _RESHAPING = ("pruning", "structured_pruning", "nm_sparsity", "low_rank")
 

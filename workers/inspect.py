@@ -26,6 +26,7 @@ from compressor.formats.hf import check_weights_fit_config
 from compressor.formats.onnx_torch import inspect_conversion
 from compressor.sandbox import SandboxLimits, default_hidden
 from workers.inspection_lease import InspectionLease
+from workers.reasons import relative_reason
 from workers.unpacking import fetch_model
 
 log = logging.getLogger("modelpress.inspect")
@@ -56,7 +57,10 @@ def inspect_model(model_id: str) -> str | None:
         with lease.renewing():
             verdict = _inspect(model_id, storage_key, kind, work)
     except CompressionError as exc:
-        return lease.reject(storage_key, str(exc))
+        # fetch_model unpacks into work / "model": reasons name files relative to it.
+        server_dirs = (work, settings.tmp_dir, settings.data_dir)
+        reason = relative_reason(str(exc), upload_root=work / "model", server_dirs=server_dirs)
+        return lease.reject(storage_key, reason)
     except Exception:  # a reader bug must not leave the model pending forever
         log.exception("inspection of model %s failed", model_id)
         return lease.reject(storage_key, UNINSPECTABLE)

@@ -16,6 +16,7 @@ from app.storage import get_storage
 from compressor.dataset_headers import inspect_dataset as inspect_dataset_file
 from compressor.errors import CompressionError
 from workers.inspection_lease import InspectionLease
+from workers.reasons import relative_reason
 
 log = logging.getLogger("modelpress.inspect")
 # An unexpected failure's text may quote the file or the server; it goes to the log only.
@@ -32,6 +33,7 @@ def inspect_dataset(dataset_id: str) -> str | None:
     storage_key, _ = claimed
     settings = get_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.tmp_dir / "dataset"  # where the file goes, once its scratch folder exists
     try:
         with (
             lease.renewing(),
@@ -41,7 +43,9 @@ def inspect_dataset(dataset_id: str) -> str | None:
             get_storage().fetch_to(storage_key, path)
             inspection = inspect_dataset_file(path, dataset_limits())
     except CompressionError as exc:
-        return lease.reject(storage_key, str(exc))
+        server_dirs = (settings.tmp_dir, settings.data_dir)
+        reason = relative_reason(str(exc), upload_root=path, server_dirs=server_dirs)
+        return lease.reject(storage_key, reason)
     except Exception:  # a reader bug must not leave the dataset pending forever
         log.exception("inspection of dataset %s failed", dataset_id)
         return lease.reject(storage_key, UNINSPECTABLE)

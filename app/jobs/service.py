@@ -26,7 +26,7 @@ from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import InvalidRecipeError
 from compressor.formats.detect import ModelKind
-from compressor.recipe import Recipe, check_recipe_for_kind
+from compressor.recipe import Recipe, check_recipe_for_kind, check_target_fits_model
 from compressor.target import Target
 
 
@@ -43,6 +43,18 @@ def _runs_on(recipe: Recipe, kind: ModelKind, target: Target) -> bool:
     except InvalidRecipeError:
         return False
     return True
+
+
+class TargetTooLarge(errors.AppError):
+    status, slug, title = 422, "target-too-large", "The target does not fit the model"
+
+
+def _check_target_fits(target: Target, inspection: dict[str, Any] | None) -> None:
+    try:
+        check_target_fits_model(target, inspection=inspection)
+    except InvalidRecipeError as exc:
+        limit = (inspection or {}).get("max_sequence_length")
+        raise TargetTooLarge(str(exc), max_sequence_length=limit) from exc
 
 
 class DeviceUnavailable(errors.AppError):
@@ -139,6 +151,7 @@ def submit_job(session: Session, *, request: JobCreate, idempotency_key: str | N
         raise errors.ModelNotFound(f"no model with id {request.model_id!r}")
     models_service.require_ready(model)
     kind = cast(ModelKind, model.format)
+    _check_target_fits(request.target, model.inspection)
     data = request.data.by_role()
     if request.goal is not None:
         target = goals.resolve_device(session, request.goal, kind, request.target, data)

@@ -157,14 +157,18 @@ def _hf_inputs(root: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _inspect_hf(root: Path) -> dict[str, Any]:
-    from compressor.formats.hf import inspect_hf_dir, read_config
+    from compressor.formats.hf import inspect_hf_dir, max_sequence_length, read_config
 
     for path in sorted(root.glob("*.safetensors")):
         if _looks_pickled(path):
             raise _refuse_pickle(path.name)
     found = inspect_hf_dir(root).as_dict()
     found.pop("input_names", None)
-    found["inputs"] = _hf_inputs(root, read_config(root))
+    config = read_config(root)
+    found["inputs"] = _hf_inputs(root, config)
+    limit = max_sequence_length(config)
+    if limit is not None:  # a job's target.sequence_length is checked against it at submission
+        found["max_sequence_length"] = limit
     return found
 
 

@@ -59,6 +59,26 @@ def read_config(root: Path) -> dict[str, Any]:
     return config
 
 
+# Models whose position ids start after the padding index (pad_token_id + 1), so the last
+# pad_token_id + 1 rows of the position table are out of reach of a sequence.
+_PADDING_OFFSET_POSITIONS = frozenset(
+    {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer",
+     "roberta-prelayernorm", "ibert", "mpnet", "markuplm", "layoutlmv3"}
+)  # fmt: skip
+
+
+def max_sequence_length(config: dict[str, Any]) -> int | None:
+    """The most tokens the model takes, from config.json's position table size; None if it
+    names none. Past it an absolute position embedding has no row (a RuntimeError mid-job)."""
+    limit = config.get("max_position_embeddings", config.get("n_positions"))
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        return None
+    if config.get("model_type") in _PADDING_OFFSET_POSITIONS:
+        pad = config.get("pad_token_id")
+        limit -= (pad if isinstance(pad, int) and not isinstance(pad, bool) else 1) + 1
+    return limit if limit >= 1 else None
+
+
 def inspect_hf_dir(root: Path) -> HFInspection:
     """Read config and safetensors headers only; nothing from the upload is executed."""
     config = read_config(root)
@@ -132,7 +152,15 @@ def check_weights_fit_config(root: Path) -> dict[str, Any]:
                 else model_cls(config)
             )
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise UnsupportedModelError(f"transformers cannot build this architecture: {exc}") from exc
+        if "custom code" in str(exc):  # its message names our directory: not for the user
+            raise UnsupportedModelError(
+                "config.json needs custom code shipped with the upload (auto_map), and uploaded "
+                "code is never run: upload a model_type that transformers includes"
+            ) from exc
+        reason = str(exc).replace(f"{root}/", "").replace(str(root), "the upload")
+        raise UnsupportedModelError(
+            f"transformers cannot build this architecture: {reason}"
+        ) from exc
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     stored = _stored_shapes(root)
     prefix = f"{model.base_model_prefix}." if model.base_model_prefix else ""

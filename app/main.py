@@ -19,6 +19,7 @@ from app.openapi_links import install_links
 from app.pools.routes import router as pools_router
 from app.results.routes import router as results_router
 from app.settings import get_settings
+from app.ui.headers import UiSecurityHeaders
 from app.ui.routes import router as ui_router
 from app.upload_limit import ModelpressAPI, upload_body_limit
 from app.webhooks.routes import router as webhooks_router
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
     app.include_router(results_router, dependencies=caller)
     app.include_router(webhooks_router, dependencies=caller)
     install_metrics(app, dependencies=admin)
-    # The read-only web page signs in itself (a cookie the caller accepts on reads).
+    # The read-only web page signs in itself (a session cookie scoped to /ui).
     app.include_router(ui_router)
+    app.add_middleware(UiSecurityHeaders)
     return app

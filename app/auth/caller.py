@@ -1,8 +1,7 @@
 """Who is calling: the FastAPI dependencies that read ``Authorization: Bearer <key>``.
 
-The web page (app/ui) signs in once and keeps the key in an HttpOnly, SameSite=Strict cookie,
-because a browser sends no header for ``<img>`` or ``EventSource``. The cookie counts only for
-GET and HEAD, so a page elsewhere cannot use it to change anything (CSRF).
+The web page (app/ui) has its own sign-in cookie, scoped to ``/ui`` (app/ui/session.py); the
+API takes the header only.
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ from app.db.session import get_sessionmaker
 from app.deps import SessionDep
 from app.settings import get_settings
 
-UI_COOKIE = "modelpress_key"
-_READS = frozenset({"GET", "HEAD"})
-
 
 class Unauthorized(errors.AppError):
     status, slug, title = 401, "unauthorized", "Authentication required"
@@ -35,12 +31,13 @@ class Forbidden(errors.AppError):
 class Caller:
     tenant: str | None  # None: authentication is off and no key was sent
     admin: bool
+    key_id: str | None = None  # the API key's row, for what outlives the request (streams)
 
 
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is None:
-        return (request.cookies.get(UI_COOKIE) or None) if request.method in _READS else None
+        return None
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
@@ -58,11 +55,11 @@ def authenticate(request: Request, session: SessionDep) -> Caller:
     # waits for a thread to run its route, and many concurrent requests then exhaust the pool.
     with get_sessionmaker()() as lookup:
         row = find_active(lookup, key)
-        tenant, admin = (row.tenant, row.admin) if row is not None else (None, False)
+        tenant, admin, key_id = (row.tenant, row.admin, row.id) if row else (None, False, None)
     if tenant is None:
         raise Unauthorized("the API key is unknown or revoked")
     scope_to_tenant(session, tenant)
-    return Caller(tenant=tenant, admin=admin)
+    return Caller(tenant=tenant, admin=admin, key_id=key_id)
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]

@@ -1,30 +1,39 @@
 """``/ui``: server-rendered pages over the same services as the API; nothing here changes data.
 
-A browser cannot send ``Authorization`` for ``<img>`` or ``EventSource``, so ``/ui/login`` keeps
-the API key in an HttpOnly, SameSite=Strict cookie that app/auth/caller.py accepts on reads only.
+A browser cannot send ``Authorization`` for ``<img>`` or ``EventSource``, so ``/ui/login`` sets
+an HttpOnly, SameSite=Strict cookie scoped to ``/ui`` holding a signed, expiring session token
+(app/ui/session.py), and the page's plot and event stream are served under ``/ui`` too. The API
+(``/v1``) never accepts the cookie.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, Header, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader
 
 from app import errors
-from app.auth.caller import UI_COOKIE, Caller, Unauthorized, authenticate
+from app.auth.caller import Caller, Unauthorized, authenticate
 from app.auth.keys import find_active
+from app.auth.tenancy import scope_to_tenant
 from app.db.models import Job, JobStatus
 from app.db.session import get_sessionmaker
 from app.deps import SessionDep
+from app.jobs import plot
 from app.jobs import service as jobs
+from app.jobs.events import LAST_EVENT_ID_PATTERN, event_stream_response
 from app.jobs.plot import BUDGET_FIGURES
 from app.models_upload import service as models
 from app.results import service as results
 from app.results.schemas import ResultQuery
+from app.settings import get_settings
+from app.ui import session as ui_session
+from app.ui.headers import content_security_policy
 from compressor.report import CompressionReport
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -54,23 +63,50 @@ templates.filters.update(size=_megabytes, figure=_figure)
 
 
 def _caller(request: Request, session: SessionDep) -> Caller | None:
-    """The API's caller (header or the sign-in cookie); None sends the browser to sign in."""
-    try:
-        return authenticate(request, session)
-    except Unauthorized:
+    """The caller by ``Authorization`` header, else by session cookie; None sends the browser to
+    sign in (so does a cookie that no longer holds: expired, tampered, or its key revoked)."""
+    token = request.cookies.get(ui_session.COOKIE)
+    if token is None or "authorization" in request.headers:
+        try:
+            return authenticate(request, session)
+        except Unauthorized:
+            return None
+    key = ui_session.verify(token)
+    if key is None:
         return None
+    scope_to_tenant(session, key.tenant)
+    return Caller(tenant=key.tenant, admin=key.admin)
 
 
 UiCaller = Annotated[Caller | None, Depends(_caller)]
 
 
 def _page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    nonce = secrets.token_urlsafe(16)
+    html = templates.get_template(name).render(csp_nonce=nonce, **context)
+    headers = {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": content_security_policy(nonce),
+    }
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
-def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
+def _forget_session(response: Response) -> Response:
+    response.delete_cookie(
+        ui_session.COOKIE, path=ui_session.PATH, httponly=True, samesite="strict"
+    )
+    return response
+
+
+def _to_login(request: Request) -> Response:
+    response = RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
+    # A cookie that failed is dropped, or a server without authentication would keep refusing.
+    return _forget_session(response) if ui_session.COOKIE in request.cookies else response
+
+
+def _refused() -> Response:
+    detail = "This request did not come from a page of this server, so it was refused."
+    return _page("refused.html", 403, signed_in=False, detail=detail)
 
 
 def _signed_in(caller: Caller) -> bool:
@@ -86,29 +122,36 @@ def login_form(next: str = "/ui") -> HTMLResponse:
 def login(
     request: Request, api_key: Annotated[str, Form()], next: Annotated[str, Form()] = "/ui"
 ) -> Response:
+    # Login CSRF: a page elsewhere must not sign this browser in with the attacker's key.
+    if not ui_session.same_origin(request):
+        return _refused()
     key = api_key.strip()
     with get_sessionmaker()() as lookup:
-        known = bool(key) and find_active(lookup, key) is not None
+        row = find_active(lookup, key) if key else None
+        token = ui_session.issue(key=row) if row is not None else None
     target = next if _NEXT.fullmatch(next) else "/ui"
-    if not known:
+    if token is None:
         return _page("login.html", 401, next=target, error="That API key is unknown or revoked.")
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        UI_COOKIE,
-        key,
+        ui_session.COOKIE,
+        token,
+        max_age=get_settings().auth.ui_session_max_age_s,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        path="/",
+        path=ui_session.PATH,
     )
+    # Earlier versions kept the raw key in this cookie, for the whole site: drop it.
+    response.delete_cookie("modelpress_key", path="/", httponly=True, samesite="strict")
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
-    response = RedirectResponse("/ui/login", status_code=303)
-    response.delete_cookie(UI_COOKIE, path="/", httponly=True, samesite="strict")
-    return response
+def logout(request: Request) -> Response:
+    if not ui_session.same_origin(request):
+        return _refused()
+    return _forget_session(RedirectResponse("/ui/login", status_code=303))
 
 
 @router.get("", response_class=HTMLResponse)
@@ -160,6 +203,41 @@ def job_page(job_id: str, request: Request, session: SessionDep, caller: UiCalle
         warnings=list((job.report or {}).get("warnings", [])),
         terminal=JobStatus(job.status).terminal,
     )
+
+
+@router.get("/jobs/{job_id}/plot")
+def job_plot(
+    job_id: str,
+    session: SessionDep,
+    caller: UiCaller,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The job page's picture: ``GET /v1/jobs/{id}/plot`` for the session cookie."""
+    if caller is None:
+        raise Unauthorized("sign in at /ui/login")
+    fmt = plot.negotiate(accept)
+    report = CompressionReport.model_validate(jobs.get_report(session, job_id=job_id))
+    return Response(
+        plot.render(report, job_id=job_id, fmt=fmt),
+        media_type=plot.MEDIA_TYPES[fmt],
+        headers={"Cache-Control": "private, max-age=3600", "Vary": "Accept"},
+    )
+
+
+@router.get("/jobs/{job_id}/events")
+def job_events(
+    job_id: str,
+    session: SessionDep,
+    caller: UiCaller,
+    last_event_id: Annotated[str | None, Header(pattern=LAST_EVENT_ID_PATTERN)] = None,
+) -> StreamingResponse:
+    """The job page's live progress: ``GET /v1/jobs/{id}/events`` for the session cookie."""
+    if caller is None:
+        raise Unauthorized("sign in at /ui/login")
+    jobs.get_job(session, job_id=job_id)
+    # As in the API's route: the stream must not hold the request's pooled connection.
+    session.close()
+    return event_stream_response(job_id, after_id=int(last_event_id or 0))
 
 
 def _job_row(job: Job) -> dict[str, Any]:

@@ -1,9 +1,19 @@
-"""The SSRF guard on webhook targets, on address literals (no DNS needed)."""
+"""The SSRF guard on webhook targets, on address literals (no DNS needed): the function that
+registration and every delivery call, and registration through the API."""
 
 from __future__ import annotations
 
-import pytest
+import os
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+
+from app.cli import migrate
+from app.db.session import get_engine, get_sessionmaker
+from app.main import create_app
+from app.settings import get_settings
 from app.webhooks.targets import InvalidWebhookTarget, check_target
 
 REFUSED = [
@@ -22,6 +32,32 @@ REFUSED = [
     "/relative",
 ]
 
+# IPv6 addresses that carry a non-public IPv4 address, which a host stack, NAT64 translator or
+# tunnel relay delivers to (issue 28: each was accepted with 201).
+EMBEDDED = [
+    "http://[::127.0.0.1]/",  # IPv4-compatible (::/96), loopback
+    "http://[::a00:1]/",  # IPv4-compatible, 10.0.0.1
+    "http://[::93.184.216.34]/",  # IPv4-compatible is deprecated: refused whatever it carries
+    "http://[::ffff:a9fe:a9fe]/",  # IPv4-mapped, hex form of 169.254.169.254
+    "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254
+    "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+    "http://[64:ff9b:1::5db8:d822]/",  # local-use NAT64 (RFC 8215): refused whatever it carries
+    "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+    "http://[2002:c0a8:a::1]/",  # 6to4 of 192.168.0.10
+    "http://[2001:0:5db8:d822:0:0:f5ff:fffe]/",  # Teredo, client ~f5ff:fffe = 10.0.0.1
+    "http://[2001:0:a00:1::a247:27dd]/",  # Teredo, server 10.0.0.1
+]
+
+# Public addresses, including IPv6 ones that carry a public IPv4 address: the guard judges what
+# is embedded, not just the prefix.
+ACCEPTED = [
+    "https://93.184.216.34/hook",
+    "https://[2001:4860:4860::8888]/hook",  # Google DNS: in 2001::/23 but not Teredo (2001::/32)
+    "https://[64:ff9b::5db8:d822]/hook",  # NAT64 of 93.184.216.34
+    "https://[2002:5db8:d822::1]/hook",  # 6to4 of 93.184.216.34
+    "https://[::ffff:93.184.216.34]/hook",
+]
+
 
 @pytest.mark.parametrize("url", REFUSED)
 def test_private_and_malformed_targets_are_refused(url: str) -> None:
@@ -29,9 +65,60 @@ def test_private_and_malformed_targets_are_refused(url: str) -> None:
         check_target(url, allow_private=False)
 
 
-def test_public_address_is_accepted() -> None:
-    check_target("https://93.184.216.34/hook", allow_private=False)
+@pytest.mark.parametrize("url", EMBEDDED)
+def test_ipv6_carrying_a_private_ipv4_is_refused(url: str) -> None:
+    with pytest.raises(InvalidWebhookTarget, match="IPv6 address carrying one"):
+        check_target(url, allow_private=False)
+
+
+@pytest.mark.parametrize("url", ACCEPTED)
+def test_public_address_is_accepted(url: str) -> None:
+    check_target(url, allow_private=False)
 
 
 def test_private_targets_pass_when_allowed() -> None:
     check_target("http://127.0.0.1:9/hook", allow_private=True)
+
+
+def _clear_caches() -> None:
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    get_sessionmaker.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The app in process over a migrated SQLite database, with the default (private targets
+    refused)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in [n for n in os.environ if n.startswith("MODELPRESS_")]:
+            if not name.startswith("MODELPRESS_TEST_"):
+                env.delenv(name)
+        data_dir: Path = tmp_path_factory.mktemp("webhook-targets")
+        env.setenv("MODELPRESS_DATA_DIR", str(data_dir))
+        _clear_caches()
+        migrate()
+        try:
+            with TestClient(create_app()) as test_client:
+                yield test_client
+        finally:
+            get_engine().dispose()
+            _clear_caches()
+
+
+class TestRegistration:
+    @pytest.mark.parametrize("url", EMBEDDED)
+    def test_an_embedded_private_ipv4_is_a_422_problem(self, client: TestClient, url: str) -> None:
+        response = client.post("/v1/webhooks", json={"url": url, "events": ["job.succeeded"]})
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["type"] == "/problems/invalid-webhook-target", response.text
+        assert client.get("/v1/webhooks").json()["total"] == 0
+
+    @pytest.mark.parametrize("url", ACCEPTED[1:4])
+    def test_an_ipv6_carrying_a_public_ipv4_is_registered(
+        self, client: TestClient, url: str
+    ) -> None:
+        response = client.post("/v1/webhooks", json={"url": url, "events": ["job.succeeded"]})
+        assert response.status_code == 201, response.text
+        assert client.delete(f"/v1/webhooks/{response.json()['id']}").status_code == 204

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -133,13 +133,41 @@ class EventStreamSettings(BaseSettings):
     event_streams_max: int = Field(
         200, ge=1, description="open streams per API process; past it 503 with Retry-After"
     )
+    event_streams_per_tenant_max: int | None = Field(
+        None,
+        ge=1,
+        description="open streams of one tenant per API process (callers without a key count as "
+        "one tenant); past it 429 with Retry-After; default a quarter of "
+        "MODELPRESS_EVENT_STREAMS_MAX, at least 1",
+    )
     event_stream_max_s: float = Field(
         300, gt=0, description="a stream closes after this long; clients resume with Last-Event-ID"
     )
+    event_stream_recheck_s: float = Field(
+        30,
+        gt=0,
+        le=30,
+        description="how often open streams re-check their API key; a revoked or deleted key "
+        "ends its streams",
+    )
+
+    @model_validator(mode="after")
+    def _tenant_share_fits(self) -> EventStreamSettings:
+        if self.tenant_streams_max() > self.event_streams_max:
+            raise ValueError(
+                "MODELPRESS_EVENT_STREAMS_PER_TENANT_MAX must not exceed "
+                "MODELPRESS_EVENT_STREAMS_MAX"
+            )
+        return self
+
+    def tenant_streams_max(self) -> int:
+        """One tenant's share of the process's streams, so it cannot take them all."""
+        return self.event_streams_per_tenant_max or max(1, self.event_streams_max // 4)
 
 
 class AuthSettings(BaseSettings):
-    model_config = _ENV
+    # A start-up error must not print the session secret it refused.
+    model_config = SettingsConfigDict(**_ENV, hide_input_in_errors=True)
     auth_required: bool = Field(
         False,
         description="require 'Authorization: Bearer <key>' (keys: modelpress api-key create); "
@@ -148,6 +176,15 @@ class AuthSettings(BaseSettings):
     tenant_max_stored_bytes: int | None = Field(None, gt=0, description="per-tenant storage quota")
     tenant_max_active_jobs: int | None = Field(
         None, gt=0, description="per-tenant limit of jobs queued or running"
+    )
+    ui_session_max_age_s: int = Field(
+        8 * 3600, ge=60, le=30 * 24 * 3600, description="how long a /ui sign-in lasts"
+    )
+    ui_session_secret: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="signs /ui session cookies; unset, each is signed with its API key's hash, "
+        "which every API process reads from the database; changing it ends every session",
     )
 
 
@@ -169,6 +206,28 @@ class MlflowSettings(BaseSettings):
         None, description="jobs asking for registration log a run and a model version here"
     )
     mlflow_experiment: str = Field("modelpress", min_length=1, description="the runs' experiment")
+    mlflow_artifact_root: str | None = Field(
+        None,
+        description="artifact location of the experiment modelpress creates (a path or URI such "
+        "as s3://bucket/mlflow); default: an http(s) tracking server's own proxied store "
+        "(mlflow-artifacts:), or DATA_DIR/mlflow-artifacts for a database or file tracking URI",
+    )
+
+    def tracks_over_http(self) -> bool:
+        uri = self.mlflow_tracking_uri or ""
+        return uri.startswith(("http://", "https://"))
+
+    def artifact_location(self, *, data_dir: Path) -> str | None:
+        """Where a new experiment keeps its artifacts; None leaves it to the tracking server.
+
+        MLflow's own default for a database or file URI is ./mlruns in the current directory,
+        which on a worker is wherever it was started, not the service's storage.
+        """
+        if self.mlflow_artifact_root:
+            return self.mlflow_artifact_root
+        if self.tracks_over_http():
+            return None
+        return (data_dir / "mlflow-artifacts").as_uri()
 
 
 class ServerSettings(BaseSettings):

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
+from app.auth.caller import CallerDep
 from app.db.models import Job, JobStatus
 from app.deps import Limit, Offset, SessionDep
 from app.errors import problem_responses
@@ -154,22 +155,28 @@ def head_artifact(job_id: str, session: SessionDep, conditions: ConditionsDep) -
 @router.get(
     "/{job_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404, 503)},
+    responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404, 429, 503)},
     summary="Server-sent events: state changes and log lines until the job ends",
     description="A stream closes after `MODELPRESS_EVENT_STREAM_MAX_S`; reconnect with the "
-    "`Last-Event-ID` of the last log line to resume after it. 503 with Retry-After when the "
-    "server holds its maximum of streams.",
+    "`Last-Event-ID` of the last log line to resume after it. It ends with `event: end` and "
+    '`{"reason": "key revoked"}` once its API key is revoked (checked every '
+    "`MODELPRESS_EVENT_STREAM_RECHECK_S`). 429 with Retry-After when the caller's tenant holds "
+    "its share of streams (`MODELPRESS_EVENT_STREAMS_PER_TENANT_MAX`), 503 with Retry-After "
+    "when the server holds its maximum.",
 )
 def stream_job_events(
     job_id: str,
     session: SessionDep,
+    caller: CallerDep,
     last_event_id: Annotated[str | None, Header(pattern=LAST_EVENT_ID_PATTERN)] = None,
 ) -> StreamingResponse:
     service.get_job(session, job_id=job_id)
     # The stream outlives this function; a request session left open would hold a pooled
     # connection for as long (15 streams exhausted PostgreSQL's pool). The poller reads alone.
     session.close()
-    return event_stream_response(job_id, after_id=int(last_event_id or 0))
+    return event_stream_response(
+        job_id, after_id=int(last_event_id or 0), tenant=caller.tenant, key_id=caller.key_id
+    )
 
 
 @router.get(

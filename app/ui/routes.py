@@ -75,7 +75,7 @@ def _caller(request: Request, session: SessionDep) -> Caller | None:
     if key is None:
         return None
     scope_to_tenant(session, key.tenant)
-    return Caller(tenant=key.tenant, admin=key.admin)
+    return Caller(tenant=key.tenant, admin=key.admin, key_id=key.id)
 
 
 UiCaller = Annotated[Caller | None, Depends(_caller)]
@@ -237,7 +237,9 @@ def job_events(
     jobs.get_job(session, job_id=job_id)
     # As in the API's route: the stream must not hold the request's pooled connection.
     session.close()
-    return event_stream_response(job_id, after_id=int(last_event_id or 0))
+    return event_stream_response(
+        job_id, after_id=int(last_event_id or 0), tenant=caller.tenant, key_id=caller.key_id
+    )
 
 
 def _job_row(job: Job) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def streams(
         tmp,
         worker=False,
         MODELPRESS_EVENT_STREAMS_MAX=str(STREAM_CAP),
+        MODELPRESS_EVENT_STREAMS_PER_TENANT_MAX=str(STREAM_CAP),  # one tenant fills the server
         MODELPRESS_EVENT_STREAM_MAX_S=str(STREAM_LIFETIME_S),
     ) as stack:
         yield stack

@@ -187,11 +187,15 @@ def test_the_cookie_reads_but_never_writes(goal_stack: Stack, recipe_job: str) -
     with goal_stack.client() as keyed:
         wait_for_job(keyed, recipe_job, stack=goal_stack, timeout=JOB_TIMEOUT_S)
     with httpx.Client(base_url=goal_stack.base_url, timeout=60) as client:
-        login = client.post("/ui/login", data={"api_key": goal_stack.api_key})
+        login = client.post(
+            "/ui/login",
+            data={"api_key": goal_stack.api_key},
+            headers={"Origin": goal_stack.base_url},  # as a browser's form post on the page
+        )
         assert login.status_code == 303, login.text
         set_cookie = login.headers["set-cookie"].lower()
         assert "httponly" in set_cookie and "samesite=strict" in set_cookie
-        plot = client.get(f"/v1/jobs/{recipe_job}/plot", headers={"Accept": "image/png"})
+        plot = client.get(f"/ui/jobs/{recipe_job}/plot", headers={"Accept": "image/png"})
         assert plot.status_code == 200, plot.text  # authenticated by the cookie alone
         assert plot.content.startswith(b"\x89PNG\r\n\x1a\n")
         cancel = client.post(f"/v1/jobs/{recipe_job}/cancel")

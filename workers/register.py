@@ -15,10 +15,11 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from app.db.models import Job
 from app.jobs.schemas import REGISTERED, MlflowRegistered, Registered, Registration
-from app.settings import MlflowSettings
+from app.settings import MlflowSettings, PathsSettings
 
 log = logging.getLogger("modelpress.register")
 ARTIFACT_PATH = "artifact"
@@ -61,14 +62,53 @@ def report_metrics(report: dict[str, Any]) -> dict[str, float]:
     return metrics
 
 
-def _experiment_id(client: Any, name: str) -> str:
+def _experiment(client: Any, name: str, artifact_location: str | None) -> Any:
+    from mlflow.exceptions import MlflowException
+
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        return str(found.experiment_id)
-    try:
-        return str(client.create_experiment(name))
-    except Exception:  # another worker created it in between
-        return str(client.get_experiment_by_name(name).experiment_id)
+    if found is None:
+        try:
+            client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException:  # another worker created it in between, or a real error
+            if client.get_experiment_by_name(name) is None:
+                raise
+        found = client.get_experiment_by_name(name)
+    elif artifact_location and found.artifact_location != artifact_location:
+        # MLflow fixes the location when the experiment is made; name the mismatch so an old
+        # experiment (e.g. one writing to ./mlruns) is not mistaken for the configured store.
+        log.warning(
+            "experiment %r keeps its artifacts at %s, not %s",
+            name,
+            found.artifact_location,
+            artifact_location,
+        )
+    return found
+
+
+def _refuse_local_artifacts(settings: MlflowSettings, artifact_location: str) -> None:
+    """A remote tracking server whose experiment points at a plain path would have this worker
+    write the archive into its own filesystem, where the server never sees it."""
+    scheme = urlsplit(artifact_location).scheme
+    if settings.tracks_over_http() and scheme in {"", "file"}:
+        raise RuntimeError(
+            f"the tracking server gives experiment {settings.mlflow_experiment!r} the local "
+            f"artifact location {artifact_location}; start it with --serve-artifacts "
+            "(mlflow-artifacts:) or set MODELPRESS_MLFLOW_ARTIFACT_ROOT to a shared store"
+        )
+
+
+def tenant_name(name: str, tenant: str | None, *, separator: str = ".") -> str:
+    """An MLflow server has one namespace for every tenant of this service: a tenant's models and
+    experiment carry its name, so two tenants asking for "digits" never add versions to one
+    registered model (nor read each other's runs as their own)."""
+    return name if tenant is None else f"{tenant}{separator}{name}"
+
+
+def _tags(job: Job) -> dict[str, str]:
+    return {
+        "modelpress.job_id": job.id,
+        **({"modelpress.tenant": job.tenant} if job.tenant else {}),
+    }
 
 
 def _ensure_registered_model(client: Any, name: str) -> None:
@@ -84,7 +124,13 @@ def _ensure_registered_model(client: Any, name: str) -> None:
 
 
 def log_and_register(
-    *, settings: MlflowSettings, model_name: str, job: Job, report: dict[str, Any], archive: Path
+    *,
+    settings: MlflowSettings,
+    data_dir: Path,
+    model_name: str,
+    job: Job,
+    report: dict[str, Any],
+    archive: Path,
 ) -> MlflowRegistered:
     """The run and model version; raises whatever MLflow raises."""
     # A tracking server that is down would otherwise hold the job for minutes of retries.
@@ -94,9 +140,16 @@ def log_and_register(
     from mlflow.entities import Metric, Param
 
     client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
-    experiment = _experiment_id(client, settings.mlflow_experiment)
+    experiment = _experiment(
+        client,
+        tenant_name(settings.mlflow_experiment, job.tenant, separator="/"),
+        settings.artifact_location(data_dir=data_dir),
+    )
+    _refuse_local_artifacts(settings, experiment.artifact_location)
     run = client.create_run(
-        experiment, run_name=f"modelpress-{job.id}", tags={"modelpress.job_id": job.id}
+        experiment.experiment_id,
+        run_name=f"modelpress-{job.id}",
+        tags=_tags(job),
     )
     run_id = run.info.run_id
     try:
@@ -117,13 +170,15 @@ def log_and_register(
             model_name,
             source=f"{run.info.artifact_uri}/{ARTIFACT_PATH}",
             run_id=run_id,
-            tags={"modelpress.job_id": job.id},
+            tags=_tags(job),
         )
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
     client.set_terminated(run_id, status="FINISHED")
-    return MlflowRegistered(model_name=model_name, run_id=run_id, version=version.version)
+    # A database-backed registry (sqlite:, postgresql:) returns the version as an int, the REST
+    # one as a string; the job resource always says "1", "2", ...
+    return MlflowRegistered(model_name=model_name, run_id=run_id, version=str(version.version))
 
 
 def hand_off(
@@ -134,12 +189,17 @@ def hand_off(
     pending = (job.report or {}).get(REGISTERED)
     if pending is None:
         return None
-    model_name = Registration.model_validate(pending).mlflow.model_name
+    model_name = tenant_name(Registration.model_validate(pending).mlflow.model_name, job.tenant)
     try:
         if not settings.mlflow_tracking_uri:
             raise RuntimeError("MODELPRESS_MLFLOW_TRACKING_URI is not set on this worker")
         done = log_and_register(
-            settings=settings, model_name=model_name, job=job, report=report, archive=archive
+            settings=settings,
+            data_dir=PathsSettings().resolved(),
+            model_name=model_name,
+            job=job,
+            report=report,
+            archive=archive,
         )
     except ImportError:
         done = MlflowRegistered(

@@ -15,8 +15,19 @@ from compressor.report import CompressionReport
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
+# Generic clients read a picture as bytes: openapi-python-client, for one, generates no 200
+# response for image/* alone. Declaring octet-stream too lets a client generated from the spec
+# alone (no content-type mapping) return the bytes; asked for it, the route sends its default.
+BYTES = "application/octet-stream"
+
+
 def _format(accept: Annotated[str | None, Header()] = None) -> plot.Format:
-    return plot.negotiate(accept)
+    try:
+        return plot.negotiate(accept)
+    except plot.NotAcceptable:
+        if accept and BYTES in accept.lower():
+            return "svg"
+        raise
 
 
 @router.get(
@@ -27,7 +38,7 @@ def _format(accept: Annotated[str | None, Header()] = None) -> plot.Format:
             "description": "Bytes (log scale) against p50 latency: for a goal job every "
             "candidate coloured by the budget's figure, the Pareto front, the chosen candidate "
             "and the original; for a recipe job the original and the compressed model",
-            **binary_content(plot.SVG, plot.PNG),
+            **binary_content(plot.SVG, plot.PNG, BYTES),
         },
         **problem_responses(404, 406, 409),
     },

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from app.jobs.plot import NotAcceptable, negotiate, render
+from app.jobs.plot_routes import _format
 from compressor.report import CompressionReport
 from compressor.search.report import SearchReport
 from tests.fixtures.helpers import assert_problem, digits_upload, submit_job, upload_ready
 from tests.fixtures.stack import Stack
 
+PLOT_CONTENT = ("image/svg+xml", "image/png", "application/octet-stream")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 RUNTIME = {
@@ -166,6 +168,51 @@ def test_negotiation_refuses_what_allows_neither(accept: str) -> None:
         negotiate(accept)
 
 
+def test_bytes_clients_get_the_default_svg() -> None:
+    assert _format("application/octet-stream") == "svg"
+    assert _format("image/png, application/octet-stream;q=0.5") == "png"
+    with pytest.raises(NotAcceptable):
+        _format("application/json")
+
+
+class TestPlotSpec:
+    """The spec itself says what the plot's 200 is, so generators need no mapping of ours."""
+
+    @pytest.fixture(scope="class")
+    def spec(self) -> dict[str, Any]:
+        from app.main import create_app
+
+        return create_app().openapi()
+
+    def test_declares_each_media_type_as_binary(self, spec: dict[str, Any]) -> None:
+        content = spec["paths"]["/v1/jobs/{job_id}/plot"]["get"]["responses"]["200"]["content"]
+        assert set(content) == set(PLOT_CONTENT)
+        for media in PLOT_CONTENT:
+            assert content[media]["schema"] == {"type": "string", "format": "binary"}
+
+    def test_client_generated_without_our_config_returns_the_bytes(
+        self, spec: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """openapi-python-client as anyone would run it: no content_type_overrides."""
+        import json
+        import os
+        import subprocess
+        import sys
+
+        (tmp_path / "openapi.json").write_text(json.dumps(spec))
+        venv_bin = Path(sys.executable).parent
+        env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+        done = subprocess.run(
+            [str(venv_bin / "openapi-python-client"), "generate", "--path", "openapi.json",
+             "--meta", "none", "--output-path", "client"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "/plot" not in done.stdout, done.stdout  # no "response will be omitted" warning
+        plot_module = (tmp_path / "client" / "api" / "jobs" / "get_job_plot.py").read_text()
+        assert "File(payload=BytesIO(response.content))" in plot_module
+
+
 @pytest.fixture(scope="module")
 def queued_job(api: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A job that stays queued: the `api` stack has no compute worker."""
@@ -188,5 +235,5 @@ def test_plot_route_states_and_negotiation(api: Stack, queued_job: str) -> None:
         # The same authentication as every /v1 route.
         assert_problem(client.get(path, headers={"Authorization": ""}), 401)
         operation = client.get("/openapi.json").json()["paths"]["/v1/jobs/{job_id}/plot"]["get"]
-        assert set(operation["responses"]["200"]["content"]) == {"image/svg+xml", "image/png"}
+        assert set(operation["responses"]["200"]["content"]) == set(PLOT_CONTENT)
         assert {"401", "404", "406", "409"} <= set(operation["responses"])

@@ -1,6 +1,9 @@
 """MLflow hand-off against a real `mlflow server` (SQLite backend, local artifact root) that the
 test starts: a job with "register" logs a run and registers a model version, which MlflowClient
-then reads back; the job resource names both."""
+then reads back; the job resource names both. The artifacts go to the server's proxied store and
+never to the worker's working directory (the repository root, where MLflow's default ./mlruns
+would land). A `sqlite:` tracking URI, used without a server, is covered by calling the hand-off
+directly."""
 
 from __future__ import annotations
 
@@ -21,16 +24,25 @@ from tests.fixtures.helpers import (
     upload_ready,
     wait_for_job,
 )
-from tests.fixtures.stack import Stack, free_port, running_stack
+from tests.fixtures.stack import ROOT, Stack, free_port, running_stack, unavailable
 
 pytestmark = pytest.mark.e2e
 STEPS = [{"technique": "quantization", "scheme": "fp16"}]
+
+
+def _require_mlflow() -> None:
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        # The dev extra installs it; a bare install skips, CI (REQUIRE_SERVICES) fails.
+        unavailable("mlflow is not installed: pip install -e '.[mlflow]'")
 
 
 class MlflowServer:
     def __init__(self, root: Path) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
+        self.root = root
         self.log = root / "mlflow.log"
         command = [
             sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
@@ -70,11 +82,7 @@ def registering(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, MlflowServer]]:
     """A stack and its own tracking server (one test stops the server)."""
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        # The dev extra installs it; a bare install without it skips.
-        pytest.skip("mlflow is not installed: pip install -e '.[mlflow]'")
+    _require_mlflow()
     tmp = tmp_path_factory.mktemp(f"mlflow-{request.param}")
     server = MlflowServer(tmp)
     try:
@@ -114,6 +122,7 @@ def test_succeeded_job_is_logged_and_registered(
     from mlflow import MlflowClient
 
     registering_stack, mlflow_server = registering
+    had_mlruns = (ROOT / "mlruns").exists()
 
     name = f"digits-{registering_stack.name}"
     job = _registered_job(registering_stack, digits_model, name)
@@ -139,9 +148,19 @@ def test_succeeded_job_is_logged_and_registered(
     archived = mlflow.list_artifacts(run.info.run_id, "artifact")
     assert [a.file_size for a in archived] == [job["artifact_bytes"]]
 
-    version = mlflow.get_model_version(name, registered["version"])
+    # Registered in the stack's tenant's namespace ("tests", its admin key's tenant).
+    assert registered["model_name"] == f"tests.{name}", registered
+    version = mlflow.get_model_version(registered["model_name"], registered["version"])
     assert version.run_id == registered["run_id"]
     assert version.source.endswith("/artifact")
+    found = mlflow.search_model_versions(f"name='{registered['model_name']}'")
+    assert [v.version for v in found] == ["1"]
+
+    # The archive went through the server into its --artifacts-destination, not the worker's disk.
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:"), run.info.artifact_uri
+    stored = list((mlflow_server.root / "artifacts").rglob("report.json"))
+    assert len(stored) == 1, stored
+    assert had_mlruns or not (ROOT / "mlruns").exists()
 
 
 def test_unreachable_tracking_server_records_the_error(
@@ -168,3 +187,53 @@ def test_registration_without_a_tracking_server_is_refused(
         }
         problem = assert_problem(client.post("/v1/jobs", json=body), 422)
         assert "MODELPRESS_MLFLOW_TRACKING_URI" in problem["detail"]
+
+
+def test_sqlite_tracking_uri_stores_run_and_version_under_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No server: the worker writes the tracking database itself. MLflow's defaults would put the
+    artifacts in ./mlruns of whatever directory the worker runs in, and its SQL registry returns
+    the version as an int, which the job resource's str field refused."""
+    _require_mlflow()
+    from mlflow import MlflowClient
+
+    from app.db.models import Job
+    from app.settings import MlflowSettings
+    from workers.register import hand_off
+
+    workdir, data_dir = tmp_path / "worker-cwd", tmp_path / "data"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MODELPRESS_DATA_DIR", str(data_dir))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    archive = tmp_path / "model.tar.xz"
+    archive.write_bytes(b"not really an archive, only bytes to log")
+    settings = MlflowSettings(mlflow_tracking_uri=uri, mlflow_experiment="modelpress")
+    mlflow = MlflowClient(tracking_uri=uri)
+    # Two tenants ask for the same name: each gets a model of its own, not versions of one.
+    for tenant in ("alpha", "beta"):
+        job = Job(
+            id=f"job-sqlite-{tenant}",
+            tenant=tenant,
+            recipe={"steps": STEPS},
+            target={"device": "cpu"},
+            report={"registered": {"mlflow": {"model_name": "digits-sqlite"}}},
+        )
+        done = hand_off(
+            settings=settings, job=job, report={"compression_ratio": 2.0}, archive=archive
+        )
+        assert done is not None
+        registered = done["mlflow"]
+        assert registered["error"] is None, registered
+        assert registered["model_name"] == f"{tenant}.digits-sqlite", registered
+        assert registered["run_id"] and registered["version"] == "1", registered
+        version = mlflow.get_model_version(registered["model_name"], "1")
+        assert version.run_id == registered["run_id"]
+        assert version.tags["modelpress.tenant"] == tenant
+        run = mlflow.get_run(registered["run_id"])
+        assert mlflow.get_experiment(run.info.experiment_id).name == f"{tenant}/modelpress"
+        assert run.info.artifact_uri.startswith((data_dir / "mlflow-artifacts").as_uri())
+    assert not mlflow.search_registered_models("name='digits-sqlite'")
+    assert list((data_dir / "mlflow-artifacts").rglob(archive.name))
+    assert list(workdir.iterdir()) == []  # no ./mlruns beside the worker

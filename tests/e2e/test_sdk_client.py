@@ -1,10 +1,13 @@
 """The shipped SDK (clients/python) drives a whole job through its typed calls, no raw HTTP:
-upload, wait for inspection, submit, wait, download, and resubmit the job's own recipe."""
+upload, wait for inspection, submit, wait, download, and resubmit the job's own recipe. The
+README's SDK example runs here as written (with the hand-written helpers of
+modelpress_cli.sdk), so it cannot drift from what works."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +27,7 @@ try:
 except ImportError:
     sys.path.insert(0, str(ROOT / "clients" / "python"))
 
+from modelpress_cli.sdk import ModelpressError, filename_from, wait_for_job, wait_until_ready
 from modelpress_client import AuthenticatedClient, Client
 from modelpress_client.api.jobs import (
     cancel_job,
@@ -165,3 +169,60 @@ def test_errors_come_back_as_problems(sdk: AuthenticatedClient | Client) -> None
         ),
     )
     assert typed(refused, Problem).status == 404
+
+
+def readme_sdk_example() -> str:
+    """The python block of the README's "Python SDK" paragraph."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Python SDK**") :]
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert found, "the README's SDK paragraph has no python block"
+    return found.group(1)
+
+
+def test_readme_sdk_example_runs_as_written(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the helpers, create_job right after upload_model got a 409 Problem (the model was
+    still pending) and the example's next line, job.id, raised."""
+    from scripts.conv_digits import export
+    from scripts.train_digits import train
+
+    trained, split = train("mlp", epochs=1)
+    export(trained, split.x_eval, tmp_path / "model.onnx")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELPRESS_URL", stack.base_url)
+    monkeypatch.setenv("MODELPRESS_API_KEY", str(stack.api_key))
+    namespace: dict[str, Any] = {"__name__": "readme_example"}
+    exec(compile(readme_sdk_example(), "README.md", "exec"), namespace)  # noqa: S102
+
+    job = typed(namespace["job"], JobRead)
+    assert job.status == JobStatus.SUCCEEDED, f"{job.error}\n{stack.logs()}"
+    [artifact] = (tmp_path / "out").iterdir()
+    assert hashlib.sha256(artifact.read_bytes()).hexdigest() == job.artifact_sha256
+    assert artifact.name.endswith((".tar.xz", ".zip")), artifact.name
+
+
+def test_helpers_raise_what_the_server_said(sdk: AuthenticatedClient | Client) -> None:
+    with pytest.raises(ModelpressError) as missing:
+        wait_until_ready(sdk, "no-such-model", timeout=5)
+    assert missing.value.problem is not None and missing.value.problem.status == 404
+    with pytest.raises(ModelpressError) as stream:
+        wait_for_job(sdk, "no-such-job", timeout=5)
+    assert stream.value.problem is not None and stream.value.problem.status == 404
+
+
+@pytest.mark.parametrize(
+    ("disposition", "name"),
+    [
+        ('attachment; filename="modelpress-1.tar.xz"', "modelpress-1.tar.xz"),
+        ('attachment; filename="../../etc/passwd"', "passwd"),
+        ("attachment; filename=/tmp/x.zip", "x.zip"),
+        ('attachment; filename="..\\..\\evil.zip"', "evil.zip"),
+        ("attachment; filename*=UTF-8''%2e%2e%2Fm%C3%BCde.zip", "müde.zip"),
+        ('attachment; filename=".."', "modelpress-j"),
+        (None, "modelpress-j"),
+    ],
+)
+def test_artifact_file_name_is_a_plain_base_name(disposition: str | None, name: str) -> None:
+    assert filename_from(disposition, "modelpress-j") == name

@@ -1,6 +1,7 @@
 """The user's CLI (clients/cli) on a live stack, read through a pseudo-terminal as a user sees
-it: MiniLM compressed from the command line with a live progress bar, and a refused recipe
-ending non-zero with the server's problem detail."""
+it: MiniLM compressed from the command line with a live progress bar, a refused upload or recipe
+ending non-zero with the server's problem detail (a bad recipe before anything is uploaded), and
+the report's wording of ratios below one."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from modelpress_cli.report import change
 
+from tests.fixtures.helpers import digits_upload
 from tests.fixtures.stack import Stack, running_stack
 
 pytestmark = pytest.mark.e2e
@@ -88,3 +91,51 @@ def test_cli_exits_non_zero_with_the_problem_detail(stack: Stack, tmp_path: Path
     )  # fmt: skip
     assert code == 1, output
     assert "error:" in output and "422" in output, output
+
+
+def _models_total(stack: Stack) -> int:
+    with stack.client() as client:
+        return int(client.get("/v1/models").json()["total"])
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"steps": [{"technique": "quantization", "scheme": "int3"}]},
+        {"steps": [{"technique": "quantisation", "scheme": "fp16"}]},
+        {"steps": [{"technique": "quantization", "scheme": "fp16", "bits": 4}]},
+    ],
+    ids=["unknown-scheme", "unknown-technique", "unknown-field"],
+)
+def test_bad_recipe_is_refused_before_the_upload(
+    stack: Stack, tmp_path: Path, recipe: dict[str, object]
+) -> None:
+    """A model the server would accept: before the fix it was uploaded, then the job refused."""
+    model = tmp_path / "digits.zip"
+    model.write_bytes(digits_upload(tmp_path / "train", epochs=1))
+    recipe_file = tmp_path / "recipe.json"
+    recipe_file.write_text(json.dumps(recipe))
+    before = _models_total(stack)
+    code, output = run_in_pty(
+        [CLI, "--url", stack.base_url, "--api-key", str(stack.api_key), "compress", str(model),
+         "--recipe", str(recipe_file)]
+    )  # fmt: skip
+    assert code == 1, output
+    assert "error:" in output and "422" in output, output
+    assert "uploaded" not in output, output
+    assert _models_total(stack) == before
+
+
+@pytest.mark.parametrize(
+    ("ratio", "gain", "loss", "words"),
+    [
+        (2.0, "smaller", "larger", "2.00x smaller"),
+        (0.9, "smaller", "larger", "1.11x larger"),
+        (1.3, "faster", "slower", "1.30x faster"),
+        (0.76, "faster", "slower", "1.32x slower"),
+        (1.001, "faster", "slower", "unchanged"),
+        (None, "faster", "slower", "-"),
+    ],
+)
+def test_ratio_wording(ratio: float | None, gain: str, loss: str, words: str) -> None:
+    assert change(ratio, gain=gain, loss=loss) == words

@@ -15,6 +15,18 @@ def _ms(value: Any) -> str:
     return f"{value:.2f} ms" if isinstance(value, int | float) else "-"
 
 
+def change(ratio: Any, *, gain: str, loss: str) -> str:
+    """A before/after ratio (original over compressed) in words: "2.00x smaller", or for a ratio
+    below one the inverse, "1.11x larger", never "0.90x smaller"."""
+    if not isinstance(ratio, int | float) or isinstance(ratio, bool) or ratio <= 0:
+        return "-"
+    if f"{ratio:.2f}" == "1.00":
+        return "unchanged"
+    if ratio > 1:
+        return f"{ratio:.2f}x {gain}"
+    return f"{1 / ratio:.2f}x {loss}"
+
+
 def report_table(report: dict[str, Any]) -> Table:
     original, compressed = report.get("original", {}), report.get("compressed", {})
     fidelity = report.get("fidelity", {})
@@ -25,13 +37,13 @@ def report_table(report: dict[str, Any]) -> Table:
         "model bytes",
         _mb(original.get("model_bytes")),
         _mb(compressed.get("model_bytes")),
-        f"{report.get('compression_ratio', 0):.2f}x smaller",
+        change(report.get("compression_ratio"), gain="smaller", loss="larger"),
     )
     table.add_row(
         "latency p50",
         _ms(original.get("latency_p50_ms")),
         _ms(compressed.get("latency_p50_ms")),
-        f"{report.get('speedup_p50', 0):.2f}x faster",
+        change(report.get("speedup_p50"), gain="faster", loss="slower"),
     )
     table.add_row(
         "latency p95",

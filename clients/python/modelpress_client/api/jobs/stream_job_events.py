@@ -50,6 +50,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
         return response_422
 
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
     if response.status_code == 503:
         response_503 = Problem.from_dict(response.json())
 
@@ -79,7 +84,10 @@ def sync_detailed(
     """Server-sent events: state changes and log lines until the job ends
 
      A stream closes after `MODELPRESS_EVENT_STREAM_MAX_S`; reconnect with the `Last-Event-ID` of the
-    last log line to resume after it. 503 with Retry-After when the server holds its maximum of streams.
+    last log line to resume after it. It ends with `event: end` and `{"reason": "key revoked"}` once its
+    API key is revoked (checked every `MODELPRESS_EVENT_STREAM_RECHECK_S`). 429 with Retry-After when
+    the caller's tenant holds its share of streams (`MODELPRESS_EVENT_STREAMS_PER_TENANT_MAX`), 503 with
+    Retry-After when the server holds its maximum.
 
     Args:
         job_id (str):
@@ -114,7 +122,10 @@ def sync(
     """Server-sent events: state changes and log lines until the job ends
 
      A stream closes after `MODELPRESS_EVENT_STREAM_MAX_S`; reconnect with the `Last-Event-ID` of the
-    last log line to resume after it. 503 with Retry-After when the server holds its maximum of streams.
+    last log line to resume after it. It ends with `event: end` and `{"reason": "key revoked"}` once its
+    API key is revoked (checked every `MODELPRESS_EVENT_STREAM_RECHECK_S`). 429 with Retry-After when
+    the caller's tenant holds its share of streams (`MODELPRESS_EVENT_STREAMS_PER_TENANT_MAX`), 503 with
+    Retry-After when the server holds its maximum.
 
     Args:
         job_id (str):
@@ -144,7 +155,10 @@ async def asyncio_detailed(
     """Server-sent events: state changes and log lines until the job ends
 
      A stream closes after `MODELPRESS_EVENT_STREAM_MAX_S`; reconnect with the `Last-Event-ID` of the
-    last log line to resume after it. 503 with Retry-After when the server holds its maximum of streams.
+    last log line to resume after it. It ends with `event: end` and `{"reason": "key revoked"}` once its
+    API key is revoked (checked every `MODELPRESS_EVENT_STREAM_RECHECK_S`). 429 with Retry-After when
+    the caller's tenant holds its share of streams (`MODELPRESS_EVENT_STREAMS_PER_TENANT_MAX`), 503 with
+    Retry-After when the server holds its maximum.
 
     Args:
         job_id (str):
@@ -177,7 +191,10 @@ async def asyncio(
     """Server-sent events: state changes and log lines until the job ends
 
      A stream closes after `MODELPRESS_EVENT_STREAM_MAX_S`; reconnect with the `Last-Event-ID` of the
-    last log line to resume after it. 503 with Retry-After when the server holds its maximum of streams.
+    last log line to resume after it. It ends with `event: end` and `{"reason": "key revoked"}` once its
+    API key is revoked (checked every `MODELPRESS_EVENT_STREAM_RECHECK_S`). 429 with Retry-After when
+    the caller's tenant holds its share of streams (`MODELPRESS_EVENT_STREAMS_PER_TENANT_MAX`), 503 with
+    Retry-After when the server holds its maximum.
 
     Args:
         job_id (str):

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from app.auth.tenancy import scope_to_tenant
 from app.db.models import Job, JobStatus
 from app.db.session import get_sessionmaker
 from app.jobs import lifecycle
@@ -62,9 +65,18 @@ class NoCandidateMetBudget(JobError):
     pass
 
 
-def _in_transaction(what: str, call: Any) -> Any:
+def _session(tenant: str | None) -> Session:
+    """A session that sees only the goal job's tenant's rows (app/auth/tenancy.py): candidates
+    are made, read and adopted for that tenant alone, whatever ids reach it."""
+    session = get_sessionmaker()()
+    if tenant is not None:
+        scope_to_tenant(session, tenant)
+    return session
+
+
+def _in_transaction(what: str, call: Any, *, tenant: str | None) -> Any:
     def attempt() -> Any:
-        with get_sessionmaker().begin() as session:
+        with _session(tenant) as session, session.begin():
             return call(session)
 
     return patiently(attempt, what)
@@ -108,23 +120,23 @@ def _submit(parent: Job, proposals: list[Proposal], round_no: int, limit_s: int)
             ids.append(child.id)
         return ids
 
-    return _in_transaction(f"submitting candidates of job {parent.id}", call)  # type: ignore[no-any-return]
+    return _in_transaction(f"submitting candidates of job {parent.id}", call, tenant=parent.tenant)  # type: ignore[no-any-return]
 
 
-def _statuses(ids: list[str]) -> dict[str, JobStatus]:
+def _statuses(ids: list[str], *, tenant: str | None) -> dict[str, JobStatus]:
     def read() -> dict[str, JobStatus]:
-        with get_sessionmaker()() as session:
+        with _session(tenant) as session:
             rows = session.query(Job.id, Job.status).filter(Job.id.in_(ids)).all()
             return {job_id: JobStatus(status) for job_id, status in rows}
 
     return patiently(read, "reading candidates")
 
 
-def _work_on(ids: list[str], node: str, keep_going: Any) -> None:
+def _work_on(ids: list[str], node: str, keep_going: Any, *, tenant: str | None) -> None:
     """Run queued candidates here, wait for the others; return when all have finished."""
     while True:
         keep_going()
-        statuses = _statuses(ids)
+        statuses = _statuses(ids, tenant=tenant)
         if all(JobStatus(s).terminal for s in statuses.values()):
             return
         queued = [i for i in ids if statuses.get(i) == JobStatus.QUEUED]
@@ -135,10 +147,10 @@ def _work_on(ids: list[str], node: str, keep_going: Any) -> None:
 
 
 def _results(
-    ids: list[str], proposals: list[Proposal], round_no: int, goal: Goal
+    ids: list[str], proposals: list[Proposal], round_no: int, goal: Goal, *, tenant: str | None
 ) -> list[CandidateResult]:
     def read() -> list[Job]:
-        with get_sessionmaker()() as session:
+        with _session(tenant) as session:
             rows = [jobs_repository.get(session, i) for i in ids]
             session.expunge_all()
             return [r for r in rows if r is not None]
@@ -225,8 +237,8 @@ def run_search(run: Any, inputs: RunInputs) -> None:
         round_no += 1
         log.info("job %s: search round %d, %d candidate(s)", job.id, round_no, len(proposals))
         ids = _submit(job, proposals, round_no, child_limit)
-        _work_on(ids, node, keep_going)
-        round_results = _results(ids, proposals, round_no, goal)
+        _work_on(ids, node, keep_going, tenant=job.tenant)
+        round_results = _results(ids, proposals, round_no, goal, tenant=job.tenant)
         results += round_results
         outcomes += [
             Outcome(p, r.meets_budget) for p, r in zip(proposals, round_results, strict=True)
@@ -237,7 +249,7 @@ def run_search(run: Any, inputs: RunInputs) -> None:
     chosen, why = choose(goal, results)
     if chosen is None:
         raise NoCandidateMetBudget(f"the search found no candidate within the budget: {why}")
-    row = _child(chosen.job_id)
+    row = _child(chosen.job_id, tenant=job.tenant)
     search = SearchReport(
         goal=goal,
         budget=budget_words(goal),
@@ -265,9 +277,9 @@ def run_search(run: Any, inputs: RunInputs) -> None:
     )
 
 
-def _child(job_id: str) -> Job:
+def _child(job_id: str, *, tenant: str | None) -> Job:
     def read() -> Job:
-        with get_sessionmaker()() as session:
+        with _session(tenant) as session:
             row = jobs_repository.get(session, job_id)
             assert row is not None
             session.expunge(row)

@@ -37,11 +37,15 @@ def _send_inspection(task: TaskName, row_id: str, *, what: str) -> None:
         log.exception("could not enqueue the inspection of %s %s; it stays pending", what, row_id)
 
 
-def enqueue_webhook_delivery(delivery_id: str) -> None:
-    """Deliveries ride the inspect queue: short tasks every deployment already consumes."""
+def enqueue_webhook_delivery(delivery_id: str, *, countdown: float | None = None) -> None:
+    """Deliveries ride the inspect queue: short tasks every deployment already consumes.
+    ``countdown``: a retry, run no sooner than its back-off."""
     try:
         get_celery().send_task(
-            str(TaskName.DELIVER_WEBHOOK), args=[delivery_id], queue=str(QueueName.INSPECT)
+            str(TaskName.DELIVER_WEBHOOK),
+            args=[delivery_id],
+            queue=str(QueueName.INSPECT),
+            countdown=countdown,
         )
     except Exception:  # broker down: the delivery stays due and the workers' sweep re-sends it
         log.exception("could not enqueue webhook delivery %s; it stays due", delivery_id)

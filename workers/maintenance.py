@@ -18,7 +18,7 @@ from app.jobs import lifecycle
 from app.queue import enqueue_dataset_inspection, enqueue_inspection, enqueue_webhook_delivery
 from app.settings import get_settings
 from workers import registry
-from workers.webhooks import due_deliveries
+from workers.webhooks import overdue_deliveries
 
 log = logging.getLogger("modelpress.maintenance")
 
@@ -50,12 +50,13 @@ def reconcile_inspections() -> list[str]:
     return models + datasets
 
 
-def resend_due_webhooks() -> list[str]:
-    """Deliveries whose retry time has come, or whose first message was lost."""
-    due = due_deliveries()
-    for delivery_id in due:
+def resend_overdue_webhooks() -> list[str]:
+    """Deliveries whose message (first or retry) the broker may have lost: due for longer than
+    a queued message takes to be consumed."""
+    overdue = overdue_deliveries(after_s=get_settings().worker.reconcile_after_s)
+    for delivery_id in overdue:
         enqueue_webhook_delivery(delivery_id)
-    return due
+    return overdue
 
 
 SCRATCH_GRACE_S = 60.0  # a folder younger than this may belong to a job still being claimed
@@ -107,7 +108,7 @@ class Maintenance(threading.Thread):
                 *([reap_stale_jobs] if time.monotonic() >= reap_after else []),
                 reconcile_queued,
                 reconcile_inspections,
-                resend_due_webhooks,
+                resend_overdue_webhooks,
                 sweep_scratch,
             ):
                 try:

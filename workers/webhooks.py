@@ -1,5 +1,6 @@
 """Posting one webhook delivery: one attempt per call, recorded; failures retry with doubling
-delays until the last attempt, driven by the rows (the sweep re-sends what is due)."""
+delays until the last attempt, each retry sent with its back-off as a countdown. The workers'
+sweep re-sends only what the broker may have lost."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from app.db.models import (
 from app.db.session import get_sessionmaker
 from app.jobs.schemas import JobRead
 from app.models_upload.schemas import ModelRead
+from app.queue import enqueue_webhook_delivery
 from app.settings import get_settings
 from app.webhooks import repository
 from app.webhooks.signing import sign
@@ -46,6 +48,16 @@ def _resource(session: Any, event_type: str, resource_id: str) -> dict[str, Any]
     return None if model is None else ModelRead.model_validate(model).model_dump(mode="json")
 
 
+def _same_tenant(session: Any, delivery: WebhookDelivery, hook: Webhook) -> bool:
+    """Whether the delivery's resource belongs to the subscriber's tenant (a deleted resource
+    counts as its own: it is reported as deleted, naming nothing new)."""
+    try:
+        owner = repository.resource_tenant(session, delivery.event_type, delivery.resource_id)
+    except LookupError:
+        return True
+    return owner == hook.tenant
+
+
 def _payload(session: Any, delivery: WebhookDelivery) -> str | None:
     data = _resource(session, delivery.event_type, delivery.resource_id)
     if data is None:
@@ -67,6 +79,12 @@ def deliver(delivery_id: str) -> str | None:
         hook = session.get(Webhook, delivery.webhook_id) if delivery else None
         if delivery is None or hook is None:
             return None
+        if not _same_tenant(session, delivery, hook):
+            # Made before deliveries were kept to the resource's tenant: never send it, and
+            # drop it so the subscriber's delivery list does not name another tenant's resource.
+            log.error("webhook delivery %s crosses tenants; deleted unsent", delivery_id)
+            session.delete(delivery)
+            return DeliveryStatus.FAILED
         if delivery.payload is None:
             delivery.payload = _payload(session, delivery)
         payload, url, secret = delivery.payload, hook.url, hook.secret
@@ -110,6 +128,7 @@ def _record(
     final: bool = False,
 ) -> str:
     settings = get_settings().webhooks
+    retry_in: float | None = None
     with get_sessionmaker().begin() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         if delivery is None:  # its webhook was deleted meanwhile
@@ -133,11 +152,16 @@ def _record(
         else:
             delay = settings.webhook_backoff_s * 2 ** (delivery.attempts - 1)
             delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            retry_in = delay
         if error:
             log.warning("webhook delivery %s attempt %d: %s", delivery_id, delivery.attempts, error)
-        return delivery.status
+        status = delivery.status
+    if retry_in is not None:  # after the commit, so the retry finds its new due time
+        enqueue_webhook_delivery(delivery_id, countdown=retry_in)
+    return status
 
 
-def due_deliveries() -> list[str]:
-    with get_sessionmaker()() as session:
-        return repository.due(session)
+def overdue_deliveries(*, after_s: float) -> list[str]:
+    cutoff = utcnow() - timedelta(seconds=after_s)
+    with get_sessionmaker().begin() as session:
+        return repository.take_overdue(session, cutoff=cutoff)

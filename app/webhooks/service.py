@@ -48,9 +48,10 @@ def delete_webhook(session: Session, *, webhook_id: str) -> None:
 
 
 def emit(session: Session, event: EventType, resource_id: str) -> None:
-    """One delivery per subscription to ``event``, sent once the caller's transaction commits
-    (and re-sent by the workers' sweep if that message is lost)."""
-    for hook in repository.subscribed_to(session, str(event)):
+    """One delivery per subscription, of the resource's own tenant, to ``event``; sent once the
+    caller's transaction commits (and re-sent by the workers' sweep if that message is lost)."""
+    tenant = repository.resource_tenant(session, str(event), resource_id)
+    for hook in repository.subscribed_to(session, str(event), tenant=tenant):
         delivery = WebhookDelivery(
             webhook_id=hook.id, event_type=str(event), resource_id=resource_id
         )

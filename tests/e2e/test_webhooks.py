@@ -1,25 +1,33 @@
-"""Webhooks against a receiver this test runs: signed per Standard Webhooks, retried after a
-failure with the same id, every attempt listed."""
+"""Webhooks against receivers this test runs: signed per Standard Webhooks, retried after a
+failure with the same id, every attempt listed, and each tenant's events sent to that tenant's
+subscriptions alone, on both kinds of deployment."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import io
 import json
 import threading
+import time
+import zipfile
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fixtures.helpers import (
     digits_upload,
     submit_job,
+    upload,
     upload_ready,
     wait_for_job,
+    wait_for_model,
     wait_until,
 )
 from tests.fixtures.stack import Stack, running_stack
@@ -28,11 +36,18 @@ pytestmark = pytest.mark.e2e
 
 
 class Receiver(ThreadingHTTPServer):
-    """Records every POST; answers 500 to the first one so the service has to retry."""
+    """Records every POST; answers 500 to the first one (``refuse_first``) so the service has to
+    retry."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, refuse_first: bool = True) -> None:
         self.received: list[dict[str, Any]] = []
+        self.refuse_first = refuse_first
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def events(self) -> list[tuple[str, str]]:
+        """(type, resource id) of every POST received."""
+        bodies = [json.loads(m["body"]) for m in self.received]
+        return [(body["type"], body["data"]["id"]) for body in bodies]
 
     @property
     def url(self) -> str:
@@ -45,23 +60,32 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         body = self.rfile.read(int(self.headers["content-length"]))
         self.server.received.append({"headers": dict(self.headers.items()), "body": body})
-        self.send_response(500 if len(self.server.received) == 1 else 204)
+        refuse = self.server.refuse_first and len(self.server.received) == 1
+        self.send_response(500 if refuse else 204)
         self.end_headers()
 
     def log_message(self, *_args: Any) -> None:
         pass
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
+@contextmanager
+def serving(server: Receiver) -> Iterator[Receiver]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
+    try:
+        yield server
+    finally:
+        server.shutdown()
 
 
-@pytest.fixture(scope="module", params=["scaleout"])  # one kind keeps CI in bounds
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with serving(Receiver()) as server:
+        yield server
+
+
+# Both kinds: tenant scope differs between the API's sessions and the workers' (issue 28).
+@pytest.fixture(scope="module", params=["embedded", "scaleout"])
 def hook_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
@@ -130,3 +154,78 @@ def test_job_event_is_signed_retried_and_listed(
 
         assert client.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
         assert client.get(f"/v1/webhooks/{hook['id']}").status_code == 404
+
+
+ALL_EVENTS = ["model.ready", "model.rejected", "job.succeeded", "job.failed", "job.cancelled"]
+# Distils for a minute against a 10 s limit: fails on time, or waits queued to be cancelled.
+SLOW = [{"technique": "distillation", "width": 0.5, "epochs": 200, "max_seconds": 60}]
+
+
+def _every_event(client: httpx.Client, tmp_path: Path) -> dict[str, set[str]]:
+    """One resource per event type for the client's tenant: event type -> resource ids."""
+    model = upload_ready(client, digits_upload(tmp_path / "mlp", epochs=1))
+    no_weights = io.BytesIO()
+    with zipfile.ZipFile(no_weights, "w") as zf:
+        zf.writestr("config.json", '{"model_type": "bert"}')
+    rejected = upload(client, no_weights.getvalue())  # stored, then rejected by the inspector
+    assert rejected.status_code == 201, rejected.text
+    assert wait_for_model(client, rejected.json()["id"])["status"] == "rejected"
+    fp16 = [{"technique": "quantization", "scheme": "fp16"}]
+    succeeded = submit_job(client, model["id"], fp16)
+    failed = submit_job(client, model["id"], SLOW, time_limit_s=10)
+    cancelled = submit_job(client, model["id"], SLOW, time_limit_s=10)
+    assert client.post(f"/v1/jobs/{cancelled}/cancel").status_code == 200
+    return {
+        "model.ready": {model["id"]},
+        "model.rejected": {rejected.json()["id"]},
+        "job.succeeded": {succeeded},
+        "job.failed": {failed},
+        "job.cancelled": {cancelled},
+    }
+
+
+def test_each_tenant_gets_only_its_own_events(hook_stack: Stack, tmp_path: Path) -> None:
+    """Issue 28: a subscription to every event used to receive every tenant's events, signed
+    with its own secret, and list their resource ids among its deliveries."""
+    keys = {tenant: hook_stack.create_key(tenant) for tenant in ("alpha", "beta")}
+    with ExitStack() as stack:
+        receivers = {t: stack.enter_context(serving(Receiver(refuse_first=False))) for t in keys}
+        clients = {t: stack.enter_context(hook_stack.client(keys[t])) for t in keys}
+        hooks = {}
+        for tenant, client in clients.items():
+            created = client.post(
+                "/v1/webhooks", json={"url": receivers[tenant].url, "events": ALL_EVENTS}
+            )
+            assert created.status_code == 201, created.text
+            hooks[tenant] = created.json()
+        own = {t: _every_event(clients[t], tmp_path / t) for t in keys}
+        for tenant, client in clients.items():
+            for job_ids in (own[tenant]["job.succeeded"], own[tenant]["job.failed"]):
+                (job_id,) = job_ids
+                wait_for_job(client, job_id, stack=hook_stack)
+        expected = {
+            t: sorted((event, rid) for event, ids in own[t].items() for rid in ids) for t in keys
+        }
+        for tenant, receiver in receivers.items():
+            try:
+                wait_until(
+                    lambda r=receiver, t=tenant: len(r.received) >= len(expected[t]),
+                    120,
+                    f"{tenant}'s five events",
+                )
+            except AssertionError as exc:
+                url = f"/v1/webhooks/{hooks[tenant]['id']}/deliveries"
+                listed = clients[tenant].get(url).text
+                raise AssertionError(
+                    f"{exc}: {receiver.events()}; {listed}\n{hook_stack.logs()[-8000:]}"
+                ) from exc
+        time.sleep(2)  # a leaked delivery would be sent in the same sweep as the own ones
+        for tenant, receiver in receivers.items():
+            assert sorted(receiver.events()) == expected[tenant], hook_stack.logs()
+            for message in receiver.received:
+                assert verify(hooks[tenant]["secret"], message["headers"], message["body"])
+            listed = clients[tenant].get(f"/v1/webhooks/{hooks[tenant]['id']}/deliveries")
+            assert listed.status_code == 200, listed.text
+            items = listed.json()["items"]
+            assert sorted((d["event_type"], d["resource_id"]) for d in items) == expected[tenant]
+            assert all(d["status"] == "delivered" for d in items), items

@@ -18,10 +18,11 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.auth.keys import hash_key
-from app.db.models import ApiKey, Job, ModelFile
+from app.db.models import ApiKey
 from app.jobs.events import TooManyTenantStreams, _Slots
 from app.settings import EventStreamSettings
 from tests.fixtures.helpers import assert_problem
+from tests.fixtures.rows import job_row
 from tests.fixtures.stack import ROOT, Stack, running_stack
 
 PROCESS_CAP = 8
@@ -58,16 +59,7 @@ def _db(stack: Stack) -> Iterator[Session]:
 def _queued_job(stack: Stack, tenant: str) -> str:
     """A queued job row of ``tenant`` (its stream needs nothing but the row)."""
     with _db(stack) as session:
-        model = ModelFile(
-            tenant=tenant, filename="m.onnx", format="onnx", size_bytes=1, sha256="0" * 64,
-            storage_key="models/m.onnx",
-        )  # fmt: skip
-        session.add(model)
-        session.flush()
-        job = Job(tenant=tenant, model_id=model.id, recipe=None, target={})
-        session.add(job)
-        session.flush()
-        return job.id
+        return job_row(session, tenant=tenant)
 
 
 def _key_id(stack: Stack, key: str) -> str:

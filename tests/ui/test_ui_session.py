@@ -21,11 +21,11 @@ from fastapi.testclient import TestClient
 
 from app.auth import keys
 from app.cli import migrate
-from app.db.models import Job, ModelFile
 from app.db.session import get_engine, get_sessionmaker
 from app.main import create_app
 from app.settings import get_settings
 from app.ui import session as ui_session
+from tests.fixtures.rows import job_row
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "http://modelpress.test"
@@ -72,16 +72,7 @@ def _new_key(tenant: str = "acme") -> Key:
 
 def _queued_job(*, tenant: str) -> str:
     with get_sessionmaker().begin() as session:
-        model = ModelFile(
-            tenant=tenant, filename="m.onnx", format="onnx", size_bytes=1, sha256="0" * 64,
-            storage_key="models/m.onnx",
-        )  # fmt: skip
-        session.add(model)
-        session.flush()
-        job = Job(tenant=tenant, model_id=model.id, recipe=None, target={})
-        session.add(job)
-        session.flush()
-        return job.id
+        return job_row(session, tenant=tenant)
 
 
 def _revoke_with_cli(data_dir: Path, key_id: str) -> None:

@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, ModelFile, Webhook, WebhookAttempt, WebhookDelivery
+from app.db.models import Webhook, WebhookAttempt, WebhookDelivery
+from tests.fixtures.rows import job_row, model_row
 from tests.fixtures.stack import ROOT, _postgres_database, unavailable
 
 BEFORE = "a3d5e7f9b1c2"
@@ -40,23 +41,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield from _postgres_database(server)
 
 
-def _model(session: Session, tenant: str | None) -> str:
-    row = ModelFile(
-        tenant=tenant, filename="m.zip", format="hf", size_bytes=1, sha256="0" * 64,
-        storage_key="k",
-    )  # fmt: skip
-    session.add(row)
-    session.flush()
-    return row.id
-
-
-def _job(session: Session, tenant: str | None, model_id: str) -> str:
-    row = Job(tenant=tenant, model_id=model_id, recipe={}, target={})
-    session.add(row)
-    session.flush()
-    return row.id
-
-
 def test_crossed_deliveries_are_deleted_and_own_ones_kept(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -67,8 +51,8 @@ def test_crossed_deliveries_are_deleted_and_own_ones_kept(
                  ("alpha", "beta", None)}  # fmt: skip
         session.add_all(hooks.values())
         session.flush()
-        models = {t: _model(session, t) for t in hooks}
-        jobs = {t: _job(session, t, models[t]) for t in hooks}
+        models = {t: model_row(session, tenant=t) for t in hooks}
+        jobs = {t: job_row(session, tenant=t, model_id=models[t]) for t in hooks}
         kept, crossed = [], []
         for owner in hooks:
             for subscriber, hook in hooks.items():

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.db.models import ModelFile, Webhook, WebhookDelivery, utcnow
+from app.db.models import Webhook, WebhookDelivery, utcnow
 from app.webhooks import service
 from app.webhooks.schemas import EventType
+from tests.fixtures.rows import model_row
 from tests.workers.conftest import add_job, broker_messages, session
 from workers import webhooks
 from workers.maintenance import resend_overdue_webhooks
@@ -29,13 +30,7 @@ def _hook(tenant: str | None) -> str:
 
 def _model(tenant: str | None) -> str:
     with session() as s, s.begin():
-        row = ModelFile(
-            tenant=tenant, filename="m.zip", format="hf", size_bytes=1, sha256="0" * 64,
-            storage_key="k",
-        )  # fmt: skip
-        s.add(row)
-        s.flush()
-        return row.id
+        return model_row(s, tenant=tenant)
 
 
 def _deliveries() -> dict[str, list[str]]:

@@ -37,8 +37,8 @@ TARGET = Target(device="cpu", runtime="onnxruntime", batch_size=64)
 MLP_RATIO = 40.0
 MLP_POINTS = 0.5
 MLP_GOAL = (
-    f">= {MLP_RATIO:.0f}x smaller than fp32 (against both the stripped fp32 ONNX and the "
-    f"upload's safetensors), <= {MLP_POINTS} points accuracy lost"
+    f">= {MLP_RATIO:.0f}x smaller download than fp32, like for like: the artifact's .tar.xz "
+    f"against the stripped fp32 ONNX packed the same way; <= {MLP_POINTS} points accuracy lost"
 )
 MLP_SCHEDULE = (0.8, 0.9, 0.95, 0.97)
 MLP_HEAL_EPOCHS = 15
@@ -128,6 +128,28 @@ def _packed_bytes(model: Path, folder: Path) -> int:
     return pack_tar_xz(folder, folder.with_suffix(".tar.xz")).bytes
 
 
+def judge_download(like_for_like: float, stored: dict[str, float], lost: float) -> tuple[bool, str]:
+    """The goal judged on the packed-against-packed ratio; the as-stored ratios only reported.
+
+    A .tar.xz against an uncompressed file credits xz with part of the gain, so only the
+    like-for-like ratio can meet the goal.
+    """
+    met = like_for_like >= MLP_RATIO and lost <= MLP_POINTS
+    reached = (
+        f"{like_for_like:.1f}x like for like (.tar.xz vs fp32 .tar.xz); "
+        + ", ".join(f"{r:.1f}x vs {k} stored uncompressed" for k, r in stored.items())
+        + f"; {points(lost)}"
+    )
+    if not met:
+        short = [
+            n
+            for n, bad in (("size", like_for_like < MLP_RATIO), ("accuracy", lost > MLP_POINTS))
+            if bad
+        ]
+        reached += f" (short on: {', '.join(short)})"
+    return met, reached
+
+
 def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
     shape = ARCHITECTURES["mlp"]["args"]
     layers = [shape["in_features"], *shape["hidden"], shape["num_classes"]]
@@ -163,12 +185,11 @@ def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
     dead = next(s for s in rep.steps if s.technique == "structured_pruning")
     units = dead.details["units"].values()
     packed_fp32 = _packed_bytes(fp32, work / "mlp-fp32-packed")
-    reached = ", ".join(f"{r:.1f}x vs {k}" for k, r in ratios.items())
+    like_for_like = packed_fp32 / archive.bytes
+    met, reached = judge_download(like_for_like, ratios, lost)
     unstripped = (run_dir / "original.onnx").stat().st_size / archive.bytes
-    if min(ratios.values()) < MLP_RATIO <= unstripped:
-        reached += (
-            f"; {MLP_RATIO:.0f}x is reached only against the unstripped export ({unstripped:.1f}x)"
-        )
+    if like_for_like < MLP_RATIO <= unstripped:
+        reached += f"; {MLP_RATIO:.0f}x only against the unstripped export ({unstripped:.1f}x)"
     return [
         Row(
             name,
@@ -180,7 +201,9 @@ def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
                 ),
                 "fp32 baselines": ", ".join(f"{k} {mb(v)}" for k, v in baselines.items()),
                 "artifact model.onnx": mb(rep.compressed.model_bytes),
-                "artifact .tar.xz": f"{mb(archive.bytes)} ({reached})",
+                "artifact .tar.xz": f"{mb(archive.bytes)} ("
+                + ", ".join(f"{r:.1f}x vs {k}, stored uncompressed" for k, r in ratios.items())
+                + ")",
                 "fp32 ONNX packed the same way (.tar.xz)": (
                     f"{mb(packed_fp32)} ({packed_fp32 / archive.bytes:.1f}x the artifact's)"
                 ),
@@ -190,15 +213,15 @@ def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
                 ),
             },
             goal=MLP_GOAL,
-            met=min(ratios.values()) >= MLP_RATIO and lost <= MLP_POINTS,
-            reached=f"{reached}, {points(lost)}",
+            met=met,
+            reached=reached,
             notes=f"schedule {list(MLP_SCHEDULE)} global magnitude, healed {MLP_HEAL_EPOCHS} "
             "epochs each by distillation from the original; then structured_pruning dead_only "
             "removes the units pruning left dead (exact: nothing in, or nothing out) with their "
             f"biases; int8 per-tensor dynamic without smoothing; {data.describe()}; "
-            f"{engine_says(rep)}; ratios are "
-            "the artifact.tar.xz the engine ships against each fp32 baseline as stored "
-            "(uncompressed), the stripped ONNX carrying no debug info, like the artifact; "
+            f"{engine_says(rep)}; the goal is judged like for like, the artifact.tar.xz the "
+            "engine ships against the stripped fp32 ONNX packed by the same code; the ratios "
+            "against the fp32 files as stored (uncompressed) are reported beside it; "
             "accuracy of the artifact measured after plain unpacking in onnxruntime",
         )
     ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import time
 import zipfile
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from sklearn.model_selection import train_test_split
 
 from bench.common import Row
 from bench.digits import MLP_HEAL_EPOCHS, MLP_SCHEDULE, heal
+from bench.page import load_average
+from compressor.artifacts import pack_tar_xz
 from scripts.train_digits import WEIGHTS_FILE, digits_split, train_and_save
 from tests.fixtures.helpers import npz_bytes, unpack_artifact, upload_dataset_ready, upload_ready
 from tests.fixtures.stack import Stack, running_stack
@@ -36,11 +39,12 @@ SEEDS = (1, 2)  # not the seed (0) of the model the fixed schedule was written o
 RATIO, POINTS, BUDGET = 40.0, 0.5, 0.005
 TIME_BUDGET_S = 900
 GOAL = (
-    f"(size, max_accuracy_drop {BUDGET}) >= {RATIO:.0f}x smaller download (vs the "
-    f"stripped fp32 ONNX and the upload's safetensors) with <= {POINTS} points lost on "
-    "held-out test data, on each of two differently seeded models"
+    f"(size, max_accuracy_drop {BUDGET}) >= {RATIO:.0f}x smaller download, like for like "
+    "(the fp32 upload packed the same way), with "
+    f"<= {POINTS} points lost on held-out test data, on each of two differently seeded models"
 )
 SCALING_GOAL = "report the search's wall time with one worker and with two, same goal"
+SCALING_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Prepared:
     model_id: str
     data: dict[str, str]
     safetensors_bytes: int
+    packed_bytes: int  # the fp32 upload as a .tar.xz made by the engine's own packer
     test_accuracy: float
     x_test: np.ndarray
     y_test: np.ndarray
@@ -77,9 +82,12 @@ def _prepare(stack: Stack, work: Path, seed: int) -> Prepared:
     summary = train_and_save("mlp", work / f"mlp-seed{seed}", seed=seed, rows=(x_tr, y_tr))
     folder = Path(summary["out"])
     buf = io.BytesIO()
+    packed = work / f"mlp-seed{seed}-packed"
+    packed.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(buf, "w") as zf:
         for name in ("architecture.json", WEIGHTS_FILE):
             zf.write(folder / name, name)
+            shutil.copyfile(folder / name, packed / name)
     with stack.client() as client:
         model = upload_ready(client, buf.getvalue(), "digits-mlp.zip")
         train = upload_dataset_ready(client, npz_bytes(input=x_tr, labels=y_tr), "train.npz")
@@ -88,6 +96,7 @@ def _prepare(stack: Stack, work: Path, seed: int) -> Prepared:
         model_id=model["id"],
         data={"train": train["id"], "eval": eval_["id"]},
         safetensors_bytes=(folder / WEIGHTS_FILE).stat().st_size,
+        packed_bytes=pack_tar_xz(packed, packed.with_suffix(".tar.xz")).bytes,
         test_accuracy=float(summary["eval_accuracy"]),
         x_test=split.x_eval,
         y_test=split.y_eval,
@@ -133,11 +142,31 @@ def _fixed_recipe() -> dict[str, Any]:
     return {"steps": steps}
 
 
-def _verdict(p: Prepared, report: dict[str, Any], accuracy: float) -> tuple[float, float, float]:
+def _verdict(p: Prepared, report: dict[str, Any], accuracy: float) -> dict[str, float]:
+    """Ratios of the download: like for like (packed fp32) and against the files as stored."""
     size = report["downloaded_bytes"]
-    onnx_ratio = report["original"]["model_bytes"] / size
-    st_ratio = p.safetensors_bytes / size
-    return onnx_ratio, st_ratio, (p.test_accuracy - accuracy) * 100
+    return {
+        "packed": p.packed_bytes / size,
+        "onnx": report["original"]["model_bytes"] / size,
+        "st": p.safetensors_bytes / size,
+        "lost": (p.test_accuracy - accuracy) * 100,
+    }
+
+
+def judge(v: dict[str, float]) -> tuple[bool, str]:
+    """The goal on the like-for-like ratio; a .tar.xz against raw files flatters xz."""
+    met = v["packed"] >= RATIO and v["lost"] <= POINTS
+    reached = (
+        f"{v['packed']:.1f}x like for like (vs the fp32 upload packed the same way; "
+        f"{v['onnx']:.1f}x / {v['st']:.1f}x vs stripped fp32 ONNX / safetensors stored "
+        f"uncompressed), {v['lost']:+.2f} points lost on held-out"
+    )
+    if not met:
+        short = [
+            n for n, bad in (("size", v["packed"] < RATIO), ("accuracy", v["lost"] > POINTS)) if bad
+        ]
+        reached += f" (short on: {', '.join(short)})"
+    return met, reached
 
 
 def goal_digits(work: Path) -> list[Row]:
@@ -155,38 +184,25 @@ def goal_digits(work: Path) -> list[Row]:
             fixed, _, fixed_acc = _run(
                 stack, {"model_id": p.model_id, "data": p.data, "recipe": _fixed_recipe()}, work, p
             )
-            onnx_x, st_x, lost = _verdict(p, report, accuracy)
-            f_onnx_x, f_st_x, f_lost = _verdict(p, fixed, fixed_acc)
+            v = _verdict(p, report, accuracy)
+            f = _verdict(p, fixed, fixed_acc)
             search = report["search"]
             chosen = next(c for c in search["candidates"] if c["job_id"] == search["chosen_job_id"])
-            met = min(onnx_x, st_x) >= RATIO and lost <= POINTS
+            met, reached = judge(v)
             rows.append(
                 Row(
                     name=f"digits MLP seed {seed}: goal size, accuracy drop <= {BUDGET}",
                     figures={
                         "held-out accuracy (original)": f"{p.test_accuracy:.2%}",
-                        "goal job": f"{report['downloaded_bytes']:,} bytes ({onnx_x:.1f}x vs stripped fp32 ONNX, {st_x:.1f}x vs safetensors), held-out accuracy {accuracy:.2%} ({-lost:+.2f} points)",
+                        "fp32 upload packed the same way (.tar.xz)": f"{p.packed_bytes:,} bytes",
+                        "goal job": f"{report['downloaded_bytes']:,} bytes ({v['packed']:.1f}x like for like; {v['onnx']:.1f}x vs stripped fp32 ONNX, {v['st']:.1f}x vs safetensors, stored uncompressed), held-out accuracy {accuracy:.2%} ({-v['lost']:+.2f} points)",
                         "chosen": f"{chosen['purpose']}; eval drop {chosen['accuracy_drop']:.4f} + margin {chosen['budget_margin']:.4f}",
                         "search": f"{len(search['candidates'])} candidates in {search['rounds']} rounds, {wall:.0f} s on {len(search['workers'])} workers, stopped by {search['stopped_by']}",
-                        "fixed 41x schedule of docs, same model": f"{fixed['downloaded_bytes']:,} bytes ({f_onnx_x:.1f}x / {f_st_x:.1f}x), held-out accuracy {fixed_acc:.2%} ({-f_lost:+.2f} points)",
+                        "fixed schedule of the digits MLP section, same model": f"{fixed['downloaded_bytes']:,} bytes ({f['packed']:.1f}x like for like; {f['onnx']:.1f}x / {f['st']:.1f}x stored uncompressed), held-out accuracy {fixed_acc:.2%} ({-f['lost']:+.2f} points)",
                     },
                     goal=GOAL,
                     met=met,
-                    reached=f"{min(onnx_x, st_x):.1f}x, {lost:+.2f} points lost on held-out"
-                    + (
-                        ""
-                        if met
-                        else " (short on: "
-                        + ", ".join(
-                            n
-                            for n, bad in (
-                                ("size", min(onnx_x, st_x) < RATIO),
-                                ("accuracy", lost > POINTS),
-                            )
-                            if bad
-                        )
-                        + ")"
-                    ),
+                    reached=reached,
                     notes=f"model trained with seed {seed} on the train part only; the search saw that train part (1077 images) and an eval part (360) cut from the 1437-image training split (seed {seed}); the 360 held-out images only judge the downloaded artifact in onnxruntime after plain unpacking. {search['method']}",
                 )
             )
@@ -194,30 +210,45 @@ def goal_digits(work: Path) -> list[Row]:
 
 
 def goal_scaling(work: Path) -> list[Row]:
-    walls = {}
+    """One and two workers alternate, best of three each, so a neighbour's burst on the shared
+    machine does not land on one side only; the load average around each run is reported."""
     seed = SEEDS[0]
-    for workers in (1, 2):
-        with _stack(work / f"stack-{workers}", workers=workers) as stack:
-            p = _prepare(stack, work / f"w{workers}", seed)
-            goal = {
-                "objective": "size",
-                "max_accuracy_drop": BUDGET,
-                "time_budget_s": TIME_BUDGET_S,
-            }
-            body = {"model_id": p.model_id, "data": p.data, "goal": goal}
-            report, wall, _ = _run(stack, body, work, p)
-            walls[workers] = (wall, len(report["search"]["candidates"]), report["search"]["rounds"])
+    runs: dict[int, list[tuple[float, int, int, float, float]]] = {1: [], 2: []}
+    for n in range(SCALING_ROUNDS):
+        for workers in (1, 2):
+            load0 = load_average()
+            with _stack(work / f"stack-{n}-{workers}", workers=workers) as stack:
+                p = _prepare(stack, work / f"r{n}-w{workers}", seed)
+                goal = {
+                    "objective": "size",
+                    "max_accuracy_drop": BUDGET,
+                    "time_budget_s": TIME_BUDGET_S,
+                }
+                body = {"model_id": p.model_id, "data": p.data, "goal": goal}
+                report, wall, _ = _run(stack, body, work, p)
+            search = report["search"]
+            runs[workers].append(
+                (wall, len(search["candidates"]), search["rounds"], load0, load_average())
+            )
+    best = {n: min(r) for n, r in runs.items()}
     cores = os.cpu_count() or 1
+    figures = {
+        f"{n} worker(s), best of {len(r)}": f"{best[n][0]:.0f} s, {best[n][1]} candidates in "
+        f"{best[n][2]} rounds; every run: " + ", ".join(f"{w:.0f} s" for w, *_ in r)
+        for n, r in runs.items()
+    }
+    loads = [x for r in runs.values() for _, _, _, a, b in r for x in (a, b)]
+    figures["1-minute load average around the runs"] = f"{min(loads)} to {max(loads)}"
     return [
         Row(
             name="goal search wall time, one worker vs two (digits MLP, size goal)",
-            figures={
-                f"{n} worker(s)": f"{w:.0f} s, {c} candidates in {r} rounds"
-                for n, (w, c, r) in walls.items()
-            },
+            figures=figures,
             goal=SCALING_GOAL,
             met=None,
-            reached=f"{walls[1][0] / walls[2][0]:.2f}x faster with two workers on {cores} cores",
-            notes="each worker runs one job at a time with one thread; the goal job's own process runs candidates too, so one worker still searches",
+            reached=f"{best[1][0] / best[2][0]:.2f}x faster with two workers on {cores} cores "
+            f"(best of {SCALING_ROUNDS} each, load average {min(loads)} to {max(loads)})",
+            notes="each worker runs one job at a time with one thread; the goal job's own process "
+            f"runs candidates too, so one worker still searches; {SCALING_ROUNDS} rounds, each a "
+            "one-worker search then a two-worker one on fresh deployments, best of each kept",
         )
     ]

@@ -22,12 +22,11 @@ from datetime import timedelta
 from typing import Annotated, Any, BinaryIO, TypeVar
 
 from fastapi import Header
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app import idempotency_repository as repository
 from app.auth.tenancy import session_tenant
-from app.db.models import IdempotencyKey, utcnow
+from app.db.models import utcnow
 from app.errors import AppError, Conflict
 from app.uploads import safe_filename
 from compressor.digest import sha256_stream
@@ -98,29 +97,19 @@ def replay(
 def _claim(session: Session, *, route: str, key: str, digest: str, resource_id: str) -> str | None:
     """Claim the key, or return the resource id of the live claim already holding it."""
     tenant = session_tenant(session) or ""
-    where = (
-        IdempotencyKey.tenant == tenant,
-        IdempotencyKey.route == route,
-        IdempotencyKey.key == key,
+    repository.drop_expired(session, tenant=tenant, route=route, key=key, before=utcnow() - TTL)
+    claimed = repository.insert_if_absent(
+        session,
+        tenant=tenant,
+        route=route,
+        key=key,
+        body_sha256=digest,
+        resource_id=resource_id,
+        created_at=utcnow(),
     )
-    session.execute(
-        delete(IdempotencyKey).where(*where, IdempotencyKey.created_at < utcnow() - TTL)
-    )
-    values = {
-        "tenant": tenant,
-        "route": route,
-        "key": key,
-        "body_sha256": digest,
-        "resource_id": resource_id,
-        "created_at": utcnow(),
-    }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    # RETURNING says whether this insert claimed the key (psycopg reports no rowcount here).
-    table = IdempotencyKey.__table__
-    claim = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    if session.connection().execute(claim.returning(table.c.key)).first() is not None:
+    if claimed:
         return None
-    held = session.execute(select(IdempotencyKey).where(*where)).scalar_one()
+    held = repository.held(session, tenant=tenant, route=route, key=key)
     if held.body_sha256 != digest:
         raise IdempotencyKeyReused(
             "this Idempotency-Key was used with a different request body; send a new key for "

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from app.db.session import DATABASE_AWAY, Backoff, get_sessionmaker
 from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
@@ -25,7 +27,7 @@ from app.jobs.artifacts import attempt_keys
 from app.jobs.errors import CANCELLED_EXIT_CODE, JobError, TimeLimitExceeded, job_error_from_exit
 from app.settings import get_settings
 from app.storage import get_storage
-from workers.patience import patiently
+from workers.job_run import in_transaction, reading
 
 log = logging.getLogger("modelpress.worker")
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,11 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def claim(job_id: str, owner: str) -> lifecycle.Claim | None:
     """queued -> running under ``owner``; the attempt, or None if the job is not ours to run."""
 
-    def call() -> lifecycle.Claim | None:
-        with get_sessionmaker().begin() as session:
-            return lifecycle.claim(session, job_id=job_id, owner=owner)
-
-    return patiently(call, f"claiming job {job_id}")
+    return in_transaction(
+        f"claiming job {job_id}",
+        lambda session: lifecycle.claim(session, job_id=job_id, owner=owner),
+    )
 
 
 def _renew_lease(job_id: str, owner: str) -> bool:
@@ -95,14 +96,13 @@ def _settle(job_id: str, owner: str, *, stopped_for: str, code: int, time_limit:
         if error is None:  # it settled the job itself
             return
 
-    def call() -> None:
-        with get_sessionmaker().begin() as session:
-            if error is None:
-                lifecycle.settle_cancelled(session, job_id=job_id, owner=owner)
-            else:
-                lifecycle.fail(session, job_id=job_id, owner=owner, error=error)
+    def call(session: Session) -> None:
+        if error is None:
+            lifecycle.settle_cancelled(session, job_id=job_id, owner=owner)
+        else:
+            lifecycle.fail(session, job_id=job_id, owner=owner, error=error)
 
-    patiently(call, f"settling job {job_id}")
+    in_transaction(f"settling job {job_id}", call)
 
 
 def execute_job(job_id: str, *, node: str | None = None) -> None:
@@ -132,13 +132,12 @@ def execute_job(job_id: str, *, node: str | None = None) -> None:
 def drop_attempt_artifacts(job_id: str, attempt: int) -> None:
     """An attempt that did not win leaves no artifact behind; it touches no other attempt's."""
 
-    def winner() -> str | None:
-        with get_sessionmaker()() as session:
-            job = jobs_repository.get(session, job_id)
-            return job.artifact_key if job is not None else None
+    def winner(session: Session) -> str | None:
+        job = jobs_repository.get(session, job_id)
+        return job.artifact_key if job is not None else None
 
     try:
-        kept = patiently(winner, f"reading job {job_id}")
+        kept = reading(f"reading job {job_id}", winner)
     except DATABASE_AWAY:
         log.warning("job %s: attempt %d's artifact is kept: the database is away", job_id, attempt)
         return

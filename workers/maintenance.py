@@ -12,9 +12,10 @@ import time
 from datetime import timedelta
 
 from app import inspection_lease
-from app.db.models import Dataset, Job, JobStatus, ModelFile, is_valid_id, utcnow
+from app.db.models import Dataset, JobStatus, ModelFile, is_valid_id, utcnow
 from app.db.session import get_sessionmaker
 from app.jobs import lifecycle
+from app.jobs import repository as jobs_repository
 from app.queue import enqueue_dataset_inspection, enqueue_inspection, enqueue_webhook_delivery
 from app.settings import get_settings
 from workers import registry
@@ -75,7 +76,7 @@ def sweep_scratch() -> list[str]:
         if not folder.is_dir() or folder.stat().st_mtime > cutoff or not is_valid_id(job_id):
             continue
         with get_sessionmaker()() as session:
-            job = session.get(Job, job_id)
+            job = jobs_repository.get(session, job_id)
             if job is not None and job.status == JobStatus.RUNNING:
                 continue
         shutil.rmtree(folder, ignore_errors=True)

@@ -5,6 +5,12 @@ so any worker of the pool may run it. The goal job's own process does not sit id
 waits: it claims queued candidates itself (the claim is the same conditional update every
 worker uses, so each candidate runs once) and runs them under its own worker's name. With two
 workers, both run candidates.
+
+The nesting is deliberate: ``execute_job`` here is the same supervisor a Celery task runs, so a
+candidate the goal job runs starts its own job process (one level down, never deeper: a
+candidate has a recipe, not a goal), with its own lease, time limit and cancel checks. That
+process dies with the goal job's process (``die_with_parent``), and the claim's lease lets
+another worker re-run a candidate whose runner was lost.
 """
 
 from __future__ import annotations
@@ -17,9 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.auth.tenancy import scope_to_tenant
 from app.db.models import Job, JobStatus
-from app.db.session import get_sessionmaker
 from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
 from app.jobs.artifacts import archive_kind
@@ -42,7 +46,7 @@ from compressor.search.planner import (
 from compressor.search.report import CandidateResult, OriginalFigures, SearchReport
 from compressor.target import Target
 from workers.execute import execute_job
-from workers.patience import patiently
+from workers.job_run import JobRun, in_transaction, publish, reading
 
 log = logging.getLogger("modelpress.search")
 POLL_S = 1.0
@@ -65,23 +69,6 @@ class NoCandidateMetBudget(JobError):
     pass
 
 
-def _session(tenant: str | None) -> Session:
-    """A session that sees only the goal job's tenant's rows (app/auth/tenancy.py): candidates
-    are made, read and adopted for that tenant alone, whatever ids reach it."""
-    session = get_sessionmaker()()
-    if tenant is not None:
-        scope_to_tenant(session, tenant)
-    return session
-
-
-def _in_transaction(what: str, call: Any, *, tenant: str | None) -> Any:
-    def attempt() -> Any:
-        with _session(tenant) as session, session.begin():
-            return call(session)
-
-    return patiently(attempt, what)
-
-
 def _recipe_key(recipe: dict[str, Any] | None) -> str:
     return json.dumps(recipe, sort_keys=True)
 
@@ -90,7 +77,7 @@ def _submit(parent: Job, proposals: list[Proposal], round_no: int, limit_s: int)
     """A child job per proposal; one an earlier attempt of this goal job already made (the
     worker was lost mid-search and the job re-queued) is reused, not run again."""
 
-    def call(session: Any) -> list[str]:
+    def call(session: Session) -> list[str]:
         earlier = {
             _recipe_key(child.recipe): child.id
             for child in jobs_repository.children(session, parent.id)
@@ -120,16 +107,15 @@ def _submit(parent: Job, proposals: list[Proposal], round_no: int, limit_s: int)
             ids.append(child.id)
         return ids
 
-    return _in_transaction(f"submitting candidates of job {parent.id}", call, tenant=parent.tenant)  # type: ignore[no-any-return]
+    return in_transaction(f"submitting candidates of job {parent.id}", call, tenant=parent.tenant)
 
 
 def _statuses(ids: list[str], *, tenant: str | None) -> dict[str, JobStatus]:
-    def read() -> dict[str, JobStatus]:
-        with _session(tenant) as session:
-            rows = session.query(Job.id, Job.status).filter(Job.id.in_(ids)).all()
-            return {job_id: JobStatus(status) for job_id, status in rows}
-
-    return patiently(read, "reading candidates")
+    return reading(
+        "reading candidates",
+        lambda session: jobs_repository.statuses(session, ids),
+        tenant=tenant,
+    )
 
 
 def _work_on(ids: list[str], node: str, keep_going: Any, *, tenant: str | None) -> None:
@@ -149,13 +135,12 @@ def _work_on(ids: list[str], node: str, keep_going: Any, *, tenant: str | None) 
 def _results(
     ids: list[str], proposals: list[Proposal], round_no: int, goal: Goal, *, tenant: str | None
 ) -> list[CandidateResult]:
-    def read() -> list[Job]:
-        with _session(tenant) as session:
-            rows = [jobs_repository.get(session, i) for i in ids]
-            session.expunge_all()
-            return [r for r in rows if r is not None]
+    def read(session: Session) -> list[Job]:
+        rows = [jobs_repository.get(session, i) for i in ids]
+        session.expunge_all()
+        return [r for r in rows if r is not None]
 
-    rows = {row.id: row for row in patiently(read, "reading candidate reports")}
+    rows = {row.id: row for row in reading("reading candidate reports", read, tenant=tenant)}
     results = []
     for child_id, proposal in zip(ids, proposals, strict=True):
         row = rows.get(child_id)
@@ -198,8 +183,8 @@ def _adopt(chosen: Job, workdir: Path) -> PackedFile:
     )
 
 
-def run_search(run: Any, inputs: RunInputs) -> None:
-    """The goal job's body, in its job process (``run`` is its workers.job_process.JobRun)."""
+def run_search(run: JobRun, inputs: RunInputs) -> None:
+    """The goal job's body, in its job process."""
     job, model = inputs.job, inputs.model
     goal = Goal.model_validate(job.goal)
     target = Target.model_validate(job.target)
@@ -265,8 +250,6 @@ def run_search(run: Any, inputs: RunInputs) -> None:
     )
     report = {**(row.report or {}), "search": search.model_dump(mode="json")}
     packed = _adopt(row, run.workdir)
-    from workers.job_process import publish
-
     publish(
         run,
         job,
@@ -278,11 +261,10 @@ def run_search(run: Any, inputs: RunInputs) -> None:
 
 
 def _child(job_id: str, *, tenant: str | None) -> Job:
-    def read() -> Job:
-        with _session(tenant) as session:
-            row = jobs_repository.get(session, job_id)
-            assert row is not None
-            session.expunge(row)
-            return row
+    def read(session: Session) -> Job:
+        row = jobs_repository.get(session, job_id)
+        assert row is not None
+        session.expunge(row)
+        return row
 
-    return patiently(read, f"reading candidate {job_id}")
+    return reading(f"reading candidate {job_id}", read, tenant=tenant)

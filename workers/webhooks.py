@@ -12,17 +12,11 @@ from typing import Any
 
 import httpx
 
-from app.db.models import (
-    DeliveryStatus,
-    Job,
-    ModelFile,
-    Webhook,
-    WebhookAttempt,
-    WebhookDelivery,
-    utcnow,
-)
+from app.db.models import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, utcnow
 from app.db.session import get_sessionmaker
+from app.jobs import repository as jobs_repository
 from app.jobs.schemas import JobRead
+from app.models_upload import repository as models_repository
 from app.models_upload.schemas import ModelRead
 from app.queue import enqueue_webhook_delivery
 from app.settings import get_settings
@@ -37,14 +31,14 @@ USER_AGENT = "modelpress-webhooks/1"
 def _resource(session: Any, event_type: str, resource_id: str) -> dict[str, Any] | None:
     """The resource as the API returns it."""
     if event_type.startswith("job."):
-        job = session.get(Job, resource_id)
+        job = jobs_repository.get(session, resource_id)
         if job is None:
             return None
         read = JobRead.model_validate(job).model_copy(
             update={"warnings": list((job.report or {}).get("warnings", []))}
         )
         return read.model_dump(mode="json")
-    model = session.get(ModelFile, resource_id)
+    model = models_repository.get(session, resource_id)
     return None if model is None else ModelRead.model_validate(model).model_dump(mode="json")
 
 
@@ -75,15 +69,15 @@ def deliver(delivery_id: str) -> str | None:
             session, delivery_id, hold_until=utcnow() + timedelta(seconds=timeout * 4)
         ):
             return None
-        delivery = session.get(WebhookDelivery, delivery_id)
-        hook = session.get(Webhook, delivery.webhook_id) if delivery else None
+        delivery = repository.delivery(session, delivery_id)
+        hook = repository.get(session, delivery.webhook_id) if delivery else None
         if delivery is None or hook is None:
             return None
         if not _same_tenant(session, delivery, hook):
             # Made before deliveries were kept to the resource's tenant: never send it, and
             # drop it so the subscriber's delivery list does not name another tenant's resource.
             log.error("webhook delivery %s crosses tenants; deleted unsent", delivery_id)
-            session.delete(delivery)
+            repository.delete_delivery(session, delivery)
             return DeliveryStatus.FAILED
         if delivery.payload is None:
             delivery.payload = _payload(session, delivery)
@@ -130,16 +124,17 @@ def _record(
     settings = get_settings().webhooks
     retry_in: float | None = None
     with get_sessionmaker().begin() as session:
-        delivery = session.get(WebhookDelivery, delivery_id)
+        delivery = repository.delivery(session, delivery_id)
         if delivery is None:  # its webhook was deleted meanwhile
             return DeliveryStatus.FAILED
-        session.add(
+        repository.add_attempt(
+            session,
             WebhookAttempt(
                 delivery_id=delivery_id,
                 status_code=status_code,
                 error=error[:512] if error else None,
                 duration_ms=round(duration_ms, 2),
-            )
+            ),
         )
         delivery.attempts += 1
         if error is None:

@@ -6,10 +6,10 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import ApiKey, utcnow
+from app.auth import repository
+from app.db.models import ApiKey
 
 KEY_PREFIX = "mp_"
 
@@ -22,24 +22,17 @@ def create_key(session: Session, *, tenant: str, admin: bool) -> tuple[ApiKey, s
     """A new key for ``tenant``; the plain key is returned once and never stored."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(tenant=tenant, prefix=key[:11], key_hash=hash_key(key), admin=admin)
-    session.add(row)
-    session.flush()
-    return row, key
+    return repository.add_key(session, row), key
 
 
 def find_active(session: Session, key: str) -> ApiKey | None:
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    row = repository.key_by_hash(session, hash_key(key))
     return row if row is not None and row.revoked_at is None else None
 
 
 def list_keys(session: Session) -> Sequence[ApiKey]:
-    return session.scalars(select(ApiKey).order_by(ApiKey.tenant, ApiKey.created_at)).all()
+    return repository.keys(session)
 
 
 def revoke(session: Session, key_id: str) -> bool:
-    result = session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return int(getattr(result, "rowcount", 0) or 0) == 1
+    return repository.revoke_key(session, key_id)

@@ -3,12 +3,11 @@ the caller's tenant scope (app/auth/tenancy.py), so the sums are that tenant's a
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import errors
+from app.auth import repository
 from app.auth.tenancy import session_tenant
-from app.db.models import Dataset, Job, JobStatus, ModelFile
 from app.settings import get_settings
 
 
@@ -20,10 +19,7 @@ def check_storage(session: Session, incoming_bytes: int) -> None:
     limit = get_settings().auth.tenant_max_stored_bytes
     if limit is None or session_tenant(session) is None:
         return
-    used = sum(
-        session.scalar(select(func.coalesce(func.sum(row.size_bytes), 0))) or 0
-        for row in (ModelFile, Dataset)
-    )
+    used = repository.stored_bytes(session)
     if used + incoming_bytes > limit:
         raise QuotaExceeded(
             f"storing {incoming_bytes} more bytes would exceed this tenant's {limit} bytes "
@@ -37,14 +33,7 @@ def check_active_jobs(session: Session) -> None:
     limit = get_settings().auth.tenant_max_active_jobs
     if limit is None or session_tenant(session) is None:
         return
-    active = (
-        session.scalar(
-            select(func.count())
-            .select_from(Job)
-            .where(Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
-        )
-        or 0
-    )
+    active = repository.active_jobs(session)
     if active >= limit:
         error = QuotaExceeded(
             f"this tenant already has {active} jobs queued or running (limit {limit})",

@@ -18,14 +18,15 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.db.models import ApiKey, Job, JobEvent, JobStatus
+from app.auth import repository as auth_repository
+from app.db.models import JobStatus
 from app.db.session import get_sessionmaker
 from app.errors import AppError
+from app.jobs import repository
 from app.jobs.schemas import JobEventRead
 from app.settings import get_settings
 
@@ -64,22 +65,9 @@ def _read(cursors: dict[str, int], key_ids: frozenset[str] | None = None) -> _Ti
     with get_sessionmaker()() as session:
         active = None
         if key_ids is not None:
-            active = frozenset(
-                session.scalars(
-                    select(ApiKey.id).where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
-                ).all()
-            )
-        jobs = session.execute(
-            select(Job.id, Job.status, Job.phase, Job.progress, Job.attempts, Job.error).where(
-                Job.id.in_(cursors)
-            )
-        ).all()
-        rows = session.scalars(
-            select(JobEvent)
-            .where(or_(*(and_(JobEvent.job_id == j, JobEvent.id > c) for j, c in cursors.items())))
-            .order_by(JobEvent.id)
-            .limit(LOGS_PER_TICK)
-        ).all()
+            active = auth_repository.active_key_ids(session, key_ids)
+        jobs = repository.states(session, list(cursors))
+        rows = repository.events_after(session, cursors, limit=LOGS_PER_TICK)
         logs: dict[str, list[Row]] = {}
         for row in rows:
             logs.setdefault(row.job_id, []).append(

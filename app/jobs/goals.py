@@ -26,18 +26,9 @@ def _applicable(
     return len(applicable(proposals, kind, target, inspection))
 
 
-def resolve_device(
-    session: Session, goal: Goal, kind: ModelKind, target: Target, data: dict[str, str]
-) -> Target:
-    """'auto' is the GPU when one is live and the search has candidates for it, else the CPU."""
-    if target.device != "auto":
-        return target
-    from app.jobs.service import _gpu_refusal
-
-    gpu = target.model_copy(update={"device": "gpu"})
-    if _gpu_refusal(session) is None and _applicable(goal, kind, gpu, data, None):
-        return gpu
-    return target.model_copy(update={"device": "cpu"})
+def has_candidates(goal: Goal, kind: ModelKind, target: Target, data: dict[str, str]) -> bool:
+    """Whether the search's first round has something to try on this target."""
+    return bool(_applicable(goal, kind, target, data, None))
 
 
 def check(

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import EventLevel, Job, JobEvent, JobInput, JobStatus, is_valid_id
@@ -93,3 +93,46 @@ def events(session: Session, job_id: str, *, after_id: int = 0) -> Sequence[JobE
         .where(JobEvent.job_id == job_id, JobEvent.id > after_id)
         .order_by(JobEvent.id)
     ).all()
+
+
+def statuses(session: Session, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+    """The status of each of these jobs that the session can see."""
+    rows = session.execute(select(Job.id, Job.status).where(Job.id.in_(list(job_ids))))
+    return {job_id: JobStatus(status) for job_id, status in rows}
+
+
+def states(
+    session: Session, job_ids: Sequence[str]
+) -> Sequence[Row[str, JobStatus, str, float, int, str | None]]:
+    """What an event stream shows of each job: status, phase, progress, attempts, error."""
+    return session.execute(
+        select(Job.id, Job.status, Job.phase, Job.progress, Job.attempts, Job.error).where(
+            Job.id.in_(list(job_ids))
+        )
+    ).all()
+
+
+def events_after(session: Session, cursors: dict[str, int], *, limit: int) -> Sequence[JobEvent]:
+    """Each job's events after its cursor, oldest first, at most ``limit`` in all."""
+    return session.scalars(
+        select(JobEvent)
+        .where(or_(*(and_(JobEvent.job_id == j, JobEvent.id > c) for j, c in cursors.items())))
+        .order_by(JobEvent.id)
+        .limit(limit)
+    ).all()
+
+
+def timings(session: Session, *, statuses: Sequence[JobStatus]) -> Sequence[Row[Any]]:
+    """Status, recipe, start and end time of every job in one of ``statuses``."""
+    return session.execute(
+        select(Job.status, Job.recipe, Job.started_at, Job.finished_at).where(
+            Job.status.in_(list(statuses))
+        )
+    ).all()
+
+
+def queued_per_pool(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(Job.queue, func.count()).where(Job.status == JobStatus.QUEUED).group_by(Job.queue)
+    ).all()
+    return {queue: count for queue, count in rows}

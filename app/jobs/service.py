@@ -13,20 +13,21 @@ from app import errors, idempotency
 from app.auth import quotas
 from app.broker import QueueName
 from app.datasets import service as datasets_service
-from app.db.models import Job, JobEvent, JobStatus, new_id, utcnow
-from app.jobs import delivery, goals, lifecycle, repository
+from app.db.models import Job, JobEvent, JobStatus, ModelFile, new_id, utcnow
+from app.jobs import delivery, devices, goals, lifecycle, repository
 from app.jobs.artifacts import media_type
 from app.jobs.delivery import Artifact, Conditions
 from app.jobs.recipes import uploaded_students
 from app.jobs.schemas import REGISTERED, JobCreate
 from app.models_upload import repository as models_repository
 from app.models_upload import service as models_service
-from app.pools.repository import live_workers, queue_has_live_worker
+from app.pools.repository import queue_has_live_worker
 from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import InvalidRecipeError
 from compressor.formats.detect import ModelKind
 from compressor.recipe import Recipe, check_recipe_for_kind, check_target_fits_model
+from compressor.search.goal import Goal
 from compressor.target import Target
 
 
@@ -57,33 +58,6 @@ def _check_target_fits(target: Target, inspection: dict[str, Any] | None) -> Non
         raise TargetTooLarge(str(exc), max_sequence_length=limit) from exc
 
 
-class DeviceUnavailable(errors.AppError):
-    status, slug, title = 422, "device-unavailable", "The target device is not available"
-
-
-def _gpu_refusal(session: Session) -> str | None:
-    """Why no job can run on a GPU now, or None when a live gpu-pool worker reports one."""
-    stale = get_settings().worker.stale_after_s
-    pool = [n for n in live_workers(session, stale_after_s=stale) if QueueName.GPU in n.queues]
-    if any(n.gpu_name for n in pool):
-        return None
-    if not pool:
-        return f"no live worker serves the {QueueName.GPU.value!r} pool"
-    names = ", ".join(n.name for n in pool)
-    return f"no live worker on the {QueueName.GPU.value!r} pool reports a GPU ({names}: none)"
-
-
-def _require_gpu(session: Session) -> None:
-    # Refused now rather than queued: a job must never be measured on a CPU and called a GPU's.
-    reason = _gpu_refusal(session)
-    if reason is not None:
-        raise DeviceUnavailable(
-            f"target.device 'gpu' cannot run here: {reason}; submit with device 'cpu' or "
-            "'auto', or start a worker with --queues gpu on a machine with a CUDA GPU",
-            reason=reason,
-        )
-
-
 class RegistrationUnavailable(errors.AppError):
     status, slug, title = 422, "registration-unavailable", "Model registration is not configured"
 
@@ -98,20 +72,6 @@ def _pending_registration(request: JobCreate) -> dict[str, Any] | None:
             "MODELPRESS_MLFLOW_TRACKING_URI set on the API and the workers"
         )
     return {REGISTERED: request.registration.model_dump(mode="json")}
-
-
-def _resolve_device(session: Session, recipe: Recipe, kind: ModelKind, target: Target) -> Target:
-    """'auto' becomes the device the job runs on, so routing and the report agree.
-
-    The GPU pool only when a live worker there reports a GPU and every step can run there: a
-    CPU-only scheme such as int8_dynamic stays on the CPU pool instead of bypassing its refusal.
-    """
-    if target.device != "auto":
-        return target
-    gpu = target.model_copy(update={"device": "gpu"})
-    if _gpu_refusal(session) is None and _runs_on(recipe, kind, gpu):
-        return gpu
-    return target.model_copy(update={"device": "cpu"})
 
 
 def eta_seconds(job: Job) -> float | None:
@@ -154,31 +114,10 @@ def submit_job(session: Session, *, request: JobCreate, idempotency_key: str | N
     _check_target_fits(request.target, model.inspection)
     data = request.data.by_role()
     if request.goal is not None:
-        target = goals.resolve_device(session, request.goal, kind, request.target, data)
-        goals.check(request.goal, kind, target, data, inspection=model.inspection)
+        target, time_limit_s = _plan_goal(session, request, request.goal, model, kind, data)
     else:
         assert request.recipe is not None
-        target = _resolve_device(session, request.recipe, kind, request.target)
-        try:
-            _check_recipe(request.recipe, kind, target, inspection=model.inspection)
-        except InvalidRecipeError as exc:
-            raise errors.InvalidRecipe(str(exc)) from exc
-    if target.device == "gpu":
-        _require_gpu(session)
-    _check_uploaded_students(session, request)
-    longest = get_settings().broker.visibility_timeout_s - 60
-    time_limit_s = request.time_limit_s
-    if request.goal is not None and time_limit_s is None:
-        time_limit_s = min(goals.default_time_limit(request.goal), longest)
-    if time_limit_s is not None and time_limit_s > longest:
-        # The broker would re-deliver a job still running past its visibility timeout.
-        raise errors.InvalidRecipe(
-            f"time_limit_s may be at most {longest} s on this deployment "
-            "(the broker's visibility timeout minus a margin)"
-        )
-    datasets_service.check_job_data(session, model=model, data=data)
-    if request.goal is not None:
-        goals.check_budget_data(session, request.goal, data)
+        target, time_limit_s = _plan_recipe(session, request, request.recipe, model, kind, data)
     job = Job(
         id=job_id,
         labels=request.labels,
@@ -203,6 +142,69 @@ def submit_job(session: Session, *, request: JobCreate, idempotency_key: str | N
             "a dataset or student model the job names was deleted while it was being submitted"
         ) from exc
     return job
+
+
+def _plan_recipe(
+    session: Session,
+    request: JobCreate,
+    recipe: Recipe,
+    model: ModelFile,
+    kind: ModelKind,
+    data: dict[str, str],
+) -> tuple[Target, int | None]:
+    """A recipe job's device and time limit, once everything it names is checked."""
+    target = devices.resolve_device(
+        session, request.target, runs_on=lambda t: _runs_on(recipe, kind, t)
+    )
+    try:
+        _check_recipe(recipe, kind, target, inspection=model.inspection)
+    except InvalidRecipeError as exc:
+        raise errors.InvalidRecipe(str(exc)) from exc
+    if target.device == "gpu":
+        devices.require_gpu(session)
+    _check_uploaded_students(session, request)
+    time_limit_s = _checked_time_limit(request.time_limit_s)
+    datasets_service.check_job_data(session, model=model, data=data)
+    return target, time_limit_s
+
+
+def _plan_goal(
+    session: Session,
+    request: JobCreate,
+    goal: Goal,
+    model: ModelFile,
+    kind: ModelKind,
+    data: dict[str, str],
+) -> tuple[Target, int | None]:
+    """A goal job's device and time limit (by default long enough for the search's last round)."""
+    target = devices.resolve_device(
+        session, request.target, runs_on=lambda t: goals.has_candidates(goal, kind, t, data)
+    )
+    goals.check(goal, kind, target, data, inspection=model.inspection)
+    if target.device == "gpu":
+        devices.require_gpu(session)
+    time_limit_s = request.time_limit_s
+    if time_limit_s is None:
+        time_limit_s = min(goals.default_time_limit(goal), _longest_time_limit())
+    time_limit_s = _checked_time_limit(time_limit_s)
+    datasets_service.check_job_data(session, model=model, data=data)
+    goals.check_budget_data(session, goal, data)
+    return target, time_limit_s
+
+
+def _longest_time_limit() -> int:
+    return get_settings().broker.visibility_timeout_s - 60
+
+
+def _checked_time_limit(time_limit_s: int | None) -> int | None:
+    longest = _longest_time_limit()
+    if time_limit_s is not None and time_limit_s > longest:
+        # The broker would re-deliver a job still running past its visibility timeout.
+        raise errors.InvalidRecipe(
+            f"time_limit_s may be at most {longest} s on this deployment "
+            "(the broker's visibility timeout minus a margin)"
+        )
+    return time_limit_s
 
 
 def _check_uploaded_students(session: Session, request: JobCreate) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
-from app.db.models import Job, JobStatus
+from app.db.models import JobStatus
 from app.db.session import get_sessionmaker
+from app.jobs import repository as jobs_repository
 from app.pools.repository import live_workers
 from app.settings import get_settings
 
@@ -30,23 +30,13 @@ def techniques(recipe: dict[str, Any] | None) -> list[str]:
 class JobCollector(Collector):
     def collect(self) -> Iterator[Any]:
         with get_sessionmaker()() as session:
-            finished = session.execute(
-                select(Job.status, Job.recipe, Job.started_at, Job.finished_at).where(
-                    Job.status.in_(TERMINAL)
-                )
-            ).all()
-            queued = session.execute(
-                select(Job.queue, func.count())
-                .where(Job.status == JobStatus.QUEUED)
-                .group_by(Job.queue)
-            ).all()
+            finished = jobs_repository.timings(session, statuses=TERMINAL)
+            queued = jobs_repository.queued_per_pool(session)
             stale = get_settings().worker.stale_after_s
             workers = [node.queues for node in live_workers(session, stale_after_s=stale)]
         yield self._finished(finished)
         yield self._durations(finished)
-        yield self._per_pool(
-            "modelpress_jobs_queued", "Jobs waiting in each pool's queue", dict(queued)
-        )
+        yield self._per_pool("modelpress_jobs_queued", "Jobs waiting in each pool's queue", queued)
         yield self._per_pool(
             "modelpress_workers_live",
             "Workers with a fresh heartbeat consuming each queue",

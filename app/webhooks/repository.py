@@ -115,3 +115,16 @@ def take_overdue(session: Session, *, cutoff: datetime) -> list[str]:
         if int(getattr(result, "rowcount", 0) or 0) == 1:
             taken.append(delivery_id)
     return taken
+
+
+def delivery(session: Session, delivery_id: str) -> WebhookDelivery | None:
+    return session.get(WebhookDelivery, delivery_id) if is_valid_id(delivery_id) else None
+
+
+def delete_delivery(session: Session, row: WebhookDelivery) -> None:
+    session.delete(row)
+
+
+def add_attempt(session: Session, attempt: WebhookAttempt) -> WebhookAttempt:
+    session.add(attempt)
+    return attempt

@@ -16,8 +16,8 @@ import numpy as np
 from bench.common import Row, best_of, mb, stripped_copy
 from compressor.inputs import EvalInputs
 from compressor.measure.settings import MeasureSettings
-from compressor.techniques import quant_onnx
 from compressor.techniques.quantization import QuantizationConfig
+from compressor.techniques.quantization import onnx_schemes as quant_onnx
 from scripts.conv_digits import INPUT, export, train
 
 CALIBRATION_IMAGES = 256

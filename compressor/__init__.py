@@ -16,7 +16,6 @@ _EXPORTS = {
     "MeasureSettings": "compressor.measure.settings",
     "CompressionResult": "compressor.pipeline",
     "compress_model": "compressor.pipeline",
-    "compress_hf_model": "compressor.pipeline",
     "CompressionReport": "compressor.report",
     "job_inputs": "compressor.datasets",
     "Recipe": "compressor.recipe",

@@ -28,7 +28,7 @@ from compressor.dataset_headers import (
     tensor_inspection,
 )
 from compressor.formats.detect import inspect_model_dir
-from compressor.inputs import LABELS, InvalidDatasetError, inputs_from_arrays
+from compressor.inputs import LABELS, InvalidDatasetError, inputs_from_arrays, tokenize_texts
 from compressor.target import Target
 
 # Caps on rows and fields are the inspection's; the job reads what was accepted.
@@ -118,15 +118,6 @@ def check_dataset_fits(
         for name, t in dataset["tensors"].items()
     }
     inputs_from_arrays(stand_ins, model_inputs, role=role)
-
-
-def tokenize_texts(
-    tokenizer: Any, texts: list[str], input_names: list[str], *, max_length: int
-) -> dict[str, np.ndarray]:
-    enc = tokenizer(
-        texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="np"
-    )
-    return {name: np.asarray(enc[name], dtype=np.int64) for name in input_names if name in enc}
 
 
 def _as_arrays(data: Dataset, encode: Any) -> dict[str, np.ndarray]:

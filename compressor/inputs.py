@@ -7,7 +7,7 @@ user's evaluation data, a held-out share of the calibration data, or a second fi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -159,15 +159,17 @@ def text_inputs(
     label: str = "fixed English sentences",
 ) -> EvalInputs:
     chosen = list(sentences[: count or len(sentences)])
-    enc = tokenizer(
-        chosen,
-        padding="max_length",
-        truncation=True,
-        max_length=sequence_length,
-        return_tensors="np",
-    )
-    tensors = {name: np.asarray(enc[name], dtype=np.int64) for name in input_names if name in enc}
+    tensors = tokenize_texts(tokenizer, chosen, input_names, max_length=sequence_length)
     return EvalInputs(tensors, f"{len(chosen)} {label}, tokenized")
+
+
+def tokenize_texts(
+    tokenizer: Any, texts: list[str], input_names: list[str], *, max_length: int
+) -> dict[str, np.ndarray]:
+    enc = tokenizer(
+        texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="np"
+    )
+    return {name: np.asarray(enc[name], dtype=np.int64) for name in input_names if name in enc}
 
 
 def generated_token_inputs(
@@ -407,4 +409,55 @@ def plan_inputs(
             "disjoint_from": disjoint,
             "note": " ".join(notes),
         },
+    )
+
+
+Arrays = dict[str, np.ndarray]
+
+
+def training_inputs(train_data: Arrays | None, specs: list[dict[str, Any]]) -> EvalInputs | None:
+    """A job's training arrays as inputs, class labels (when given) under ``LABELS``."""
+    if train_data is None:
+        return None
+    inputs, labels = inputs_from_arrays(train_data, specs, role="training")
+    tensors = dict(inputs.tensors)
+    if labels is not None:
+        tensors[LABELS] = labels
+    return EvalInputs(tensors, inputs.source)
+
+
+def plan_job_inputs(
+    *,
+    specs: list[dict[str, Any]],
+    tokenizer: Any | None,
+    sequence_length: int,
+    defaults: Callable[[InputRole], EvalInputs],
+    calibration_data: Arrays | None,
+    eval_data: Arrays | None,
+    train: EvalInputs | None,
+    train_texts: Sequence[str] | None,
+) -> InputPlan:
+    """``plan_inputs`` from a job's arrays and sentences, checked against the model's inputs.
+
+    Training sentences are encoded as the measurement encodes text, so rows can be compared.
+    """
+    texts = None
+    if train_texts and tokenizer is not None:
+        names = [s["name"] for s in specs]
+        encoded = tokenize_texts(tokenizer, list(train_texts), names, max_length=sequence_length)
+        texts = EvalInputs(encoded, f"{len(train_texts)} training sentences")
+    return plan_inputs(
+        calibration=(
+            inputs_from_arrays(calibration_data, specs, role="calibration")
+            if calibration_data is not None
+            else None
+        ),
+        evaluation=(
+            inputs_from_arrays(eval_data, specs, role="evaluation")
+            if eval_data is not None
+            else None
+        ),
+        training=train,
+        training_texts=texts,
+        defaults=defaults,
     )

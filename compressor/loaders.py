@@ -144,7 +144,12 @@ def load_source(root: Path, *, workdir: Path, torch_steps: bool = False) -> Sour
     source = SourceModel(kind, folder, inspection, inspection["inputs"], onnx_path=copied)
     source.fixed_batch = declared_batch(onnx.load(str(copied), load_external_data=False))
     if torch_steps:
-        from compressor.formats.onnx_torch import attach_torch_module
+        from compressor.formats.onnx_torch import torch_from_onnx
 
-        attach_torch_module(source)
+        converted = torch_from_onnx(
+            copied, input_names=[str(s["name"]) for s in source.input_specs]
+        )
+        source.module = converted.module
+        source.exporter = converted.export
+        source.notes.append(converted.note)
     return source

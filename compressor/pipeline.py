@@ -10,44 +10,25 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from compressor.artifacts import ArtifactFormat, PackedFile, pack_if_small
-from compressor.datasets import tokenize_texts
-from compressor.errors import CompressionError, InvalidModelError, UnsupportedModelError
+from compressor.errors import CompressionError, UnsupportedModelError
 from compressor.formats.detect import detect_kind
 from compressor.formats.hf import copy_side_files
 from compressor.formats.onnx_io import onnx_file_bytes, onnx_parameter_stats, save_onnx_artifact
-from compressor.inputs import LABELS, EvalInputs, InputPlan, inputs_from_arrays, plan_inputs
+from compressor.inputs import Arrays, EvalInputs, InputPlan, plan_job_inputs, training_inputs
 from compressor.loaders import SourceModel, load_source
 from compressor.measure.device import Device, gpu_name, job_device
-from compressor.measure.fidelity import fidelity
 from compressor.measure.runtime import RuntimeMeasurement, measure_in_fresh_process
 from compressor.measure.settings import MeasureSettings
 from compressor.recipe import Recipe, check_recipe_for_kind
-from compressor.report import (
-    CalibrationInputs,
-    CompressedModel,
-    CompressionReport,
-    Fidelity,
-    FidelityInputs,
-    Measurement,
-    OriginalModel,
-    PackedArchive,
-    RanOn,
-    StepReport,
-    regressions,
-)
+from compressor.report import CompressionReport, RanOn, SavedModel, build_report
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepContext, handler_for
 from compressor.training import training_on
 
 Progress = Callable[[str, float], None]
-Arrays = dict[str, np.ndarray]
-
-# Every figure of the report that runs the models reads the measurement inputs.
-MEASURED_ON_THESE = ("fidelity", "accuracy", "latency")
 
 
 @dataclass(frozen=True)
@@ -100,56 +81,6 @@ def _step_context(
     )
 
 
-def _train_inputs(source: SourceModel, train_data: Arrays | None) -> EvalInputs | None:
-    if train_data is None:
-        return None
-    inputs, labels = inputs_from_arrays(train_data, source.input_specs, role="training")
-    tensors = dict(inputs.tensors)
-    if labels is not None:
-        tensors[LABELS] = labels
-    return EvalInputs(tensors, inputs.source)
-
-
-def _texts_as_inputs(
-    source: SourceModel, texts: Sequence[str] | None, target: Target
-) -> EvalInputs | None:
-    """Training sentences encoded as the measurement encodes text, so rows can be compared."""
-    if not texts or source.tokenizer is None:
-        return None
-    names = [s["name"] for s in source.input_specs]
-    tensors = tokenize_texts(
-        source.tokenizer, list(texts), names, max_length=target.sequence_length
-    )
-    return EvalInputs(tensors, f"{len(texts)} training sentences")
-
-
-def _plan(
-    source: SourceModel,
-    target: Target,
-    *,
-    calibration_data: Arrays | None,
-    eval_data: Arrays | None,
-    train: EvalInputs | None,
-    train_texts: Sequence[str] | None,
-) -> InputPlan:
-    specs = source.input_specs
-    return plan_inputs(
-        calibration=(
-            inputs_from_arrays(calibration_data, specs, role="calibration")
-            if calibration_data is not None
-            else None
-        ),
-        evaluation=(
-            inputs_from_arrays(eval_data, specs, role="evaluation")
-            if eval_data is not None
-            else None
-        ),
-        training=train,
-        training_texts=_texts_as_inputs(source, train_texts, target),
-        defaults=lambda role: source.default_inputs(target, role=role),
-    )
-
-
 def _student_loader(student_dir: Path | None, workdir: Path) -> Callable[[], Any] | None:
     if student_dir is None:
         return None
@@ -180,15 +111,6 @@ class _Loaded:
         return self.plan.calibration.head(2)
 
 
-@dataclass(frozen=True)
-class _Saved:
-    """A model as the target runtime runs it: where it is, its bytes and parameter counts."""
-
-    path: Path
-    model_bytes: int
-    stats: dict[str, Any]
-
-
 def _load(
     source_dir: Path,
     recipe: Recipe,
@@ -205,10 +127,12 @@ def _load(
     workdir.mkdir(parents=True, exist_ok=True)
     torch_steps = any(handler_for(s).stage is Stage.TORCH for s in recipe.steps)
     source = load_source(source_dir, workdir=workdir, torch_steps=torch_steps)
-    train = _train_inputs(source, train_data)
-    plan = _plan(
-        source,
-        target,
+    train = training_inputs(train_data, source.input_specs)
+    plan = plan_job_inputs(
+        specs=source.input_specs,
+        tokenizer=source.tokenizer,
+        sequence_length=target.sequence_length,
+        defaults=lambda role: source.default_inputs(target, role=role),
         calibration_data=calibration_data,
         eval_data=eval_data,
         train=train,
@@ -219,21 +143,21 @@ def _load(
 
 def _original_baseline(
     loaded: _Loaded, *, target: Target, workdir: Path, progress: Progress
-) -> _Saved:
+) -> SavedModel:
     """The original as the user would run it on the target runtime."""
     source = loaded.source
     if source.kind == "onnx":
         assert source.onnx_path is not None
         path = source.onnx_path
-        return _Saved(path, onnx_file_bytes(path), onnx_parameter_stats(path))
+        return SavedModel(path, onnx_file_bytes(path), onnx_parameter_stats(path))
     assert source.module is not None
     if target.runtime == "onnxruntime":
         progress("exporting original", 0.08)
         path = workdir / "original.onnx"
         source.export(source.module, loaded.example, path)
-        return _Saved(path, path.stat().st_size, onnx_parameter_stats(path))
+        return SavedModel(path, path.stat().st_size, onnx_parameter_stats(path))
     weight_bytes = int(source.inspection["weight_bytes"])
-    return _Saved(loaded.source_dir, weight_bytes, _torch_param_stats(source.module))
+    return SavedModel(loaded.source_dir, weight_bytes, _torch_param_stats(source.module))
 
 
 def _run_steps(
@@ -289,8 +213,9 @@ def _heals(step: Any) -> bool:
 
 def _save_artifact(
     loaded: _Loaded, state: ModelState, *, target: Target, workdir: Path, progress: Progress
-) -> tuple[Path, ArtifactFormat, _Saved]:
+) -> tuple[Path, ArtifactFormat, SavedModel]:
     """The artifact folder, its format, and the model in it as the target runtime runs it."""
+    progress("saving", 0.68)
     source = loaded.source
     artifact_dir = workdir / "artifact"
     if artifact_dir.exists():
@@ -303,14 +228,14 @@ def _save_artifact(
         files = save_onnx_artifact(state.onnx_path, artifact_dir)
         if source.kind == "huggingface":
             copy_side_files(loaded.source_dir, artifact_dir, include_config=True)
-        saved = _Saved(
+        saved = SavedModel(
             files[0], sum(f.stat().st_size for f in files), onnx_parameter_stats(files[0])
         )
         return artifact_dir, ArtifactFormat.ONNX, saved
     state.module.save_pretrained(str(artifact_dir), safe_serialization=True)
     copy_side_files(loaded.source_dir, artifact_dir, include_config=False)
     weights = sum(p.stat().st_size for p in artifact_dir.glob("*.safetensors"))
-    saved = _Saved(artifact_dir, weights, _torch_param_stats(state.module))
+    saved = SavedModel(artifact_dir, weights, _torch_param_stats(state.module))
     if target.export_onnx:
         progress("exporting ONNX copy", 0.7)
         # Exported in float32: ONNX Runtime's CPU kernels need it for most ops.
@@ -323,14 +248,14 @@ def _measure(
     runtime: str,
     models: tuple[Path, Path],
     *,
-    inputs: EvalInputs,
+    loaded: _Loaded,
     target: Target,
     settings: MeasureSettings,
     progress: Progress,
     device: Device,
-    batch_size: int | None = None,
 ) -> tuple[RuntimeMeasurement, RuntimeMeasurement]:
-    """The original, then the compressed model, each in a fresh process on the same inputs."""
+    """The original, then the compressed model, each in a fresh process on the measurement
+    inputs, both at the batch the upload accepts."""
     measured = []
     for (phase, fraction), path in zip(
         (("measuring original", 0.72), ("measuring compressed", 0.86)), models, strict=True
@@ -340,8 +265,8 @@ def _measure(
             measure_in_fresh_process(
                 runtime=runtime,
                 model_path=path,
-                inputs=inputs,
-                batch_size=batch_size or target.batch_size,
+                inputs=loaded.plan.measurement,
+                batch_size=loaded.source.fixed_batch or target.batch_size,
                 settings=settings,
                 device=device,
             )
@@ -398,7 +323,6 @@ def compress_model(
             train_texts=train_texts,
             student_dir=student_dir,
         )
-    report_progress("saving", 0.68)
     artifact_dir, artifact_format, compressed = _save_artifact(
         loaded, state, target=target, workdir=workdir, progress=report_progress
     )
@@ -406,15 +330,16 @@ def compress_model(
     before, after = _measure(
         runtime,
         (original.path, compressed.path),
-        inputs=loaded.plan.measurement,
+        loaded=loaded,
         target=target,
         settings=settings,
         progress=report_progress,
         device=device,
-        batch_size=loaded.source.fixed_batch,  # both at the batch the upload accepts
     )
     report = build_report(
-        loaded,
+        source=loaded.source,
+        plan=loaded.plan,
+        training_data=loaded.train.source if loaded.train is not None else None,
         target=target,
         settings=settings,
         original=(original, before),
@@ -424,93 +349,8 @@ def compress_model(
         steps=steps,
         ran_on=_ran_on(runtime, device, before, after),
     )
-    fixed = loaded.source.fixed_batch
-    if fixed is not None and fixed != target.batch_size:
-        report.warnings.insert(
-            0,
-            f"the uploaded graph takes a fixed batch of {fixed}: both models were measured at "
-            f"batch {fixed}, not at the target's batch {target.batch_size}",
-        )
     report_progress("done", 1.0)
-    return CompressionResult(
-        artifact_dir=artifact_dir,
-        artifact_format=artifact_format.value,
-        compression_report=report,
-        archive=archive,
-    )
-
-
-def build_report(
-    loaded: _Loaded,
-    *,
-    target: Target,
-    settings: MeasureSettings,
-    original: tuple[_Saved, RuntimeMeasurement],
-    compressed: tuple[_Saved, RuntimeMeasurement],
-    artifact_format: ArtifactFormat,
-    archive: PackedFile | None,
-    steps: list[dict[str, Any]],
-    ran_on: RanOn | None = None,
-) -> CompressionReport:
-    """The report stage: the figures measured the same way for every technique, and warnings."""
-    source, plan = loaded.source, loaded.plan
-    (orig, before), (comp, after) = original, compressed
-    measurement = Measurement(
-        **settings.model_dump(exclude={"timeout_s"}),
-        sequence_length=target.sequence_length,
-        inputs=plan.measurement.source,
-        labelled=plan.labels is not None,
-        fidelity_inputs=FidelityInputs(**plan.measurement_report, used_for=MEASURED_ON_THESE),
-        calibration_inputs=CalibrationInputs(**plan.calibration_report),
-        training_data=loaded.train.source if loaded.train is not None else None,
-        fresh_process=True,
-    )
-    original_model = OriginalModel(
-        format=source.kind,
-        architecture=source.inspection.get("architecture"),
-        runtime_format="onnx" if target.runtime == "onnxruntime" else "safetensors",
-        model_bytes=orig.model_bytes,
-        upload_weight_bytes=source.inspection["weight_bytes"],
-        **orig.stats,
-        **before.metrics(),
-    )
-    packed = (
-        PackedArchive(format=archive.format, path=archive.path.name, bytes=archive.bytes)
-        if archive is not None
-        else None
-    )
-    compressed_model = CompressedModel(
-        format=artifact_format,
-        model_bytes=comp.model_bytes,
-        archive=packed,
-        **comp.stats,
-        **after.metrics(),
-    )
-    fid = Fidelity(
-        **fidelity(
-            before.outputs,
-            after.outputs,
-            attention_mask=plan.measurement.tensors.get("attention_mask"),
-            labels=plan.labels,
-        )
-    )
-    return CompressionReport(
-        target=target,
-        measurement=measurement,
-        original=original_model,
-        compressed=compressed_model,
-        fidelity=fid,
-        steps=[StepReport.model_validate(s) for s in steps],
-        compression_ratio=round(orig.model_bytes / max(comp.model_bytes, 1), 3),
-        archive_compression_ratio=(
-            round(orig.model_bytes / max(archive.bytes, 1), 3) if archive is not None else None
-        ),
-        speedup_p50=round(before.latency_p50_ms / max(after.latency_p50_ms, 1e-9), 3),
-        warnings=regressions(
-            original=original_model, compressed=compressed_model, fidelity=fid, target=target
-        ),
-        ran_on=ran_on,
-    )
+    return CompressionResult(artifact_dir, artifact_format.value, report, archive)
 
 
 def _ran_on(
@@ -530,21 +370,4 @@ def _ran_on(
         training_device=device,
         torch_version=torch.__version__,
         **facts,
-    )
-
-
-def compress_hf_model(
-    source_dir: Path,
-    recipe: Recipe,
-    *,
-    target: Target,
-    workdir: Path,
-    settings: MeasureSettings | None = None,
-    progress: Progress | None = None,
-) -> CompressionResult:
-    """Compress a Hugging Face model directory (kept for callers that only handle those)."""
-    if detect_kind(source_dir) != "huggingface":
-        raise InvalidModelError("not a Hugging Face model directory (no config.json)")
-    return compress_model(
-        source_dir, recipe, target=target, workdir=workdir, settings=settings, progress=progress
     )

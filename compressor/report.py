@@ -6,12 +6,22 @@ agree on one schema. ``version`` changes when a field changes meaning or goes aw
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
+from compressor.measure.fidelity import fidelity as output_fidelity
 from compressor.search.report import SearchReport
 from compressor.target import Target
+
+if TYPE_CHECKING:
+    from compressor.artifacts import ArtifactFormat, PackedFile
+    from compressor.inputs import InputPlan
+    from compressor.loaders import SourceModel
+    from compressor.measure.runtime import RuntimeMeasurement
+    from compressor.measure.settings import MeasureSettings
 
 REPORT_VERSION = 1
 
@@ -19,6 +29,8 @@ REPORT_VERSION = 1
 # it a user would notice the change on their own data (int8 MiniLM keeps 0.99+).
 FIDELITY_WARN_COSINE = 0.99
 FIDELITY_WARN_TOP1 = 0.99
+# Every figure of the report that runs the models reads the measurement inputs.
+MEASURED_ON_THESE = ("fidelity", "accuracy", "latency")
 
 
 class _Strict(BaseModel):
@@ -224,3 +236,96 @@ def _less_faithful(fidelity: Fidelity) -> list[str]:
             f"{(1 - fidelity.top1_agreement) * 100:.1f}% of {rows}"
         )
     return found
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A model as the target runtime runs it: where it is, its bytes and parameter counts."""
+
+    path: Path
+    model_bytes: int
+    stats: dict[str, Any]
+
+
+def build_report(
+    *,
+    source: SourceModel,
+    plan: InputPlan,
+    training_data: str | None,
+    target: Target,
+    settings: MeasureSettings,
+    original: tuple[SavedModel, RuntimeMeasurement],
+    compressed: tuple[SavedModel, RuntimeMeasurement],
+    artifact_format: ArtifactFormat,
+    archive: PackedFile | None,
+    steps: list[dict[str, Any]],
+    ran_on: RanOn | None = None,
+) -> CompressionReport:
+    """The report stage: the figures measured the same way for every technique, and warnings."""
+    (orig, before), (comp, after) = original, compressed
+    measurement = Measurement(
+        **settings.model_dump(exclude={"timeout_s"}),
+        sequence_length=target.sequence_length,
+        inputs=plan.measurement.source,
+        labelled=plan.labels is not None,
+        fidelity_inputs=FidelityInputs(**plan.measurement_report, used_for=MEASURED_ON_THESE),
+        calibration_inputs=CalibrationInputs(**plan.calibration_report),
+        training_data=training_data,
+        fresh_process=True,
+    )
+    original_model = OriginalModel(
+        format=source.kind,
+        architecture=source.inspection.get("architecture"),
+        runtime_format="onnx" if target.runtime == "onnxruntime" else "safetensors",
+        model_bytes=orig.model_bytes,
+        upload_weight_bytes=source.inspection["weight_bytes"],
+        **orig.stats,
+        **before.metrics(),
+    )
+    packed = (
+        PackedArchive(format=archive.format, path=archive.path.name, bytes=archive.bytes)
+        if archive is not None
+        else None
+    )
+    compressed_model = CompressedModel(
+        format=artifact_format,
+        model_bytes=comp.model_bytes,
+        archive=packed,
+        **comp.stats,
+        **after.metrics(),
+    )
+    fid = Fidelity(
+        **output_fidelity(
+            before.outputs,
+            after.outputs,
+            attention_mask=plan.measurement.tensors.get("attention_mask"),
+            labels=plan.labels,
+        )
+    )
+    return CompressionReport(
+        target=target,
+        measurement=measurement,
+        original=original_model,
+        compressed=compressed_model,
+        fidelity=fid,
+        steps=[StepReport.model_validate(s) for s in steps],
+        compression_ratio=round(orig.model_bytes / max(comp.model_bytes, 1), 3),
+        archive_compression_ratio=(
+            round(orig.model_bytes / max(archive.bytes, 1), 3) if archive is not None else None
+        ),
+        speedup_p50=round(before.latency_p50_ms / max(after.latency_p50_ms, 1e-9), 3),
+        warnings=_batch_warnings(source.fixed_batch, target)
+        + regressions(
+            original=original_model, compressed=compressed_model, fidelity=fid, target=target
+        ),
+        ran_on=ran_on,
+    )
+
+
+def _batch_warnings(fixed: int | None, target: Target) -> list[str]:
+    if fixed is None or fixed == target.batch_size:
+        return []
+    return [
+        f"the uploaded graph takes a fixed batch of {fixed}: both models were measured at "
+        f"batch {fixed}, not at the target's batch {target.batch_size}"
+    ]

@@ -173,7 +173,7 @@ def derive_width_student(
 def _graph_width_student(
     teacher: nn.Module, *, width: float, inputs: tuple[torch.Tensor, ...], why: str
 ) -> Student:
-    from compressor.techniques.depgraph import prune_channels
+    from compressor.techniques.pruning.depgraph import prune_channels
 
     student = copy.deepcopy(teacher)
     # Same importance as the Sequential path (L2 norm of what a channel's producers write),

@@ -20,10 +20,10 @@ from torch import nn
 
 from compressor.errors import InvalidModelError
 from compressor.formats.architecture import LibraryArchitecture
+from compressor.formats.input_spec import INPUT_NAME, InputSpec
 
 ARCHITECTURE_FILE = "architecture.json"
 WEIGHTS_FILE = "model.safetensors"
-INPUT_NAME = "input"
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -110,18 +110,6 @@ def _build_cnn(args: CNNArgs) -> nn.Sequential:
         width = hidden
     layers.append(nn.Linear(width, args.num_classes))
     return nn.Sequential(*layers)
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """One named model input; ``None`` in shape is the batch dimension."""
-
-    name: str
-    shape: tuple[int | None, ...]
-    dtype: str = "float32"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
 
 @dataclass(frozen=True)

@@ -144,14 +144,14 @@ class Checker:
 
     def compress(self, name: str, steps: list[dict[str, Any]], *, runtime: str) -> Path:
         from compressor.measure.settings import MeasureSettings
-        from compressor.pipeline import compress_hf_model
+        from compressor.pipeline import compress_model
         from compressor.recipe import Recipe
         from compressor.target import Target
 
         # The files are the same for any device, so they are made for a CPU target (which any
         # onnxruntime can measure) with the engine's own measurement kept minimal; the rows
         # time them here on the device. engine_jobs() covers the engine measuring on CUDA.
-        result = compress_hf_model(
+        result = compress_model(
             self.model_dir,
             Recipe.model_validate({"steps": steps}),
             target=Target(device="cpu", runtime=runtime, sequence_length=self.args.seq_len),  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
 from compressor.errors import InvalidModelError
+from compressor.formats.input_spec import INPUT_NAME, InputSpec
 
 MAX_ARGS = 32
 MAX_STRING = 64
@@ -146,9 +147,7 @@ class LibraryArchitecture(BaseModel):
         """The batch dimension is ``None``."""
         return (None, *self.image_size())
 
-    def inputs(self) -> list[Any]:
-        from compressor.zoo import INPUT_NAME, InputSpec
-
+    def inputs(self) -> list[InputSpec]:
         return [InputSpec(INPUT_NAME, self.input_shape())]
 
     def describe(self) -> dict[str, Any]:

@@ -88,25 +88,48 @@ def export_onnx(
     }
     output_names = _output_names(model.eval(), names, args) or [output_name]
     wrapper = _Outputs(model, names, output_names).eval()
+    save_exported(
+        wrapper,
+        args,
+        path,
+        input_names=names,
+        output_names=output_names,
+        dynamic_shapes=dynamic,
+        failure="export to ONNX failed",
+    )
+
+
+def save_exported(
+    module: torch.nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    *,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_shapes: Any,
+    failure: str,
+) -> None:
+    """Export with the dynamo exporter into one file, Gemm rewritten as MatMul (which the
+    quantizers read); any exporter error becomes UnsupportedModelError prefixed ``failure``."""
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                wrapper,
+                module,
                 args,
-                input_names=names,
+                input_names=input_names,
                 output_names=output_names,
-                dynamic_shapes=dynamic,
+                dynamic_shapes=dynamic_shapes,
                 dynamo=True,
                 verbose=False,
             )
         assert program is not None
         program.save(str(path), external_data=False)
-        model = onnx.load(str(path))
-        if gemm_to_matmul(model):
-            onnx.save(model, str(path))
+        exported = onnx.load(str(path))
+        if gemm_to_matmul(exported):
+            onnx.save(exported, str(path))
     except Exception as exc:  # the exporter raises many unrelated types
-        raise UnsupportedModelError(f"export to ONNX failed: {type(exc).__name__}: {exc}") from exc
+        raise UnsupportedModelError(f"{failure}: {type(exc).__name__}: {exc}") from exc
 
 
 def gemm_to_matmul(model: onnx.ModelProto) -> bool:

@@ -9,8 +9,10 @@ are from ONNX Runtime's on the inspection inputs.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
@@ -19,9 +21,6 @@ from onnx import numpy_helper
 
 from compressor.errors import InvalidModelError, UnsupportedModelError
 from compressor.formats.onnx_shapes import declared_batch
-
-if TYPE_CHECKING:
-    from compressor.loaders import SourceModel
 
 # onnx2torch has converters for opsets 9..17; older graphs move to 17 first (the newest it
 # knows well), newer ones only when an op's newer version has no converter.
@@ -355,7 +354,7 @@ def export_like_upload(
     output_names: list[str],
 ) -> None:
     """Export with the upload's input and output names and a dynamic batch axis."""
-    from compressor.formats.onnx_io import gemm_to_matmul
+    from compressor.formats.onnx_io import save_exported
 
     # torch.export specialises a dimension of size 1, so the example holds at least two rows.
     args = tuple(
@@ -363,36 +362,33 @@ def export_like_upload(
         for n in input_names
     )
     batch = torch.export.Dim("batch")
-    dynamic = ({0: batch} for _ in args)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                module.eval(),
-                args,
-                input_names=input_names,
-                output_names=output_names,
-                dynamic_shapes=tuple(dynamic),
-                dynamo=True,
-                verbose=False,
-            )
-        assert program is not None
-        program.save(str(path), external_data=False)
-        exported = onnx.load(str(path))
-        if gemm_to_matmul(exported):
-            onnx.save(exported, str(path))
-    except Exception as exc:  # the exporter raises many unrelated types
-        raise UnsupportedModelError(
-            f"export of the converted graph back to ONNX failed: {type(exc).__name__}: {exc}"
-        ) from exc
+    save_exported(
+        module.eval(),
+        args,
+        path,
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_shapes=tuple({0: batch} for _ in args),
+        failure="export of the converted graph back to ONNX failed",
+    )
 
 
-def attach_torch_module(source: SourceModel) -> None:
-    """Give an ONNX source the converted module, exported back under the upload's names."""
-    assert source.onnx_path is not None
-    model = onnx.load(str(source.onnx_path), load_external_data=True)
+Exporter = Callable[[torch.nn.Module, dict[str, np.ndarray], Path], None]
+
+
+@dataclass(frozen=True)
+class TorchConversion:
+    """An ONNX upload as a torch module, and how to export it back under the upload's names."""
+
+    module: torch.nn.Module
+    export: Exporter
+    note: str
+
+
+def torch_from_onnx(onnx_path: Path, *, input_names: list[str]) -> TorchConversion:
+    """Convert an ONNX source for the torch-stage steps; the caller keeps what comes back."""
+    model = onnx.load(str(onnx_path), load_external_data=True)
     module, details = convert_to_torch(model)
-    input_names = [str(s["name"]) for s in source.input_specs]
     output_names = [o.name for o in model.graph.output]
 
     def export(module: torch.nn.Module, example: dict[str, np.ndarray], path: Path) -> None:
@@ -400,11 +396,13 @@ def attach_torch_module(source: SourceModel) -> None:
             module, example, path, input_names=input_names, output_names=output_names
         )
 
-    source.module = module
-    source.exporter = export
-    source.notes.append(
-        f"the ONNX graph was converted to torch (onnx2torch, opset {details['opset']}) for the "
-        "torch-stage steps and exported back with a dynamic batch axis"
+    return TorchConversion(
+        module=module,
+        export=export,
+        note=(
+            f"the ONNX graph was converted to torch (onnx2torch, opset {details['opset']}) for "
+            "the torch-stage steps and exported back with a dynamic batch axis"
+        ),
     )
 
 

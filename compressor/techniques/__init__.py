@@ -1,4 +1,8 @@
-"""Every technique: its config joins ``TechniqueConfig``; its handler registers itself on import."""
+"""Every technique: its config joins ``TechniqueConfig``; its handler registers itself on import.
+
+One package per family (``quantization/``, ``pruning/``, ``low_rank/``, ``distillation/``);
+each package's ``__init__`` imports its handlers, so importing the configs here registers them.
+"""
 
 from typing import Annotated
 
@@ -6,10 +10,8 @@ from pydantic import Field
 
 from compressor.techniques.distillation import DistillationConfig
 from compressor.techniques.low_rank import LowRankConfig
-from compressor.techniques.nm_sparsity import NMSparsityConfig
-from compressor.techniques.pruning import PruningConfig
+from compressor.techniques.pruning import NMSparsityConfig, PruningConfig, StructuredPruningConfig
 from compressor.techniques.quantization import QuantizationConfig
-from compressor.techniques.structured_pruning import StructuredPruningConfig
 
 TechniqueConfig = Annotated[
     PruningConfig

@@ -12,6 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+import torchvision  # a hard dependency (pyproject): missing, the module fails, never skips
 from onnx import numpy_helper
 from torch import nn
 
@@ -20,7 +21,7 @@ from compressor.formats.onnx_io import export_onnx
 from compressor.inputs import EvalInputs
 from compressor.target import Target
 from compressor.techniques.base import ModelState, StepContext, handler_for
-from compressor.techniques.structured_pruning import StructuredPruningConfig
+from compressor.techniques.pruning.structured import StructuredPruningConfig
 
 
 class ResidualCNN(nn.Module):
@@ -164,7 +165,6 @@ def test_a_coupling_dependency_graph_misses_is_refused_not_delivered() -> None:
 
 @pytest.fixture
 def resnet18() -> nn.Module:
-    torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
     return _randomise_batchnorm(torchvision.models.resnet18(num_classes=10))
 
@@ -205,7 +205,6 @@ class TestTorchvision:
         _onnx_weights(resnet18, x, tmp_path / "dead.onnx")
 
     def test_mobilenet_v3_small_depthwise_and_squeeze_excitation(self, tmp_path: Path) -> None:
-        torchvision = pytest.importorskip("torchvision")
         torch.manual_seed(0)
         model = _randomise_batchnorm(torchvision.models.mobilenet_v3_small(num_classes=10))
         x = torch.randn(2, 3, 64, 64)

@@ -15,7 +15,7 @@ from compressor.inputs import SAMPLE_SENTENCES, text_inputs
 from compressor.students import derive_student
 from compressor.target import Target
 from compressor.techniques.base import ModelState, StepContext
-from compressor.techniques.distillation import (
+from compressor.techniques.distillation.handler import (
     DistillationConfig,
     DistillationHandler,
     training_data,

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
-from compressor import MeasureSettings, Recipe, Target, compress_hf_model
+from compressor import MeasureSettings, Recipe, Target, compress_model
 from compressor.formats.hf import load_hf_model, load_tokenizer
 from compressor.inputs import text_inputs
 from compressor.techniques.base import ModelState, StepContext
@@ -25,7 +25,7 @@ def test_factorized_minilm_is_smaller_onnx_with_reported_ranks(tmp_path: Path) -
     torch.set_num_threads(1)
     recipe = Recipe.model_validate({"steps": [STEP]})
     assert Recipe.model_validate(recipe.model_dump()) == recipe
-    result = compress_hf_model(
+    result = compress_model(
         ROOT,
         recipe,
         target=Target(runtime="onnxruntime", sequence_length=32),

@@ -13,7 +13,7 @@ from compressor.inputs import EvalInputs
 from compressor.recipe import Recipe
 from compressor.target import Target
 from compressor.techniques.base import ModelState, StepContext, handler_for
-from compressor.techniques.nm_sparsity import NMSparsityConfig, nm_mask
+from compressor.techniques.pruning.nm_sparsity import NMSparsityConfig, nm_mask
 
 
 def _groups_ok(weight: torch.Tensor, n: int, m: int) -> bool:
@@ -58,9 +58,9 @@ def test_minilm_2_4_saved_weights(minilm_dir: Path, tmp_path: Path) -> None:
     from transformers import AutoModel
 
     from compressor.measure.settings import MeasureSettings
-    from compressor.pipeline import compress_hf_model
+    from compressor.pipeline import compress_model
 
-    result = compress_hf_model(
+    result = compress_model(
         minilm_dir,
         Recipe.model_validate({"steps": [{"technique": "nm_sparsity"}]}),
         target=Target(runtime="torch", sequence_length=64),

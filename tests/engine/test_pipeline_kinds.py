@@ -273,8 +273,8 @@ def test_auto_weight_storage_says_why(
 
     from onnxruntime.quantization import QuantType
 
-    from compressor.techniques import quant_onnx
     from compressor.techniques.quantization import QuantizationConfig
+    from compressor.techniques.quantization import onnx_schemes as quant_onnx
 
     (tmp_path / "cpuinfo").write_text(f"processor\t: 0\n{cpuinfo}\n")
     monkeypatch.setattr(quant_onnx, "CPUINFO", tmp_path / "cpuinfo")

@@ -33,9 +33,9 @@ def test_no_masks_or_hooks_left_on_the_module() -> None:
 
 
 def test_minilm_saved_weights_are_sparse(minilm_dir: Path, tmp_path: Path) -> None:
-    from compressor.pipeline import compress_hf_model
+    from compressor.pipeline import compress_model
 
-    result = compress_hf_model(
+    result = compress_model(
         minilm_dir,
         Recipe.model_validate({"steps": [{"technique": "pruning", "sparsity": 0.3}]}),
         target=Target(runtime="torch", sequence_length=32),

@@ -13,8 +13,8 @@ import onnxruntime as ort
 import pytest
 
 from compressor.inputs import EvalInputs
-from compressor.techniques import quant_onnx
 from compressor.techniques.quantization import QuantizationConfig
+from compressor.techniques.quantization import onnx_schemes as quant_onnx
 from scripts.conv_digits import INPUT, OUTPUT, ConvDigits, export, train
 from tests.fixtures.onnx_graphs import int8_convs
 from tests.fixtures.onnx_graphs import opset as opset_of
@@ -134,7 +134,7 @@ def test_weight_only_refused_on_conv_graph_fp16_accepted(
 def test_a_format_that_meets_the_bound_by_one_row_is_not_trusted_over_one_with_room() -> None:
     """The faster format wins only where its agreement clears the bound beyond noise: on 50
     held-out rows, 49 agreeing is within one standard error of 48 (below a 0.98 bound)."""
-    from compressor.techniques.quant_conv import score
+    from compressor.techniques.quantization.conv import score
 
     config = QuantizationConfig(scheme="int8_static", min_top1_agreement=0.98)
     reference = np.eye(10, dtype=np.float32)[np.arange(50) % 10]

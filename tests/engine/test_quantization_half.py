@@ -26,9 +26,9 @@ from compressor.target import Target
 def test_half_precision_torch(
     minilm_dir: Path, tmp_path: Path, scheme: str, dtype: torch.dtype, bound: float
 ) -> None:
-    from compressor.pipeline import compress_hf_model
+    from compressor.pipeline import compress_model
 
-    result = compress_hf_model(
+    result = compress_model(
         minilm_dir,
         Recipe.model_validate({"steps": [{"technique": "quantization", "scheme": scheme}]}),
         target=Target(runtime="torch", sequence_length=32),

@@ -48,13 +48,13 @@ def _held_out(result: Any) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def dynamic(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from compressor.pipeline import compress_hf_model
+    from compressor.pipeline import compress_model
 
     workdir = tmp_path_factory.mktemp("int8_dynamic")
     recipe = Recipe.model_validate(
         {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
     )
-    return compress_hf_model(
+    return compress_model(
         minilm_dir,
         recipe,
         target=TARGET,
@@ -129,7 +129,7 @@ def test_int8_dynamic_generalises_to_held_out_sentences(dynamic: Any, tmp_path: 
     Measured 0.9943 without VNNI, 0.9947 with."""
     from compressor.formats.hf import load_tokenizer
     from compressor.inputs import EvalInputs, text_inputs
-    from compressor.techniques import quant_onnx
+    from compressor.techniques.quantization import onnx_schemes as quant_onnx
 
     result, workdir = dynamic
     tensors = text_inputs(
@@ -151,7 +151,7 @@ def test_int8_dynamic_generalises_to_held_out_sentences(dynamic: Any, tmp_path: 
 def test_int8_static_with_float_fallback(dynamic: Any, tmp_path: Path) -> None:
     from compressor.formats.hf import load_tokenizer
     from compressor.inputs import text_inputs
-    from compressor.techniques import quant_onnx
+    from compressor.techniques.quantization import onnx_schemes as quant_onnx
 
     result, workdir = dynamic
     calibration = text_inputs(

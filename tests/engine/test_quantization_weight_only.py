@@ -14,8 +14,8 @@ from compressor.formats.hf import load_hf_model, load_tokenizer
 from compressor.formats.onnx_io import export_onnx
 from compressor.inputs import EvalInputs, text_inputs
 from compressor.measure.fidelity import fidelity
-from compressor.techniques import quant_onnx
 from compressor.techniques.quantization import QuantizationConfig
+from compressor.techniques.quantization import onnx_schemes as quant_onnx
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from compressor.inputs import EvalInputs
 from compressor.recipe import Recipe
 from compressor.target import Target
 from compressor.techniques.base import ModelState, StepContext, handler_for
-from compressor.techniques.structured_pruning import StructuredPruningConfig
+from compressor.techniques.pruning.structured import StructuredPruningConfig
 
 
 def _apply(
@@ -223,10 +223,10 @@ def test_refusals() -> None:
 @pytest.fixture(scope="module")
 def minilm_torch(minilm_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from compressor.measure.settings import MeasureSettings
-    from compressor.pipeline import compress_hf_model
+    from compressor.pipeline import compress_model
 
     recipe = Recipe.model_validate({"steps": [{"technique": "structured_pruning", "amount": 0.25}]})
-    return compress_hf_model(
+    return compress_model(
         minilm_dir,
         recipe,
         target=Target(runtime="torch", sequence_length=64),
@@ -252,12 +252,12 @@ def test_minilm_ffn_pruned_reloads_smaller(minilm_torch, minilm_dir: Path) -> No
 
 def test_minilm_heads_pruned_onnx(minilm_dir: Path, tmp_path: Path) -> None:
     from compressor.measure.settings import MeasureSettings
-    from compressor.pipeline import compress_hf_model
+    from compressor.pipeline import compress_model
 
     recipe = Recipe.model_validate(
         {"steps": [{"technique": "structured_pruning", "amount": 0.25, "heads": True}]}
     )
-    result = compress_hf_model(
+    result = compress_model(
         minilm_dir,
         recipe,
         target=Target(sequence_length=64),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
@@ -15,11 +15,9 @@ from compressor.errors import UnsupportedModelError
 from compressor.formats.onnx_io import gemm_to_matmul
 from compressor.formats.onnx_shapes import graph_batches
 from compressor.inputs import EvalInputs
-from compressor.techniques import quant_conv
-from compressor.techniques.quant_smooth import const_weight_matmuls, smooth_activations
-
-if TYPE_CHECKING:
-    from compressor.techniques.quantization import QuantizationConfig
+from compressor.techniques.quantization import conv
+from compressor.techniques.quantization.config import QuantizationConfig
+from compressor.techniques.quantization.smoothing import const_weight_matmuls, smooth_activations
 
 # GatherBlockQuantized stores 4-bit values in blocks of this many along the embedding axis.
 _TABLE_BLOCK = 32
@@ -331,8 +329,8 @@ def int8_static(
     )
 
     _quiet()
-    if quant_conv.conv_nodes(onnx.load(str(source))):
-        return quant_conv.int8_static_conv(
+    if conv.conv_nodes(onnx.load(str(source))):
+        return conv.int8_static_conv(
             config,
             source=source,
             out=out,

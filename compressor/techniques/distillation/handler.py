@@ -120,7 +120,7 @@ class DistillationHandler:
             # The teacher is the model as uploaded (or as left by earlier steps); derive_student
             # builds the student from a deep copy, so the teacher never changes.
             teacher = state.module
-            from compressor.techniques.depgraph import example_inputs  # heavy: see depgraph
+            from compressor.techniques.pruning.depgraph import example_inputs  # heavy: see depgraph
 
             student = derive_student(
                 teacher,

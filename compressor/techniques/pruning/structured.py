@@ -35,7 +35,7 @@ from compressor.errors import InvalidRecipeError, UnsupportedModelError
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepConfig, StepContext, register
 
-# compressor.techniques.depgraph is imported where it is used: torch-pruning pulls in timm,
+# compressor.techniques.pruning.depgraph is imported where it is used: torch-pruning pulls in timm,
 # torchvision and torch._dynamo, seconds of CPU that every job process would pay otherwise.
 
 
@@ -349,7 +349,7 @@ class StructuredPruningHandler:
                 if config.heads:
                     details.update(_prune_heads(layers, config))
         else:
-            from compressor.techniques.depgraph import example_inputs, prune_channels
+            from compressor.techniques.pruning.depgraph import example_inputs, prune_channels
 
             _check_prunable(model)
             details = {"family": "dependency graph"}
@@ -374,7 +374,7 @@ class StructuredPruningHandler:
 
 
 def _check_prunable(model: nn.Module) -> None:
-    from compressor.techniques.depgraph import weighted_layers
+    from compressor.techniques.pruning.depgraph import weighted_layers
 
     count = len(weighted_layers(model))
     if count == 0:
@@ -390,7 +390,11 @@ def _check_prunable(model: nn.Module) -> None:
 
 
 def _remove_dead(model: nn.Module, ctx: StepContext) -> dict[str, Any]:
-    from compressor.techniques.depgraph import dead_channels, example_inputs, weighted_layers
+    from compressor.techniques.pruning.depgraph import (
+        dead_channels,
+        example_inputs,
+        weighted_layers,
+    )
 
     # Plain chains also fold constant units into the next bias; other graphs lose the channels
     # nothing reads, which DepGraph finds through adds, concats and BatchNorms.

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import onnx
@@ -24,10 +24,8 @@ import onnx
 from compressor.errors import UnsupportedModelError
 from compressor.inputs import EvalInputs
 from compressor.measure.fidelity import paired_standard_error
-from compressor.measure.session_timing import session_runs
-
-if TYPE_CHECKING:
-    from compressor.techniques.quantization import QuantizationConfig
+from compressor.measure.session_timing import SliceRunner
+from compressor.techniques.quantization.config import QuantizationConfig
 
 CONV_OPS = ("Conv", "ConvTranspose")
 WEIGHT_OPS = (*CONV_OPS, "Gemm", "MatMul")
@@ -163,42 +161,6 @@ def score(reference: np.ndarray, candidate: np.ndarray) -> Score:
     classes = ref.ndim == 2 and ref.shape[1] > 1
     top1 = float((ref.argmax(-1) == cand.argmax(-1)).mean()) if classes else None
     return Score(top1, rel, rows=len(ref))
-
-
-@dataclass
-class Runner:
-    """Runs graphs on the held-out slice, in the batches the graph accepts."""
-
-    data: EvalInputs
-    batch: int
-
-    def outputs(self, model: onnx.ModelProto | Path) -> np.ndarray:
-        session = _session(model, threads=0)
-        names = {i.name for i in session.get_inputs()}
-        outs = [
-            session.run(None, {k: v for k, v in b.items() if k in names})[0]
-            for b in self.data.batches(self.batch)
-        ]
-        return np.concatenate(outs).astype(np.float32)
-
-    def p50_ms(self, path: Path, *, iterations: int = 20) -> float:
-        session = _session(path, threads=1)
-        names = {i.name for i in session.get_inputs()}
-        feed = {k: v for k, v in self.data.head(self.batch).items() if k in names}
-        times = session_runs(session, feed, warmup=3, repeats=iterations)
-        return float(np.median(times) * 1000.0)
-
-
-def _session(model: onnx.ModelProto | Path, *, threads: int) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    source = str(model) if isinstance(model, Path) else model.SerializeToString()
-    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
 
 
 def split_calibration(calibration: EvalInputs) -> tuple[EvalInputs, EvalInputs, str]:
@@ -349,7 +311,7 @@ def float_initializers(path: Path) -> dict[str, onnx.TensorProto]:
 
 
 def layer_errors(
-    qdq: onnx.ModelProto, floats: dict[str, onnx.TensorProto], runner: Runner, ref: np.ndarray
+    qdq: onnx.ModelProto, floats: dict[str, onnx.TensorProto], runner: SliceRunner, ref: np.ndarray
 ) -> dict[str, Score]:
     """Each quantized layer alone in int8, the rest float: its error at the outputs."""
     return {
@@ -361,7 +323,7 @@ def layer_errors(
 def _choose_method(
     config: QuantizationConfig,
     quantize: Quantizer,
-    runner: Runner,
+    runner: SliceRunner,
     ref: np.ndarray,
     exclude: tuple[str, ...],
 ) -> tuple[str, Path, dict[str, Any]]:
@@ -376,7 +338,7 @@ def _keep_in_float(
     config: QuantizationConfig,
     qdq: onnx.ModelProto,
     floats: dict[str, onnx.TensorProto],
-    runner: Runner,
+    runner: SliceRunner,
     ref: np.ndarray,
 ) -> tuple[list[str], dict[str, Score], Score]:
     """Worst layers (each measured alone in int8) go back to float until the bound is met;
@@ -399,7 +361,7 @@ def _choose_format(
     quantize: Quantizer,
     method: str,
     exclude: tuple[str, ...],
-    runner: Runner,
+    runner: SliceRunner,
     ref: np.ndarray,
     config: QuantizationConfig,
 ) -> tuple[str, Path, dict[str, Any]]:
@@ -432,7 +394,7 @@ def int8_static_conv(
     model = onnx.load(str(prepared))
     batch = _fixed_batch(model) or max(1, min(batch_size, 32))
     fit, judge, split_note = split_calibration(calibration)
-    runner = Runner(judge, batch)
+    runner = SliceRunner(judge, batch)
     ref = runner.outputs(source)
     by_recipe = tuple(n.name for n in model.graph.node if any(p in n.name for p in config.exclude))
     quantize = Quantizer(prepared, fit, batch, config.per_channel, weight_type[0], workdir)

@@ -1,4 +1,4 @@
-"""Quantization: one config, one ``scheme`` per storage/compute format.
+"""The quantization config: one ``scheme`` per storage/compute format.
 
 onnxruntime targets (the step acts on the exported graph):
   int8_dynamic      int8 MatMul weights per channel, activations quantized at run time,
@@ -15,22 +15,19 @@ torch targets (the step casts the module, saved as HF safetensors):
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
-import torch
 from pydantic import Field, model_validator
 
 from compressor.errors import InvalidRecipeError
-from compressor.target import Target
-from compressor.techniques.base import ModelState, Stage, StepConfig, StepContext, register
+from compressor.techniques.base import StepConfig
 
 Scheme = Literal[
     "int8_dynamic", "int8_static", "int8_weight_only", "int4_weight_only", "fp16", "bf16"
 ]
-_ONNX_ONLY = ("int8_dynamic", "int8_static", "int8_weight_only", "int4_weight_only")
-_WEIGHT_ONLY = ("int8_weight_only", "int4_weight_only")
-_INT8 = ("int8_dynamic", "int8_static")
+ONNX_ONLY = ("int8_dynamic", "int8_static", "int8_weight_only", "int4_weight_only")
+WEIGHT_ONLY = ("int8_weight_only", "int4_weight_only")
+INT8 = ("int8_dynamic", "int8_static")
 
 
 class QuantizationConfig(StepConfig):
@@ -114,13 +111,13 @@ class QuantizationConfig(StepConfig):
 
     @model_validator(mode="after")
     def _scheme_params(self) -> QuantizationConfig:
-        if self.group_size is not None and self.scheme not in _WEIGHT_ONLY:
+        if self.group_size is not None and self.scheme not in WEIGHT_ONLY:
             raise ValueError(
                 f"group_size applies to int8_weight_only/int4_weight_only, not {self.scheme}"
             )
-        if self.float_fallback and self.scheme not in _INT8:
+        if self.float_fallback and self.scheme not in INT8:
             raise ValueError("float_fallback applies to int8_dynamic/int8_static only")
-        if self.weight_dtype != "auto" and self.scheme not in _INT8:
+        if self.weight_dtype != "auto" and self.scheme not in INT8:
             raise ValueError("weight_dtype applies to int8_dynamic/int8_static only")
         return self
 
@@ -132,7 +129,7 @@ class QuantizationConfig(StepConfig):
 def check_weight_only_graph(config: QuantizationConfig, weight_ops: dict[str, int]) -> None:
     """Weight-only schemes pack MatMul weights (MatMulNBits); ORT has no such kernel for
     convolutions, so a graph whose weights all sit in Conv layers is refused up front."""
-    if config.scheme not in _WEIGHT_ONLY or not weight_ops:
+    if config.scheme not in WEIGHT_ONLY or not weight_ops:
         return
     matmuls = weight_ops.get("MatMul", 0) + weight_ops.get("Gemm", 0)
     convs = weight_ops.get("Conv", 0) + weight_ops.get("ConvTranspose", 0)
@@ -143,62 +140,3 @@ def check_weight_only_graph(config: QuantizationConfig, weight_ops: dict[str, in
             "weight-only kernel: use scheme 'fp16' for a GPU target (half the bytes, fp16 "
             "convolutions run natively there) or 'int8_static' for a CPU target"
         )
-
-
-@register("quantization")
-class QuantizationHandler:
-    stage: ClassVar[Stage] = Stage.ONNX
-
-    def check(self, config: QuantizationConfig, target: Target) -> None:
-        scheme = config.scheme
-        if target.runtime == "torch" and scheme in _ONNX_ONLY:
-            raise InvalidRecipeError(
-                f"{scheme} produces an ONNX Runtime model: set target.runtime to "
-                "'onnxruntime' (transformers has no standard, loadable safetensors format for "
-                "torch int8/int4 weights without extra libraries)"
-            )
-        if scheme == "int8_dynamic" and target.device == "gpu":
-            raise InvalidRecipeError(
-                "int8_dynamic runs on CPU only (ORT has no GPU MatMulInteger kernels); use "
-                "device 'cpu', or int8_weight_only / int4_weight_only / fp16 for GPU"
-            )
-        if scheme == "bf16" and target.runtime == "onnxruntime":
-            raise InvalidRecipeError(
-                "bf16 is not runnable on ONNX Runtime's CPU provider (no bfloat16 MatMul "
-                "kernels); use runtime 'torch' for bf16, or scheme 'fp16'"
-            )
-
-    def apply(
-        self, config: QuantizationConfig, state: ModelState, ctx: StepContext
-    ) -> dict[str, Any]:
-        scheme = config.scheme
-        if ctx.target.runtime == "torch":
-            from compressor.techniques.quant_torch import cast_module
-
-            dtype = torch.float16 if scheme == "fp16" else torch.bfloat16
-            return {"scheme": scheme, **cast_module(state.module, dtype=dtype)}
-
-        from compressor.techniques import quant_onnx
-
-        assert state.onnx_path is not None
-        source = Path(state.onnx_path)
-        out = Path(state.workdir) / f"quantized_{scheme}.onnx"
-        if scheme == "int8_dynamic":
-            details = quant_onnx.int8_dynamic(
-                config, source=source, out=out, calibration=ctx.calibration
-            )
-        elif scheme == "int8_static":
-            details = quant_onnx.int8_static(
-                config,
-                source=source,
-                out=out,
-                calibration=ctx.calibration,
-                batch_size=ctx.target.batch_size,
-            )
-        elif scheme in _WEIGHT_ONLY:
-            bits = 8 if scheme == "int8_weight_only" else 4
-            details = quant_onnx.weight_only(config, bits=bits, source=source, out=out)
-        else:
-            details = quant_onnx.fp16(config, source=source, out=out)
-        state.onnx_path = out
-        return {"scheme": scheme, **details}

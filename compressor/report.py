@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
+from compressor.llm.report import LLMReport
 from compressor.measure.fidelity import fidelity as output_fidelity
 from compressor.search.report import SearchReport
 from compressor.target import Target
@@ -86,7 +87,7 @@ class RanOn(_Strict):
 
     device: Literal["cpu", "cuda"] = Field(description="Where both models were measured.")
     gpu_name: str | None = Field(description="The GPU measured on; null on CPU.")
-    runtime: Literal["onnxruntime", "torch"]
+    runtime: Literal["onnxruntime", "torch", "onnxruntime-genai", "vllm"]
     provider: str | None = Field(
         description="ONNX Runtime execution provider the measured sessions used "
         "(session.get_providers()[0]); null on the torch runtime."
@@ -186,6 +187,8 @@ class CompressionReport(_OmitNone):
     artifact: DeliveredArtifact | None = None
     # Goal-driven jobs only: the report above is the chosen candidate's; this is how it was found.
     search: SearchReport | None = None
+    # Causal LMs on an LLM runtime: perplexity, greedy agreement, decode speed, memory.
+    llm: LLMReport | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The JSON the job row stores."""

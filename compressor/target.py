@@ -11,7 +11,13 @@ class Target(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     device: Literal["cpu", "gpu", "auto"] = "cpu"
-    runtime: Literal["onnxruntime", "torch"] = "onnxruntime"
+    runtime: Literal["onnxruntime", "torch", "onnxruntime-genai", "vllm"] = Field(
+        "onnxruntime",
+        description="onnxruntime: an ONNX graph; torch: the input's own format (Hugging Face "
+        "safetensors). Causal LMs: onnxruntime-genai (a GenAI folder: ONNX with KV cache, "
+        "int4 MatMulNBits, genai_config.json, tokenizer) or vllm (a Hugging Face directory in "
+        "the compressed-tensors format).",
+    )
     batch_size: int = Field(1, ge=1, le=1024)
     sequence_length: int = Field(128, ge=1, le=8192)
     export_onnx: bool = Field(

@@ -134,3 +134,98 @@ class TestLikeForLike:
         met, reached = judge({"packed": 39.0, "onnx": 42.0, "st": 41.0, "lost": 0.0})
         assert not met and reached.startswith("39.0x like for like")
         assert judge({"packed": 40.5, "onnx": 44.0, "st": 43.0, "lost": 0.4})[0]
+
+
+class TestPeers:
+    """The peer rows beside structured pruning and low-rank (bench/peers.py)."""
+
+    def test_a_loss_to_the_peer_is_generated_from_the_numbers_and_listed_as_a_shortfall(
+        self,
+    ) -> None:
+        from bench.peers import versus
+
+        slower = versus([("p50", "0.900 ms", "0.800 ms", 0.9, 0.8, False)])
+        assert slower.endswith(f"; {page.LOSES} p50")
+        # A difference below the page's precision is a tie, not a loss.
+        tie = versus([("p50", "0.800 ms", "0.800 ms", 0.8004, 0.8001, False)])
+        assert page.LOSES not in tie
+        better = versus([("accuracy", "99.00%", "98.00%", 0.99, 0.98, True)])
+        assert page.LOSES not in better
+        row = Row("ours", {"p50": "0.900 ms"}, "goal", True, "2.00x faster; " + slower)
+        doc = page.merge(
+            page.read(Path("/nonexistent.json")),
+            run_id="r1",
+            run=_run("2030-01-01 10:00 UTC", "aaaaaaaaaaaa"),
+            sections=[{"key": "a", "title": "A", "rows": [page.row_dict(row)]}],
+            full=True,
+            order=("a",),
+        )
+        short = page.render(doc).split("## Where we fall short")[1]
+        assert f"- ours: 2.00x faster; {slower}." in short
+
+    def test_plain_svd_is_the_best_rank_r_approximation(self) -> None:
+        import torch
+        from torch import nn
+
+        from bench.peers import _svd_layer
+
+        torch.manual_seed(0)
+        layer = nn.Linear(12, 9)
+        x = torch.randn(5, 12)
+        s = torch.linalg.svdvals(layer.weight.detach().double())
+        with torch.no_grad():
+            full = _svd_layer(layer, 9)(x)
+            assert torch.allclose(full, layer(x), atol=1e-5)
+            cut = _svd_layer(layer, 3)
+            w = cut[1].weight.double() @ cut[0].weight.double()
+        # Eckart-Young: the rank-3 error in Frobenius norm is what the dropped values hold.
+        error = torch.linalg.matrix_norm(w - layer.weight.detach().double())
+        assert abs(float(error) - float(s[3:].square().sum().sqrt())) < 1e-5
+        conv = nn.Conv2d(3, 8, 3, padding=1)
+        image = torch.randn(2, 3, 6, 6)
+        with torch.no_grad():
+            assert torch.allclose(_svd_layer(conv, 8)(image), conv(image), atol=1e-5)
+
+    def test_peer_settings_come_from_our_step_report(self) -> None:
+        from bench.peers import MagnitudePeerConfig, PlainSvdPeerConfig, peer_first_step
+        from compressor.report import StepReport
+
+        pruned = StepReport.model_validate(
+            {
+                "technique": "structured_pruning",
+                "amount": 0.5,
+                "layers_not_pruned": {
+                    "head": "its outputs are the model's outputs",
+                    "mid": "its output channels are coupled to a layer that cannot lose any",
+                },
+            }
+        )
+        peer = peer_first_step(pruned)
+        assert isinstance(peer, MagnitudePeerConfig)
+        assert (peer.amount, peer.ignored) == (0.5, ("head",))
+        factored = StepReport.model_validate(
+            {
+                "technique": "low_rank",
+                "factorized": {
+                    "fc": {
+                        "kind": "linear_svd",
+                        "rank": 4,
+                        "full_rank": 10,
+                        "parameters": [200, 120],
+                    },
+                    "conv": {
+                        "kind": "tucker2",
+                        "rank": [6, 5],
+                        "full_rank": [16, 72],
+                        "parameters": [16 * 8 * 9, 8 * 5 + 5 * 6 * 9 + 6 * 16],
+                    },
+                },
+            }
+        )
+        svd = peer_first_step(factored)
+        assert isinstance(svd, PlainSvdPeerConfig)
+        inner = 8 * 9  # the conv's weight flattened: 16 x 72
+        assert svd.ranks["fc"] == 4 and svd.matched == ("conv",)
+        # The SVD rank that fits in the Tucker-2 layer's parameters, and no more.
+        ours = 8 * 5 + 5 * 6 * 9 + 6 * 16
+        assert svd.ranks["conv"] * (inner + 16) <= ours < (svd.ranks["conv"] + 1) * (inner + 16)

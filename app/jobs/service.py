@@ -26,6 +26,7 @@ from app.settings import get_settings
 from app.storage import get_storage
 from compressor.errors import InvalidRecipeError
 from compressor.formats.detect import ModelKind
+from compressor.llm.rules import check_memory_fits
 from compressor.recipe import Recipe, check_recipe_for_kind, check_target_fits_model
 from compressor.search.goal import Goal
 from compressor.target import Target
@@ -56,6 +57,15 @@ def _check_target_fits(target: Target, inspection: dict[str, Any] | None) -> Non
     except InvalidRecipeError as exc:
         limit = (inspection or {}).get("max_sequence_length")
         raise TargetTooLarge(str(exc), max_sequence_length=limit) from exc
+    limit_bytes = get_settings().worker.job_memory_bytes
+    try:
+        check_memory_fits(inspection, job_memory_bytes=limit_bytes)
+    except InvalidRecipeError as exc:
+        raise ModelTooLarge(str(exc), job_memory_bytes=limit_bytes) from exc
+
+
+class ModelTooLarge(errors.AppError):
+    status, slug, title = 422, "model-too-large", "The model does not fit a job's memory"
 
 
 class RegistrationUnavailable(errors.AppError):

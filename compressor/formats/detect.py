@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from compressor.errors import InvalidModelError
 from compressor.formats.bounds import NAME_CHARS, bounded_tree
+from compressor.llm.inspect import causal_lm_facts, is_causal_lm
 
 ModelKind = Literal["huggingface", "onnx", "architecture"]
 
@@ -169,6 +170,11 @@ def _inspect_hf(root: Path) -> dict[str, Any]:
     limit = max_sequence_length(config)
     if limit is not None:  # a job's target.sequence_length is checked against it at submission
         found["max_sequence_length"] = limit
+    if is_causal_lm(config):  # the API says which steps and runtimes apply by this
+        found["kind"] = "causal_lm"
+        found["causal_lm"] = causal_lm_facts(
+            config, dtypes=found["dtypes"], weight_bytes=found["weight_bytes"]
+        )
     return found
 
 

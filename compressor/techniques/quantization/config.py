@@ -11,6 +11,8 @@ onnxruntime targets (the step acts on the exported graph):
   fp16              float16 with normalisation/softmax/reductions kept in float32
 torch targets (the step casts the module, saved as HF safetensors):
   fp16, bf16
+causal LMs for the LLM runtimes (vllm, onnxruntime-genai; compressor/llm/):
+  int4_weight_only, int8_weight_only  layer by layer, GPTQ or round-to-nearest (``method``)
 """
 
 from __future__ import annotations
@@ -104,6 +106,23 @@ class QuantizationConfig(StepConfig):
     )
     group_size: Literal[16, 32, 64, 128, 256] | None = Field(
         None, description="Weight-only schemes: weights per quantization group (default 128)."
+    )
+    method: Literal["auto", "gptq", "rtn"] = Field(
+        "auto",
+        description=(
+            "Causal LMs (runtimes vllm, onnxruntime-genai), weight-only schemes: how weights "
+            "are rounded. gptq: GPTQ with act-order, layer by layer on the calibration text; "
+            "rtn: round to nearest; auto: both, keeping the one with the lower perplexity on "
+            "the held-out quarter of the calibration text."
+        ),
+    )
+    symmetric: bool | None = Field(
+        None,
+        description=(
+            "Causal LMs, weight-only schemes: a grid symmetric around zero (no zero points). "
+            "Default: the runtime's (vllm symmetric, as its kernels and the compressed-tensors "
+            "loader read it; onnxruntime-genai asymmetric, which loses less)."
+        ),
     )
     exclude: tuple[str, ...] = Field(
         (), description="Node-name substrings to keep in float, e.g. sensitive layers."

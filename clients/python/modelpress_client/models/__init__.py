@@ -4,6 +4,7 @@ from .attempt_read import AttemptRead
 from .body_upload_dataset import BodyUploadDataset
 from .body_upload_model import BodyUploadModel
 from .calibration_inputs import CalibrationInputs
+from .candidate_figures import CandidateFigures
 from .candidate_result import CandidateResult
 from .candidate_result_recipe import CandidateResultRecipe
 from .candidate_result_status import CandidateResultStatus
@@ -16,6 +17,7 @@ from .dataset_read import DatasetRead
 from .dataset_read_labels import DatasetReadLabels
 from .dataset_read_status import DatasetReadStatus
 from .dataset_tensor import DatasetTensor
+from .decode_figures import DecodeFigures
 from .delivered_artifact import DeliveredArtifact
 from .delivery_read import DeliveryRead
 from .distillation_config import DistillationConfig
@@ -24,6 +26,7 @@ from .distillation_config_student import DistillationConfigStudent
 from .event_type import EventType
 from .fidelity import Fidelity
 from .fidelity_inputs import FidelityInputs
+from .generation_figures import GenerationFigures
 from .goal import Goal
 from .goal_objective import GoalObjective
 from .goal_techniques_type_0_item import GoalTechniquesType0Item
@@ -37,10 +40,12 @@ from .job_read_data import JobReadData
 from .job_read_labels import JobReadLabels
 from .job_report import JobReport
 from .job_status import JobStatus
+from .llm_report import LLMReport
 from .low_rank_config import LowRankConfig
 from .low_rank_config_conv import LowRankConfigConv
 from .low_rank_config_rank_by import LowRankConfigRankBy
 from .measurement import Measurement
+from .memory_figures import MemoryFigures
 from .mlflow_registered import MlflowRegistered
 from .mlflow_registration import MlflowRegistration
 from .model_inspection import ModelInspection
@@ -66,6 +71,7 @@ from .page_job_read import PageJobRead
 from .page_model_job_result import PageModelJobResult
 from .page_model_read import PageModelRead
 from .page_webhook_read import PageWebhookRead
+from .perplexity_figures import PerplexityFigures
 from .problem import Problem
 from .pruning_config import PruningConfig
 from .pruning_config_scope import PruningConfigScope
@@ -73,6 +79,7 @@ from .quantization_config import QuantizationConfig
 from .quantization_config_calibration_method import QuantizationConfigCalibrationMethod
 from .quantization_config_embedding_bits import QuantizationConfigEmbeddingBits
 from .quantization_config_group_size_type_0 import QuantizationConfigGroupSizeType0
+from .quantization_config_method import QuantizationConfigMethod
 from .quantization_config_scheme import QuantizationConfigScheme
 from .quantization_config_small_table_bits import QuantizationConfigSmallTableBits
 from .quantization_config_weight_dtype import QuantizationConfigWeightDtype
@@ -106,6 +113,7 @@ __all__ = (
     "BodyUploadDataset",
     "BodyUploadModel",
     "CalibrationInputs",
+    "CandidateFigures",
     "CandidateResult",
     "CandidateResultRecipe",
     "CandidateResultStatus",
@@ -118,6 +126,7 @@ __all__ = (
     "DatasetReadLabels",
     "DatasetReadStatus",
     "DatasetTensor",
+    "DecodeFigures",
     "DeliveredArtifact",
     "DeliveryRead",
     "DistillationConfig",
@@ -126,6 +135,7 @@ __all__ = (
     "EventType",
     "Fidelity",
     "FidelityInputs",
+    "GenerationFigures",
     "Goal",
     "GoalObjective",
     "GoalTechniquesType0Item",
@@ -139,10 +149,12 @@ __all__ = (
     "JobReadLabels",
     "JobReport",
     "JobStatus",
+    "LLMReport",
     "LowRankConfig",
     "LowRankConfigConv",
     "LowRankConfigRankBy",
     "Measurement",
+    "MemoryFigures",
     "MlflowRegistered",
     "MlflowRegistration",
     "ModelInspection",
@@ -168,6 +180,7 @@ __all__ = (
     "PageModelJobResult",
     "PageModelRead",
     "PageWebhookRead",
+    "PerplexityFigures",
     "Problem",
     "PruningConfig",
     "PruningConfigScope",
@@ -175,6 +188,7 @@ __all__ = (
     "QuantizationConfigCalibrationMethod",
     "QuantizationConfigEmbeddingBits",
     "QuantizationConfigGroupSizeType0",
+    "QuantizationConfigMethod",
     "QuantizationConfigScheme",
     "QuantizationConfigSmallTableBits",
     "QuantizationConfigWeightDtype",

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ..models.compressed_model import CompressedModel
     from ..models.delivered_artifact import DeliveredArtifact
     from ..models.fidelity import Fidelity
+    from ..models.llm_report import LLMReport
     from ..models.measurement import Measurement
     from ..models.original_model import OriginalModel
     from ..models.ran_on import RanOn
@@ -36,6 +37,7 @@ class CompressionReport:
         target (Target): Where the compressed model will run; latency is measured at these shapes on this runtime.
         archive_compression_ratio (float | None | Unset):
         artifact (DeliveredArtifact | None | Unset):
+        llm (LLMReport | None | Unset):
         ran_on (None | RanOn | Unset):
         search (None | SearchReport | Unset):
         version (int | Unset):  Default: 1.
@@ -52,6 +54,7 @@ class CompressionReport:
     target: Target
     archive_compression_ratio: float | None | Unset = UNSET
     artifact: DeliveredArtifact | None | Unset = UNSET
+    llm: LLMReport | None | Unset = UNSET
     ran_on: None | RanOn | Unset = UNSET
     search: None | SearchReport | Unset = UNSET
     version: int | Unset = 1
@@ -59,6 +62,7 @@ class CompressionReport:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.delivered_artifact import DeliveredArtifact  # noqa: PLC0415
+        from ..models.llm_report import LLMReport  # noqa: PLC0415
         from ..models.ran_on import RanOn  # noqa: PLC0415
         from ..models.search_report import SearchReport  # noqa: PLC0415
 
@@ -94,6 +98,14 @@ class CompressionReport:
             artifact = self.artifact.to_dict()
         else:
             artifact = self.artifact
+
+        llm: dict[str, Any] | None | Unset
+        if isinstance(self.llm, Unset):
+            llm = UNSET
+        elif isinstance(self.llm, LLMReport):
+            llm = self.llm.to_dict()
+        else:
+            llm = self.llm
 
         ran_on: dict[str, Any] | None | Unset
         if isinstance(self.ran_on, Unset):
@@ -135,6 +147,8 @@ class CompressionReport:
             field_dict["archive_compression_ratio"] = archive_compression_ratio
         if artifact is not UNSET:
             field_dict["artifact"] = artifact
+        if llm is not UNSET:
+            field_dict["llm"] = llm
         if ran_on is not UNSET:
             field_dict["ran_on"] = ran_on
         if search is not UNSET:
@@ -151,6 +165,7 @@ class CompressionReport:
         from ..models.compressed_model import CompressedModel  # noqa: PLC0415
         from ..models.delivered_artifact import DeliveredArtifact  # noqa: PLC0415
         from ..models.fidelity import Fidelity  # noqa: PLC0415
+        from ..models.llm_report import LLMReport  # noqa: PLC0415
         from ..models.measurement import Measurement  # noqa: PLC0415
         from ..models.original_model import OriginalModel  # noqa: PLC0415
         from ..models.ran_on import RanOn  # noqa: PLC0415
@@ -206,6 +221,23 @@ class CompressionReport:
 
         artifact = _parse_artifact(d.pop("artifact", UNSET))
 
+        def _parse_llm(data: object) -> LLMReport | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                llm_type_0 = LLMReport.from_dict(data)
+
+                return llm_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(LLMReport | None | Unset, data)
+
+        llm = _parse_llm(d.pop("llm", UNSET))
+
         def _parse_ran_on(data: object) -> None | RanOn | Unset:
             if data is None:
                 return data
@@ -255,6 +287,7 @@ class CompressionReport:
             target=target,
             archive_compression_ratio=archive_compression_ratio,
             artifact=artifact,
+            llm=llm,
             ran_on=ran_on,
             search=search,
             version=version,

@@ -8,6 +8,7 @@ from attrs import define as _attrs_define
 from ..models.quantization_config_calibration_method import QuantizationConfigCalibrationMethod
 from ..models.quantization_config_embedding_bits import QuantizationConfigEmbeddingBits
 from ..models.quantization_config_group_size_type_0 import QuantizationConfigGroupSizeType0
+from ..models.quantization_config_method import QuantizationConfigMethod
 from ..models.quantization_config_scheme import QuantizationConfigScheme
 from ..models.quantization_config_small_table_bits import QuantizationConfigSmallTableBits
 from ..models.quantization_config_weight_dtype import QuantizationConfigWeightDtype
@@ -33,6 +34,10 @@ class QuantizationConfig:
             group (default 128).
         max_output_error (float | Unset): int8_static on convolutional graphs, dense outputs (maps, embeddings): the
             bound on relative output error (L2) on held-out calibration rows. Default: 0.05.
+        method (QuantizationConfigMethod | Unset): Causal LMs (runtimes vllm, onnxruntime-genai), weight-only schemes:
+            how weights are rounded. gptq: GPTQ with act-order, layer by layer on the calibration text; rtn: round to
+            nearest; auto: both, keeping the one with the lower perplexity on the held-out quarter of the calibration text.
+            Default: QuantizationConfigMethod.AUTO.
         min_top1_agreement (float | Unset): int8_static on convolutional graphs, classifier outputs: the most sensitive
             layers stay float until top-1 agreement with the original on held-out calibration rows reaches this. Default:
             0.98.
@@ -45,6 +50,9 @@ class QuantizationConfig:
             fidelity, which pays for the smoothing vectors. Default: QuantizationConfigSmallTableBits.VALUE_4.
         smoothing (float | Unset): int8_dynamic/int8_static: SmoothQuant migration strength alpha; 0 disables. Moves
             activation outliers into the per-channel-quantized weights. Default: 0.8.
+        symmetric (bool | None | Unset): Causal LMs, weight-only schemes: a grid symmetric around zero (no zero points).
+            Default: the runtime's (vllm symmetric, as its kernels and the compressed-tensors loader read it; onnxruntime-
+            genai asymmetric, which loses less).
         technique (Literal['quantization'] | Unset):  Default: 'quantization'.
         version (int | Unset):  Default: 1.
         weight_dtype (QuantizationConfigWeightDtype | Unset): int8_dynamic/int8_static: storage type of the 8-bit
@@ -59,12 +67,14 @@ class QuantizationConfig:
     float_fallback: int | Unset = 0
     group_size: None | QuantizationConfigGroupSizeType0 | Unset = UNSET
     max_output_error: float | Unset = 0.05
+    method: QuantizationConfigMethod | Unset = QuantizationConfigMethod.AUTO
     min_top1_agreement: float | Unset = 0.98
     per_channel: bool | Unset = True
     quantize_embeddings: bool | Unset = True
     scheme: QuantizationConfigScheme | Unset = QuantizationConfigScheme.INT8_DYNAMIC
     small_table_bits: QuantizationConfigSmallTableBits | Unset = QuantizationConfigSmallTableBits.VALUE_4
     smoothing: float | Unset = 0.8
+    symmetric: bool | None | Unset = UNSET
     technique: Literal["quantization"] | Unset = "quantization"
     version: int | Unset = 1
     weight_dtype: QuantizationConfigWeightDtype | Unset = QuantizationConfigWeightDtype.AUTO
@@ -94,6 +104,10 @@ class QuantizationConfig:
 
         max_output_error = self.max_output_error
 
+        method: str | Unset = UNSET
+        if not isinstance(self.method, Unset):
+            method = self.method.value
+
         min_top1_agreement = self.min_top1_agreement
 
         per_channel = self.per_channel
@@ -109,6 +123,12 @@ class QuantizationConfig:
             small_table_bits = self.small_table_bits.value
 
         smoothing = self.smoothing
+
+        symmetric: bool | None | Unset
+        if isinstance(self.symmetric, Unset):
+            symmetric = UNSET
+        else:
+            symmetric = self.symmetric
 
         technique = self.technique
 
@@ -133,6 +153,8 @@ class QuantizationConfig:
             field_dict["group_size"] = group_size
         if max_output_error is not UNSET:
             field_dict["max_output_error"] = max_output_error
+        if method is not UNSET:
+            field_dict["method"] = method
         if min_top1_agreement is not UNSET:
             field_dict["min_top1_agreement"] = min_top1_agreement
         if per_channel is not UNSET:
@@ -145,6 +167,8 @@ class QuantizationConfig:
             field_dict["small_table_bits"] = small_table_bits
         if smoothing is not UNSET:
             field_dict["smoothing"] = smoothing
+        if symmetric is not UNSET:
+            field_dict["symmetric"] = symmetric
         if technique is not UNSET:
             field_dict["technique"] = technique
         if version is not UNSET:
@@ -194,6 +218,13 @@ class QuantizationConfig:
 
         max_output_error = d.pop("max_output_error", UNSET)
 
+        _method = d.pop("method", UNSET)
+        method: QuantizationConfigMethod | Unset
+        if isinstance(_method, Unset):
+            method = UNSET
+        else:
+            method = QuantizationConfigMethod(_method)
+
         min_top1_agreement = d.pop("min_top1_agreement", UNSET)
 
         per_channel = d.pop("per_channel", UNSET)
@@ -216,6 +247,15 @@ class QuantizationConfig:
 
         smoothing = d.pop("smoothing", UNSET)
 
+        def _parse_symmetric(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        symmetric = _parse_symmetric(d.pop("symmetric", UNSET))
+
         technique = cast(Literal["quantization"] | Unset, d.pop("technique", UNSET))
         if technique != "quantization" and not isinstance(technique, Unset):
             raise ValueError(f"technique must match const 'quantization', got '{technique}'")
@@ -236,12 +276,14 @@ class QuantizationConfig:
             float_fallback=float_fallback,
             group_size=group_size,
             max_output_error=max_output_error,
+            method=method,
             min_top1_agreement=min_top1_agreement,
             per_channel=per_channel,
             quantize_embeddings=quantize_embeddings,
             scheme=scheme,
             small_table_bits=small_table_bits,
             smoothing=smoothing,
+            symmetric=symmetric,
             technique=technique,
             version=version,
             weight_dtype=weight_dtype,

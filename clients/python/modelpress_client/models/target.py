@@ -21,7 +21,10 @@ class Target:
         device (TargetDevice | Unset):  Default: TargetDevice.CPU.
         export_onnx (bool | Unset): Also put model.onnx (float32) in an artifact that stays in the input's format
             (runtime torch); ONNX-runtime artifacts are ONNX already. Default: False.
-        runtime (TargetRuntime | Unset):  Default: TargetRuntime.ONNXRUNTIME.
+        runtime (TargetRuntime | Unset): onnxruntime: an ONNX graph; torch: the input's own format (Hugging Face
+            safetensors). Causal LMs: onnxruntime-genai (a GenAI folder: ONNX with KV cache, int4 MatMulNBits,
+            genai_config.json, tokenizer) or vllm (a Hugging Face directory in the compressed-tensors format). Default:
+            TargetRuntime.ONNXRUNTIME.
         sequence_length (int | Unset):  Default: 128.
     """
 

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.candidate_figures import CandidateFigures
+    from ..models.decode_figures import DecodeFigures
+    from ..models.generation_figures import GenerationFigures
+    from ..models.memory_figures import MemoryFigures
+    from ..models.perplexity_figures import PerplexityFigures
+
+
+T = TypeVar("T", bound="LLMReport")
+
+
+@_attrs_define
+class LLMReport:
+    """
+    Attributes:
+        bits (int):
+        calibration (str):
+        candidates (list[CandidateFigures]):
+        decode (DecodeFigures):
+        embeddings (str): How the embedding table and lm_head are stored.
+        generation (GenerationFigures):
+        group_sizes (list[int]):
+        method (str):
+        perplexity (PerplexityFigures):
+        symmetric (bool):
+        memory (MemoryFigures | None | Unset):
+    """
+
+    bits: int
+    calibration: str
+    candidates: list[CandidateFigures]
+    decode: DecodeFigures
+    embeddings: str
+    generation: GenerationFigures
+    group_sizes: list[int]
+    method: str
+    perplexity: PerplexityFigures
+    symmetric: bool
+    memory: MemoryFigures | None | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..models.memory_figures import MemoryFigures  # noqa: PLC0415
+
+        bits = self.bits
+
+        calibration = self.calibration
+
+        candidates = []
+        for candidates_item_data in self.candidates:
+            candidates_item = candidates_item_data.to_dict()
+            candidates.append(candidates_item)
+
+        decode = self.decode.to_dict()
+
+        embeddings = self.embeddings
+
+        generation = self.generation.to_dict()
+
+        group_sizes = self.group_sizes
+
+        method = self.method
+
+        perplexity = self.perplexity.to_dict()
+
+        symmetric = self.symmetric
+
+        memory: dict[str, Any] | None | Unset
+        if isinstance(self.memory, Unset):
+            memory = UNSET
+        elif isinstance(self.memory, MemoryFigures):
+            memory = self.memory.to_dict()
+        else:
+            memory = self.memory
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "bits": bits,
+                "calibration": calibration,
+                "candidates": candidates,
+                "decode": decode,
+                "embeddings": embeddings,
+                "generation": generation,
+                "group_sizes": group_sizes,
+                "method": method,
+                "perplexity": perplexity,
+                "symmetric": symmetric,
+            }
+        )
+        if memory is not UNSET:
+            field_dict["memory"] = memory
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.candidate_figures import CandidateFigures  # noqa: PLC0415
+        from ..models.decode_figures import DecodeFigures  # noqa: PLC0415
+        from ..models.generation_figures import GenerationFigures  # noqa: PLC0415
+        from ..models.memory_figures import MemoryFigures  # noqa: PLC0415
+        from ..models.perplexity_figures import PerplexityFigures  # noqa: PLC0415
+
+        d = dict(src_dict)
+        bits = d.pop("bits")
+
+        calibration = d.pop("calibration")
+
+        candidates = []
+        _candidates = d.pop("candidates")
+        for candidates_item_data in _candidates:
+            candidates_item = CandidateFigures.from_dict(candidates_item_data)
+
+            candidates.append(candidates_item)
+
+        decode = DecodeFigures.from_dict(d.pop("decode"))
+
+        embeddings = d.pop("embeddings")
+
+        generation = GenerationFigures.from_dict(d.pop("generation"))
+
+        group_sizes = cast(list[int], d.pop("group_sizes"))
+
+        method = d.pop("method")
+
+        perplexity = PerplexityFigures.from_dict(d.pop("perplexity"))
+
+        symmetric = d.pop("symmetric")
+
+        def _parse_memory(data: object) -> MemoryFigures | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                memory_type_0 = MemoryFigures.from_dict(data)
+
+                return memory_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(MemoryFigures | None | Unset, data)
+
+        memory = _parse_memory(d.pop("memory", UNSET))
+
+        llm_report = cls(
+            bits=bits,
+            calibration=calibration,
+            candidates=candidates,
+            decode=decode,
+            embeddings=embeddings,
+            generation=generation,
+            group_sizes=group_sizes,
+            method=method,
+            perplexity=perplexity,
+            symmetric=symmetric,
+            memory=memory,
+        )
+
+        return llm_report

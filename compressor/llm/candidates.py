@@ -1,0 +1,112 @@
+"""Quantize a causal LM with each candidate method and keep the one that holds perplexity best.
+
+Every candidate walks the model layer by layer into a compressed-tensors folder (the format
+transformers and vLLM load); for ONNX Runtime GenAI the same walk also writes the GPTQ-layout
+checkpoint its model builder takes, so the integers the user gets are the ones judged here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from compressor.llm.ct_sink import CompressedTensorsSink, DequantizedSink
+from compressor.llm.layerwise import WalkSummary, quantize_causal_lm
+from compressor.llm.measure import perplexity
+from compressor.llm.quantized import QuantizedWeight, WeightSink
+from compressor.llm.report import CandidateFigures
+
+
+@dataclass(frozen=True)
+class Candidate:
+    method: str
+    folder: Path  # compressed-tensors (vllm), or dequantized float weights (GenAI)
+    checkpoint: Path | None  # GPTQ layout, for the GenAI builder
+    summary: WalkSummary
+    figures: CandidateFigures
+
+
+class _Tee:
+    """One walk, two formats."""
+
+    def __init__(self, *sinks: WeightSink) -> None:
+        self.sinks = sinks
+
+    def add_quantized(
+        self, name: str, weight: QuantizedWeight, bias: torch.Tensor | None = None
+    ) -> None:
+        for sink in self.sinks:
+            sink.add_quantized(name, weight, bias)
+
+    def add_float(self, name: str, tensor: torch.Tensor) -> None:
+        for sink in self.sinks:
+            sink.add_float(name, tensor)
+
+    def close(self, config: dict[str, Any], *, tied_embeddings: bool) -> None:
+        for sink in self.sinks:
+            sink.close(config, tied_embeddings=tied_embeddings)
+
+
+def load_causal_lm(folder: Path) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    return model.eval()
+
+
+def run_candidate(
+    source_dir: Path,
+    method: str,
+    *,
+    workdir: Path,
+    bits: int,
+    group_size: int | None,
+    symmetric: bool,
+    calibration: torch.Tensor,
+    held_out: torch.Tensor,
+    with_checkpoint: bool,
+    progress: Callable[[float], None],
+) -> Candidate:
+    from compressor.llm.gptq_checkpoint_sink import GptqCheckpointSink
+
+    started = time.monotonic()
+    folder = workdir / f"candidate-{method}"
+    shutil.rmtree(folder, ignore_errors=True)
+    checkpoint = folder / "gptq" if with_checkpoint else None
+    sink: WeightSink
+    if checkpoint is None:
+        compressed = folder / "compressed-tensors"
+        sink = CompressedTensorsSink(compressed)
+    else:  # judged on its dequantized weights; the GenAI folder is built for the winner only
+        compressed = folder / "dequantized"
+        sink = _Tee(DequantizedSink(compressed), GptqCheckpointSink(checkpoint))
+    summary = quantize_causal_lm(
+        source_dir,
+        sink,
+        bits=bits,
+        method=method,  # type: ignore[arg-type]
+        calibration=calibration,
+        group_size=group_size,
+        symmetric=symmetric,
+        progress=progress,
+    )
+    model = load_causal_lm(compressed)
+    held = perplexity(model, held_out, window=held_out.shape[-1])
+    del model
+    figures = CandidateFigures(
+        method=method,
+        held_out_perplexity=round(held.ppl, 4),
+        seconds=round(time.monotonic() - started, 2),
+    )
+    return Candidate(method, compressed, checkpoint, summary, figures)
+
+
+def best(candidates: list[Candidate]) -> Candidate:
+    """Lowest held-out perplexity; on a tie the first (cheaper) method."""
+    return min(candidates, key=lambda c: c.figures.held_out_perplexity)

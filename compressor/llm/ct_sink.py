@@ -1,0 +1,118 @@
+"""Runtime ``vllm``: a Hugging Face directory in the compressed-tensors ``pack-quantized`` format,
+written tensor by tensor with the compressed-tensors library's own packing and config classes.
+
+transformers loads it with compressed-tensors installed (decompressing on a CPU); vLLM serves it
+with its int4/int8 weight-only kernels on a GPU. The embedding table and lm_head stay in 16-bit
+float: vLLM's compressed-tensors path quantizes Linear layers, not the vocabulary tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from compressor.llm.quantized import QuantizedWeight
+from compressor.llm.shards import ShardWriter
+
+SHARD_BYTES = 1 << 30
+
+
+class CompressedTensorsSink:
+    def __init__(self, out_dir: Path, *, shard_bytes: int = SHARD_BYTES) -> None:
+        self.out_dir = out_dir
+        self._shards = ShardWriter(out_dir, shard_bytes=shard_bytes)
+        self._schemes: dict[tuple[int, int, bool], list[str]] = {}
+        self._float_dtype: torch.dtype | None = None
+
+    def _float(self, tensor: torch.Tensor) -> torch.Tensor:
+        # bf16 stays bf16; anything else is stored in fp16 (half the bytes of fp32).
+        dtype = torch.bfloat16 if tensor.dtype == torch.bfloat16 else torch.float16
+        self._float_dtype = self._float_dtype or dtype
+        return tensor.detach().to(dtype).contiguous()
+
+    def add_quantized(
+        self, name: str, weight: QuantizedWeight, bias: torch.Tensor | None = None
+    ) -> None:
+        from compressed_tensors.compressors.pack_quantized.helpers import pack_to_int32
+
+        offset = 2 ** (weight.bits - 1)
+        signed = (weight.codes.to(torch.int32) - offset).to(torch.int8)
+        self._put(f"{name}.weight_packed", pack_to_int32(signed, weight.bits))
+        self._put(f"{name}.weight_scale", self._float(weight.scales))
+        self._put(f"{name}.weight_shape", torch.tensor(list(weight.codes.shape)))
+        if weight.zero_points is not None:
+            zero = (weight.zero_points.to(torch.int32) - offset).to(torch.int8)
+            self._put(f"{name}.weight_zero_point", pack_to_int32(zero, weight.bits, packed_dim=0))
+        if bias is not None:
+            self._put(f"{name}.bias", self._float(bias))
+        key = (weight.bits, weight.group_size, weight.symmetric)
+        self._schemes.setdefault(key, []).append(name)
+
+    def add_float(self, name: str, tensor: torch.Tensor) -> None:
+        self._put(name, self._float(tensor))
+
+    def _put(self, key: str, tensor: torch.Tensor) -> None:
+        self._shards.put(key, tensor)
+
+    def close(self, config: dict[str, Any], *, tied_embeddings: bool) -> None:
+        self._shards.finish(single_file=True)
+        config = dict(config)
+        config["tie_word_embeddings"] = tied_embeddings
+        config["torch_dtype"] = str(self._float_dtype or torch.float16).removeprefix("torch.")
+        config["quantization_config"] = self.quantization_config()
+        (self.out_dir / "config.json").write_text(json.dumps(config, indent=2))
+
+    def quantization_config(self) -> dict[str, Any]:
+        from compressed_tensors.quantization import (
+            QuantizationArgs,
+            QuantizationConfig,
+            QuantizationScheme,
+        )
+
+        single = len(self._schemes) == 1
+        groups = {
+            f"group_{i}": QuantizationScheme(
+                targets=["Linear"] if single else [f"re:^{n.replace('.', '[.]')}$" for n in names],
+                weights=QuantizationArgs(
+                    num_bits=bits,
+                    type="int",
+                    symmetric=symmetric,
+                    strategy="group",
+                    group_size=group_size,
+                ),
+            )
+            for i, ((bits, group_size, symmetric), names) in enumerate(
+                sorted(self._schemes.items())
+            )
+        }
+        config = QuantizationConfig(
+            config_groups=groups,
+            format="pack-quantized",
+            quantization_status="compressed",
+            ignore=["lm_head"],
+        )
+        return config.model_dump(mode="json", exclude_none=True)
+
+
+class DequantizedSink(CompressedTensorsSink):
+    """The quantized model as plain float weights (each Linear on its grid, dequantized): what
+    judges a candidate whose own format transformers cannot load (GenAI's asymmetric grid)."""
+
+    def _float(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.detach().float().contiguous()
+
+    def add_quantized(
+        self, name: str, weight: QuantizedWeight, bias: torch.Tensor | None = None
+    ) -> None:
+        self._put(f"{name}.weight", weight.dequantize())
+        if bias is not None:
+            self._put(f"{name}.bias", self._float(bias))
+
+    def close(self, config: dict[str, Any], *, tied_embeddings: bool) -> None:
+        super().close(config, tied_embeddings=tied_embeddings)
+        written = json.loads((self.out_dir / "config.json").read_text())
+        written.pop("quantization_config", None)
+        written["torch_dtype"] = "float32"
+        (self.out_dir / "config.json").write_text(json.dumps(written, indent=2))

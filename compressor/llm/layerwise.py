@@ -1,0 +1,299 @@
+"""Quantize a causal LM one decoder layer at a time, so memory follows the largest layer.
+
+The non-layer parts (embeddings, rotary tables, final norm, lm_head) are built for real from a
+one-layer copy of the config; each decoder layer is then a copy of that layer with its own
+weights read from the memory-mapped safetensors. The calibration activations enter the first
+layer as the model itself feeds it (its arguments are recorded by a catcher), every Linear's
+input Hessian is accumulated on them, the layer is quantized, and the quantized layer's outputs
+feed the next, as in GPTQ's reference code. Finished tensors go to the sink at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import resource
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from compressor.errors import UnsupportedModelError
+from compressor.llm.quantized import QuantizedWeight, WeightSink
+from compressor.llm.rounding import default_group_size, gptq, output_error, rtn
+
+
+@dataclass(frozen=True)
+class ModuleRecord:
+    name: str
+    in_features: int
+    group_size: int
+    damp: float | None
+    relative_error: float | None
+
+
+@dataclass
+class WalkSummary:
+    method: str
+    bits: int
+    records: list[ModuleRecord] = field(default_factory=list)
+    seconds: float = 0.0
+    peak_rss_bytes: int = 0
+
+
+class _Weights:
+    """Tensors by name from the upload's safetensors (one file or shards), read on demand."""
+
+    def __init__(self, folder: Path) -> None:
+        from safetensors import safe_open
+
+        index = folder / "model.safetensors.index.json"
+        files = (
+            sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            if index.exists()
+            else [p.name for p in sorted(folder.glob("*.safetensors"))]
+        )
+        self._handles = [safe_open(str(folder / f), framework="pt") for f in files]
+        self._where = {k: h for h in self._handles for k in h.keys()}  # noqa: SIM118
+
+    def names(self) -> list[str]:
+        return list(self._where)
+
+    def get(self, name: str) -> torch.Tensor:
+        return self._where[name].get_tensor(name)
+
+
+class _Caught(Exception):
+    pass
+
+
+class _Catcher(torch.nn.Module):
+    """Stands in for the first layer: records what the model passes it, then stops the model."""
+
+    def __init__(self, layer: torch.nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.layer, name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append((args, kwargs))
+        raise _Caught
+
+
+def _layer_list(model: torch.nn.Module) -> tuple[str, torch.nn.ModuleList]:
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and name.split(".")[-1] in ("layers", "h"):
+            return name, module
+    raise UnsupportedModelError("found no decoder layer list (model.layers or transformer.h)")
+
+
+def _quantizable(layer: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    from transformers.pytorch_utils import Conv1D
+
+    return {n: m for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear | Conv1D) and n}
+
+
+def _linear_weight(module: torch.nn.Module) -> torch.Tensor:
+    """(out, in) whatever the module: GPT-2's Conv1D stores (in, out)."""
+    w: torch.Tensor = module.weight.data  # type: ignore[union-attr,assignment]
+    return w if isinstance(module, torch.nn.Linear) else w.t()
+
+
+def _set_weight(module: torch.nn.Module, weight: torch.Tensor) -> None:
+    module.weight.data = weight if isinstance(module, torch.nn.Linear) else weight.t().contiguous()
+
+
+def _skeleton(source_dir: Path, weights: _Weights) -> tuple[Any, Any, str, torch.nn.Module]:
+    """The model with one layer, its non-layer weights loaded; the layer list's name and the
+    template layer."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(str(source_dir))
+    one = copy.deepcopy(config)
+    one.num_hidden_layers = 1
+    if isinstance(getattr(one, "layer_types", None), list):
+        one.layer_types = one.layer_types[:1]
+    model = AutoModelForCausalLM.from_config(one, dtype=torch.float32).eval()
+    prefix, layers = _layer_list(model)
+    state = {
+        k: weights.get(k).float()
+        for k in model.state_dict()
+        if not k.startswith(prefix + ".") and k in weights.names()
+    }
+    model.load_state_dict(state, strict=False)
+    model.tie_weights()
+    return config, model, prefix, layers[0]
+
+
+def _capture(model: Any, layers: torch.nn.ModuleList, calibration: torch.Tensor) -> _Catcher:
+    catcher = _Catcher(layers[0])
+    layers[0] = catcher
+    for row in calibration:
+        with contextlib.suppress(_Caught):
+            model(input_ids=row[None], use_cache=False)
+    layers[0] = catcher.layer
+    return catcher
+
+
+def _layer_out(layer: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    out = layer(*args, **kwargs)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def quantize_causal_lm(
+    source_dir: Path,
+    sink: WeightSink,
+    *,
+    bits: int,
+    method: Literal["rtn", "gptq"],
+    calibration: torch.Tensor | None,
+    group_size: int | None = None,
+    symmetric: bool = False,
+    damp: float = 0.01,
+    progress: Callable[[float], None] | None = None,
+) -> WalkSummary:
+    started = time.monotonic()
+    weights = _Weights(source_dir)
+    config, model, prefix, template = _skeleton(source_dir, weights)
+    if calibration is None:
+        if method == "gptq":
+            raise ValueError("gptq needs calibration token ids")
+        calibration = torch.zeros((1, 2), dtype=torch.long)
+    with torch.inference_mode():
+        caught = _capture(model, _layer_list(model)[1], calibration)
+    hidden = [args[0] for args, _ in caught.calls]
+    calls = [(args[1:], kwargs) for args, kwargs in caught.calls]
+    summary = WalkSummary(method=method, bits=bits)
+    n_layers = int(config.num_hidden_layers)
+    for index in range(n_layers):
+        layer = _load_layer(template, weights, f"{prefix}.{index}", index)
+        hidden = _walk_layer(
+            layer, hidden, calls, sink, summary,
+            name=f"{prefix}.{index}", bits=bits, method=method, group_size=group_size,
+            symmetric=symmetric, damp=damp,
+        )  # fmt: skip
+        del layer
+        if progress is not None:
+            progress((index + 1) / n_layers)
+    _finish(model, prefix, weights, sink, config)
+    summary.seconds = round(time.monotonic() - started, 2)
+    summary.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return summary
+
+
+def _load_layer(template: torch.nn.Module, weights: _Weights, name: str, index: int) -> Any:
+    layer = copy.deepcopy(template)
+    for module in layer.modules():
+        if hasattr(module, "layer_idx"):
+            setattr(module, "layer_idx", index)  # noqa: B010 (typed as a Module attribute)
+    state = {k: weights.get(f"{name}.{k}").float() for k in layer.state_dict()}
+    layer.load_state_dict(state)
+    return layer.eval()
+
+
+def _hessians(
+    modules: dict[str, torch.nn.Module],
+    layer: torch.nn.Module,
+    hidden: list[torch.Tensor],
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+) -> dict[str, torch.Tensor]:
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = dict.fromkeys(modules, 0)
+
+    def hook(name: str) -> Callable[..., None]:
+        def record(_module: Any, inputs: tuple[torch.Tensor, ...], _out: Any) -> None:
+            x = inputs[0].reshape(-1, inputs[0].shape[-1]).float()
+            sums[name] = sums.get(name, 0) + x.t() @ x  # type: ignore[assignment]
+            counts[name] += x.shape[0]
+
+        return record
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in modules.items()]
+    try:
+        for h, (args, kwargs) in zip(hidden, calls, strict=True):
+            _layer_out(layer, (h, *args), kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {n: 2 * sums[n] / max(counts[n], 1) for n in sums}
+
+
+def _walk_layer(
+    layer: torch.nn.Module,
+    hidden: list[torch.Tensor],
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    sink: WeightSink,
+    summary: WalkSummary,
+    *,
+    name: str,
+    bits: int,
+    method: str,
+    group_size: int | None,
+    symmetric: bool,
+    damp: float,
+) -> list[torch.Tensor]:
+    modules = _quantizable(layer)
+    with torch.inference_mode():
+        hessians = _hessians(modules, layer, hidden, calls) if method == "gptq" else {}
+    quantized_params = set()
+    for mod_name, module in modules.items():
+        weight = _linear_weight(module)
+        group = group_size if group_size and weight.shape[1] % group_size == 0 else None
+        group = group or default_group_size(weight.shape[1])
+        q, damp_used, error = _round(weight, hessians.get(mod_name), bits, group, symmetric, damp)
+        _set_weight(module, q.dequantize())
+        bias = getattr(module, "bias", None)
+        sink.add_quantized(f"{name}.{mod_name}", q, bias.data if bias is not None else None)
+        quantized_params.update({f"{mod_name}.weight", f"{mod_name}.bias"})
+        summary.records.append(
+            ModuleRecord(f"{name}.{mod_name}", weight.shape[1], group, damp_used, error)
+        )
+    for pname, tensor in layer.state_dict().items():
+        if pname not in quantized_params:
+            sink.add_float(f"{name}.{pname}", tensor)
+    with torch.inference_mode():
+        return [
+            _layer_out(layer, (h, *args), kwargs)
+            for h, (args, kwargs) in zip(hidden, calls, strict=True)
+        ]
+
+
+def _round(
+    weight: torch.Tensor,
+    hessian: torch.Tensor | None,
+    bits: int,
+    group: int,
+    symmetric: bool,
+    damp: float,
+) -> tuple[QuantizedWeight, float | None, float | None]:
+    if hessian is None:
+        return rtn(weight, bits=bits, group_size=group, symmetric=symmetric), None, None
+    q, stats = gptq(weight, hessian, bits=bits, group_size=group, symmetric=symmetric, damp=damp)
+    return q, stats.damp, stats.relative_error
+
+
+def _finish(model: Any, prefix: str, weights: _Weights, sink: WeightSink, config: Any) -> None:
+    """Everything outside the decoder layers, in the upload's dtype; then the sink closes."""
+    tied = bool(getattr(config, "tie_word_embeddings", False))
+    for key in _outside(weights.names(), prefix):
+        if tied and key.startswith("lm_head."):
+            continue
+        sink.add_float(key, weights.get(key))
+    sink.close(config.to_dict(), tied_embeddings=tied)
+
+
+def _outside(names: list[str], prefix: str) -> Iterator[str]:
+    return (k for k in sorted(names) if not k.startswith(prefix + "."))
+
+
+__all__ = ["ModuleRecord", "WalkSummary", "output_error", "quantize_causal_lm"]

@@ -1,0 +1,313 @@
+"""A causal LM through a weight-only quantization step, for an LLM runtime, with the figures
+LLM users read (compressor/pipeline.py hands causal LMs on vllm / onnxruntime-genai here).
+
+Memory follows the largest decoder layer while quantizing; the measuring loads one model at a
+time (both at once only to time them alternately in transformers)."""
+
+from __future__ import annotations
+
+import gc
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from compressor.artifacts import ArtifactFormat, PackedFile, pack_if_small
+from compressor.errors import InvalidModelError
+from compressor.formats.hf import copy_side_files, load_tokenizer
+from compressor.inputs import InvalidDatasetError
+from compressor.llm import evaluate as ev
+from compressor.llm.candidates import Candidate, best, load_causal_lm, run_candidate
+from compressor.llm.report import LLMReport, MemoryFigures
+from compressor.llm.rules import memory_bound
+from compressor.llm.texts import (
+    default_calibration_texts,
+    default_eval_text,
+    default_prompts,
+    split_held_out,
+    token_blocks,
+)
+from compressor.measure.memory import PeakMemory, process_tree_pss
+
+Progress = Callable[[str, float], None]
+
+CALIBRATION_SEQ = 512
+CALIBRATION_BLOCKS = 64
+EVAL_TOKENS = 8192
+MIN_CALIBRATION_TOKENS = 128
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    artifact_dir: Path
+    artifact_format: ArtifactFormat
+    figures: dict[str, Any]  # what compressor/report.py needs to build the report
+    llm: LLMReport
+    archive: PackedFile | None
+
+
+@dataclass(frozen=True)
+class _Texts:
+    calibration: torch.Tensor
+    held_out: torch.Tensor
+    calibration_source: str
+    eval_ids: torch.Tensor
+    eval_source: str
+    window: int
+
+
+def _texts(
+    tokenizer: Any,
+    *,
+    max_positions: int | None,
+    calibration_texts: Sequence[str] | None,
+    eval_texts: Sequence[str] | None,
+) -> _Texts:
+    calib = list(calibration_texts) if calibration_texts else default_calibration_texts()
+    seq = _block_length(tokenizer, calib, max_positions)
+    blocks = token_blocks(tokenizer, calib, seq_len=seq, max_blocks=CALIBRATION_BLOCKS)
+    calibration, held_out = split_held_out(blocks)
+    text = "\n\n".join(eval_texts) if eval_texts else default_eval_text()
+    ids = torch.tensor(tokenizer(text)["input_ids"][:EVAL_TOKENS], dtype=torch.long)
+    return _Texts(
+        calibration=calibration,
+        held_out=held_out,
+        calibration_source=(
+            f"the job's calibration set ({len(calib)} texts)"
+            if calibration_texts
+            else "modelpress's default English calibration text"
+        )
+        + f": {calibration.shape[0]} blocks of {seq} tokens, {held_out.shape[0]} held out",
+        eval_ids=ids,
+        eval_source=(
+            "the job's eval set" if eval_texts else "modelpress's default held-out English text"
+        )
+        + f" ({ids.numel()} tokens; never used for calibration)",
+        window=seq,
+    )
+
+
+def _block_length(tokenizer: Any, texts: list[str], max_positions: int | None) -> int:
+    """CALIBRATION_SEQ tokens a block, shorter when the text is short: at least 8 blocks, so a
+    quarter can be held out to choose the method."""
+    total = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)
+    if total < MIN_CALIBRATION_TOKENS:
+        raise InvalidDatasetError(
+            f"the calibration text makes {total} tokens; a causal LM needs at least "
+            f"{MIN_CALIBRATION_TOKENS} (a few paragraphs) to calibrate and hold some out"
+        )
+    return min(CALIBRATION_SEQ, max_positions or CALIBRATION_SEQ, total // 8)
+
+
+def compress_causal_lm(
+    source_dir: Path,
+    step: Any,
+    *,
+    runtime: str,
+    inspection: dict[str, Any],
+    workdir: Path,
+    progress: Progress,
+    calibration_texts: Sequence[str] | None = None,
+    eval_texts: Sequence[str] | None = None,
+) -> LLMResult:
+    """``step``: the recipe's one QuantizationConfig (compressor/llm/rules.py checked it)."""
+    with PeakMemory() as memory:
+        tokenizer = load_tokenizer(source_dir)
+        if tokenizer is None:
+            raise InvalidModelError(
+                "a causal LM upload needs its tokenizer files (tokenizer.json and "
+                "tokenizer_config.json): perplexity and generation are read through them"
+            )
+        facts = inspection["causal_lm"]
+        texts = _texts(
+            tokenizer,
+            max_positions=facts.get("max_position_embeddings"),
+            calibration_texts=calibration_texts,
+            eval_texts=eval_texts,
+        )
+        chosen, candidates = _quantize(source_dir, step, runtime, texts, workdir, progress)
+        artifact_dir, artifact_format = _artifact(
+            source_dir, chosen, runtime, workdir, progress, embedding_bits=step.embedding_bits
+        )
+        figures, llm = _measure(
+            source_dir, artifact_dir, chosen, candidates, step, runtime, texts, tokenizer,
+            workdir, progress,
+        )  # fmt: skip
+        bound = memory_bound(int(facts["weight_bytes"]))
+        llm.memory = MemoryFigures(
+            peak_bytes=memory.peak_bytes,
+            source=memory.source,
+            bound_bytes=bound,
+            within_bound=memory.peak_bytes <= bound,
+        )
+    archive = pack_if_small(artifact_dir, workdir / "artifact.tar.xz")
+    return LLMResult(artifact_dir, artifact_format, figures, llm, archive)
+
+
+def _quantize(
+    source_dir: Path,
+    step: Any,
+    runtime: str,
+    texts: _Texts,
+    workdir: Path,
+    progress: Progress,
+) -> tuple[Candidate, list[Candidate]]:
+    methods = ["rtn", "gptq"] if step.method == "auto" else [step.method]
+    done: list[Candidate] = []
+    for index, method in enumerate(methods):
+        base = 0.1 + 0.5 * index / len(methods)
+
+        def walked(fraction: float, base: float = base, method: str = method) -> None:
+            progress(f"quantizing ({method})", base + 0.5 / len(methods) * fraction)
+
+        done.append(
+            run_candidate(
+                source_dir,
+                method,
+                workdir=workdir,
+                bits=4 if step.scheme == "int4_weight_only" else 8,
+                group_size=step.group_size,
+                symmetric=_symmetric(step, runtime),
+                calibration=texts.calibration,
+                held_out=texts.held_out,
+                with_checkpoint=runtime == "onnxruntime-genai",
+                progress=walked,
+            )
+        )
+    return best(done), done
+
+
+def _symmetric(step: Any, runtime: str) -> bool:
+    return bool(step.symmetric) if step.symmetric is not None else runtime == "vllm"
+
+
+def _artifact(
+    source_dir: Path,
+    chosen: Candidate,
+    runtime: str,
+    workdir: Path,
+    progress: Progress,
+    *,
+    embedding_bits: int,
+) -> tuple[Path, ArtifactFormat]:
+    progress("saving", 0.62)
+    artifact_dir = workdir / "artifact"
+    shutil.rmtree(artifact_dir, ignore_errors=True)
+    if runtime == "vllm":
+        shutil.copytree(chosen.folder, artifact_dir)
+        copy_side_files(source_dir, artifact_dir, include_config=False)
+        return artifact_dir, ArtifactFormat.COMPRESSED_TENSORS
+    from compressor.llm.genai import build_genai_folder
+
+    assert chosen.checkpoint is not None
+    copy_side_files(source_dir, chosen.checkpoint, include_config=False)
+    build_genai_folder(
+        chosen.checkpoint,
+        artifact_dir,
+        cache_dir=workdir / "genai-cache",
+        embedding_bits=embedding_bits,
+    )
+    return artifact_dir, ArtifactFormat.ONNXRUNTIME_GENAI
+
+
+def _measure(
+    source_dir: Path,
+    artifact_dir: Path,
+    chosen: Candidate,
+    candidates: list[Candidate],
+    step: Any,
+    runtime: str,
+    texts: _Texts,
+    tokenizer: Any,
+    workdir: Path,
+    progress: Progress,
+) -> tuple[dict[str, Any], LLMReport]:
+    prompts = default_prompts()
+    progress("measuring original", 0.7)
+    original = load_causal_lm(source_dir)
+    before = ev.evaluate(
+        original, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
+    )
+    peak_original = process_tree_pss()
+    progress("measuring compressed", 0.8)
+    if runtime == "vllm":
+        compressed = load_causal_lm(chosen.folder)
+        after = ev.evaluate(
+            compressed, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
+        )
+        peak_compressed = process_tree_pss()
+        progress("timing decode", 0.88)
+        decode = ev.decode_in_torch(original, compressed, tokenizer, prompts[0])
+        del original, compressed
+    else:
+        del original  # one model in memory at a time
+        gc.collect()
+        after = ev.evaluate_genai(
+            artifact_dir, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
+        )
+        peak_compressed = process_tree_pss()
+        progress("timing decode", 0.88)
+        decode = _genai_decode(source_dir, artifact_dir, prompts[0], workdir)
+    llm = LLMReport(
+        method=chosen.method,
+        bits=chosen.summary.bits,
+        group_sizes=sorted({r.group_size for r in chosen.summary.records}),
+        symmetric=_symmetric(step, runtime),
+        embeddings=_embeddings_note(runtime, step.embedding_bits),
+        calibration=texts.calibration_source,
+        candidates=[c.figures for c in candidates],
+        perplexity=ev.perplexity_figures(
+            before.ppl, after.ppl, window=texts.window, text=texts.eval_source
+        ),
+        generation=ev.generation_figures(before.greedy, after.greedy),
+        decode=decode,
+    )
+    figures = {
+        "before": before,
+        "after": after,
+        "fidelity_tokens": before.logits.shape[0],
+        "peak_original": peak_original,
+        "peak_compressed": peak_compressed,
+    }
+    return figures, llm
+
+
+def _genai_decode(source_dir: Path, artifact_dir: Path, prompt: str, workdir: Path) -> Any:
+    """Decode speed against the builder's fp32 export of the upload, in the same runtime."""
+    from compressor.llm.genai import build_genai_original
+
+    original_dir = workdir / "original-genai"
+    build_genai_original(source_dir, original_dir, cache_dir=workdir / "genai-cache")
+    decode = ev.decode_in_genai(original_dir, artifact_dir, prompt)
+    shutil.rmtree(original_dir, ignore_errors=True)
+    return decode
+
+
+def artifact_weights(
+    folder: Path, artifact_format: ArtifactFormat
+) -> tuple[int, dict[str, Any] | None]:
+    """Bytes of the weights the runtime loads, and the ONNX graph's parameter counts (None for
+    a compressed-tensors directory: its logical counts are the loaded model's)."""
+    if artifact_format == ArtifactFormat.COMPRESSED_TENSORS:
+        return sum(p.stat().st_size for p in folder.glob("*.safetensors")), None
+    from compressor.formats.onnx_io import onnx_parameter_stats
+
+    files = [p for p in folder.iterdir() if p.suffix in (".onnx", ".data")]
+    graph = next(p for p in files if p.suffix == ".onnx")
+    return sum(p.stat().st_size for p in files), onnx_parameter_stats(graph)
+
+
+def _embeddings_note(runtime: str, bits: int) -> str:
+    if runtime == "vllm":
+        return (
+            "embedding table and lm_head kept in 16-bit float: vLLM's compressed-tensors "
+            "loader serves quantized Linear layers only (a tied table stays tied)"
+        )
+    return (
+        f"lm_head {bits}-bit (round to nearest, by the ONNX Runtime GenAI builder); a tied "
+        "embedding reads the same table, an untied one is stored at the same bits "
+        "(compressor/llm/genai.py)"
+    )

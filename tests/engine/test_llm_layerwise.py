@@ -1,0 +1,125 @@
+"""The layer-by-layer walker on five architectures: GPTQ moves each layer's outputs less than
+round-to-nearest on the same grid, the dequantized model is what the artifact loads back as,
+and group sizes follow the layer widths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from compressor.llm.ct_sink import CompressedTensorsSink, DequantizedSink
+from compressor.llm.layerwise import quantize_causal_lm
+from compressor.llm.rounding import default_group_size, gptq, output_error, rtn
+from compressor.llm.rules import VLLM_ARCHITECTURES
+from tests.fixtures.causal_lm import TINY, save_tiny_causal_lm
+
+torch.manual_seed(0)
+CALIBRATION = torch.randint(0, 49152, (6, 48))
+
+
+@pytest.fixture(scope="module")
+def lm_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("lms")
+    return {arch: save_tiny_causal_lm(arch, root / arch) for arch in TINY}
+
+
+def _load(folder: Path) -> torch.nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+
+
+def _logits(model: torch.nn.Module) -> torch.Tensor:
+    with torch.no_grad():
+        return model(input_ids=CALIBRATION[:2]).logits
+
+
+def test_group_size_follows_the_layer_width() -> None:
+    assert default_group_size(1536) == 128
+    assert default_group_size(576) == 64  # SmolLM2: 576 = 4.5 x 128
+    assert default_group_size(96) == 32
+    assert default_group_size(40) == 40  # no group divides: one per row
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_gptq_rounds_with_less_output_error_than_rtn(symmetric: bool) -> None:
+    weight = torch.randn(48, 256)
+    x = torch.randn(1024, 256) @ (torch.randn(256, 256) * 0.3) + torch.randn(256)
+    hessian = 2 * x.t() @ x / x.shape[0]
+    near = rtn(weight, bits=4, group_size=64, symmetric=symmetric)
+    optimal, stats = gptq(weight, hessian, bits=4, group_size=64, symmetric=symmetric)
+    assert optimal.codes.max() <= 15 and optimal.scales.shape == (48, 4)
+    assert torch.equal(optimal.scales, near.scales)  # same grid, only the rounding differs
+    rtn_error = output_error(weight, near.dequantize(), hessian)
+    assert stats.relative_error < 0.7 * rtn_error, (stats.relative_error, rtn_error)
+
+
+def test_gpt2_conv1d_layers_are_quantized_in_linear_layout(
+    lm_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    """GPT-2 stores (in, out) Conv1D weights; both LLM runtimes refuse it (compressor/llm/rules),
+    but the walk itself handles it."""
+    summary = quantize_causal_lm(
+        lm_dirs["gpt2"], DequantizedSink(tmp_path / "q"), bits=4, method="gptq",
+        calibration=CALIBRATION,
+    )  # fmt: skip
+    names = {r.name.rsplit(".", 1)[-1] for r in summary.records}
+    assert {"c_attn", "c_proj", "c_fc"} <= names, names
+    widths = {r.name.split(".", 3)[-1]: r.in_features for r in summary.records}
+    assert widths["mlp.c_proj"] == 256 and widths["attn.c_attn"] == 64, widths
+    assert all(r.relative_error is not None and r.relative_error < 0.2 for r in summary.records)
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "mistral", "phi3"])
+def test_walk_quantizes_every_layer_and_loads_back(
+    lm_dirs: dict[str, Path], arch: str, tmp_path: Path
+) -> None:
+    source = lm_dirs[arch]
+    errors = {}
+    for method in ("rtn", "gptq"):
+        out = tmp_path / method
+        summary = quantize_causal_lm(
+            source, DequantizedSink(out), bits=4, method=method, calibration=CALIBRATION
+        )
+        assert len({r.name for r in summary.records}) == len(summary.records) >= 2 * 3
+        errors[method] = _logits(_load(out))
+    reference = _logits(_load(source))
+    gaps = {m: float((logits - reference).pow(2).mean()) for m, logits in errors.items()}
+    assert gaps["gptq"] < gaps["rtn"], gaps  # on the calibration rows GPTQ was fitted to
+    assert 0 < gaps["gptq"]
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "mistral"])
+def test_compressed_tensors_directory_loads_as_its_dequantized_weights(
+    lm_dirs: dict[str, Path], arch: str, tmp_path: Path
+) -> None:
+    source = lm_dirs[arch]
+    cfg = json.loads((source / "config.json").read_text())
+    assert cfg["architectures"][0] in VLLM_ARCHITECTURES
+    kwargs = {"bits": 4, "method": "rtn", "calibration": None, "symmetric": True}
+    quantize_causal_lm(source, CompressedTensorsSink(tmp_path / "ct"), **kwargs)
+    quantize_causal_lm(source, DequantizedSink(tmp_path / "float"), **kwargs)
+    written = json.loads((tmp_path / "ct" / "config.json").read_text())["quantization_config"]
+    assert written["format"] == "pack-quantized"
+    loaded, expected = _logits(_load(tmp_path / "ct")), _logits(_load(tmp_path / "float"))
+    # The directory stores scales and float tables in fp16: equal up to that rounding.
+    cos = torch.nn.functional.cosine_similarity(loaded.flatten(), expected.flatten(), dim=0)
+    assert float(cos) > 0.9999, float(cos)
+    layers = {d: _layer_bytes(tmp_path / d) for d in ("ct", "float")}
+    assert layers["ct"] < layers["float"] / 6, layers  # int4 + fp16 group scales vs fp32
+
+
+def _layer_bytes(folder: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for path in folder.glob("*.safetensors"):
+        with safe_open(str(path), framework="pt") as handle:
+            for key in handle.keys():  # noqa: SIM118
+                if ".layers." in key:
+                    tensor = handle.get_tensor(key)
+                    total += tensor.numel() * tensor.element_size()
+    return total

@@ -370,6 +370,31 @@ def compress_model(
         train_data=train_data,
         train_texts=train_texts,
     )
+    return _compress_loaded(
+        loaded,
+        recipe,
+        target=target,
+        workdir=workdir,
+        settings=settings,
+        progress=report_progress,
+        train_texts=train_texts,
+        student_dir=student_dir,
+    )
+
+
+def _compress_loaded(
+    loaded: _Loaded,
+    recipe: Recipe,
+    *,
+    target: Target,
+    workdir: Path,
+    settings: MeasureSettings,
+    progress: Progress,
+    train_texts: Sequence[str] | None,
+    student_dir: Path | None,
+) -> CompressionResult:
+    """Baseline, steps, artifact, measurement and report of a loaded upload."""
+    report_progress = progress
     runtime = "onnxruntime" if loaded.source.kind == "onnx" else target.runtime
     device = job_device(target, runtime=runtime)
     original = _original_baseline(loaded, target=target, workdir=workdir, progress=report_progress)

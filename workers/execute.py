@@ -20,13 +20,14 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.db.session import DATABASE_AWAY, Backoff, get_sessionmaker
+from app.db.session import DATABASE_AWAY, Backoff
 from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
 from app.jobs.artifacts import attempt_keys
 from app.jobs.errors import CANCELLED_EXIT_CODE, JobError, TimeLimitExceeded, job_error_from_exit
 from app.settings import get_settings
 from app.storage import get_storage
+from workers import job_run
 from workers.job_run import in_transaction, reading
 
 log = logging.getLogger("modelpress.worker")
@@ -43,7 +44,7 @@ def claim(job_id: str, owner: str) -> lifecycle.Claim | None:
 
 
 def _renew_lease(job_id: str, owner: str) -> bool:
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         return lifecycle.renew_lease(session, job_id=job_id, owner=owner)
 
 

@@ -9,7 +9,6 @@ The row ends ``ready`` with the inspection, or ``rejected`` with the reason and 
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -19,14 +18,12 @@ from typing import Any
 from app.db.models import ModelFile, ModelStatus
 from app.settings import get_settings
 from app.storage import get_storage
-from compressor.errors import CompressionError
 from compressor.formats.detect import inspect_model_dir
 from compressor.formats.executable import convert_executable_to_onnx
 from compressor.formats.hf import check_weights_fit_config
 from compressor.formats.onnx_torch import inspect_conversion
 from compressor.sandbox import SandboxLimits, default_hidden
-from workers.inspection_lease import InspectionLease
-from workers.reasons import relative_reason
+from workers.inspection_lease import InspectionLease, inspect_under_lease
 from workers.unpacking import fetch_model
 
 log = logging.getLogger("modelpress.inspect")
@@ -45,28 +42,15 @@ class Verdict:
 def inspect_model(model_id: str) -> str | None:
     """Inspect one pending model; return its new status, or None if there was nothing to do
     (another delivery holds or decided it, or it was deleted)."""
-    lease = InspectionLease(ModelFile, model_id)
-    claimed = lease.claim()
-    if claimed is None:
-        return None
-    storage_key, kind = claimed
-    settings = get_settings()
-    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix="inspect-"))
-    try:
-        with lease.renewing():
-            verdict = _inspect(model_id, storage_key, kind, work)
-    except CompressionError as exc:
-        # fetch_model unpacks into work / "model": reasons name files relative to it.
-        server_dirs = (work, settings.tmp_dir, settings.data_dir)
-        reason = relative_reason(str(exc), upload_root=work / "model", server_dirs=server_dirs)
-        return lease.reject(storage_key, reason)
-    except Exception:  # a reader bug must not leave the model pending forever
-        log.exception("inspection of model %s failed", model_id)
-        return lease.reject(storage_key, UNINSPECTABLE)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return _accept(lease, storage_key, verdict)
+    return inspect_under_lease(
+        ModelFile,
+        model_id,
+        # Looked up at each call, so a test may stand in for _inspect.
+        inspect=lambda storage_key, kind, work: _inspect(model_id, storage_key, kind, work),
+        accept=_accept,
+        upload_name="model",  # fetch_model unpacks into work / "model"
+        uninspectable=UNINSPECTABLE,
+    )
 
 
 def _inspect(model_id: str, storage_key: str, kind: str, work: Path) -> Verdict:

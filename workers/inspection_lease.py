@@ -3,28 +3,35 @@
 Two deliveries of the same inspection (a re-send, a broker redelivery) cannot both run it: only
 one claim succeeds. The lease is renewed while the inspection runs, however long it takes (a
 sandboxed conversion may take minutes); if the worker dies, the lease runs out and the
-maintenance sweep re-sends the upload (app/inspection_lease.py).
+maintenance sweep re-sends the upload (app/inspection_lease.py). ``inspect_under_lease`` is
+the one skeleton both inspections (workers/inspect.py, workers/inspect_dataset.py) run in.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from app import inspection_lease
 from app.db.models import ModelFile, ModelStatus
-from app.db.session import get_sessionmaker
 from app.settings import get_settings
 from app.storage import get_storage
 from app.webhooks import service as webhooks
+from compressor.errors import CompressionError
+from workers import job_run
+from workers.reasons import relative_reason
 
 log = logging.getLogger("modelpress.inspect")
+Found = TypeVar("Found")
 
 
 class InspectionLease:
@@ -38,7 +45,7 @@ class InspectionLease:
     def claim(self) -> tuple[str, str] | None:
         """The stored file's key and format once this delivery holds the row; None when
         another does, or the row is decided or gone."""
-        with get_sessionmaker().begin() as session:
+        with job_run.session() as session, session.begin():
             claimed = inspection_lease.claim(
                 session, self.table, self.row_id, owner=self.owner, lease_s=self.lease_s
             )
@@ -62,7 +69,7 @@ class InspectionLease:
     def _renew_until(self, stop: threading.Event) -> None:
         while not stop.wait(self.lease_s / 3):
             try:
-                with get_sessionmaker().begin() as session:
+                with job_run.session() as session, session.begin():
                     held = inspection_lease.renew(
                         session, self.table, self.row_id, owner=self.owner, lease_s=self.lease_s
                     )
@@ -77,7 +84,7 @@ class InspectionLease:
 
     def decide(self, **values: Any) -> bool:
         """Record the verdict; False when this delivery no longer holds the row."""
-        with get_sessionmaker().begin() as session:
+        with job_run.session() as session, session.begin():
             decided = inspection_lease.finish(
                 session, self.table, self.row_id, owner=self.owner, **values
             )
@@ -92,3 +99,45 @@ class InspectionLease:
         get_storage().delete(storage_key)
         log.info("%s rejected: %s", self.what, reason)
         return ModelStatus.REJECTED
+
+
+def inspect_under_lease(
+    table: inspection_lease.Inspected,
+    row_id: str,
+    *,
+    inspect: Callable[[str, str, Path], Found],
+    accept: Callable[[InspectionLease, str, Found], str | None],
+    upload_name: str,
+    uninspectable: str,
+) -> str | None:
+    """Claim the upload, run ``inspect(storage_key, format, scratch)`` while the lease is
+    renewed, then ``accept(lease, storage_key, found)``; return the new status, or None if there
+    was nothing to do (another delivery holds or decided it, or it was deleted).
+
+    A ``CompressionError`` rejects the upload with its text, files named relative to
+    ``scratch / upload_name`` (where ``inspect`` put the upload) and server folders hidden; any
+    other error rejects it with ``uninspectable`` (its text may quote the file or the server,
+    so it goes to the log only): a reader bug must not leave an upload pending forever.
+    """
+    lease = InspectionLease(table, row_id)
+    claimed = lease.claim()
+    if claimed is None:
+        return None
+    storage_key, kind = claimed
+    settings = get_settings()
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix=f"inspect-{upload_name}-"))
+    try:
+        with lease.renewing():
+            found = inspect(storage_key, kind, scratch)
+    except CompressionError as exc:
+        server_dirs = (scratch, settings.tmp_dir, settings.data_dir)
+        upload_root = scratch / upload_name
+        reason = relative_reason(str(exc), upload_root=upload_root, server_dirs=server_dirs)
+        return lease.reject(storage_key, reason)
+    except Exception:
+        log.exception("inspection of %s failed", lease.what)
+        return lease.reject(storage_key, uninspectable)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return accept(lease, storage_key, found)

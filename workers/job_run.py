@@ -35,9 +35,9 @@ class JobCancelled(Exception):
 
 
 def session(tenant: str | None = None) -> Session:
-    """A worker session; with ``tenant``, one that sees only that tenant's rows
-    (app/auth/tenancy.py), so a goal job's search reads and makes its candidates for its own
-    tenant alone, whatever ids reach it."""
+    """A worker session (every module of workers/ opens its sessions here); with ``tenant``,
+    one that sees only that tenant's rows (app/auth/tenancy.py), so a goal job's search reads
+    and makes its candidates for its own tenant alone, whatever ids reach it."""
     opened = get_sessionmaker()()
     if tenant is not None:
         scope_to_tenant(opened, tenant)

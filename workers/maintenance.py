@@ -13,12 +13,11 @@ from datetime import timedelta
 
 from app import inspection_lease
 from app.db.models import Dataset, JobStatus, ModelFile, is_valid_id, utcnow
-from app.db.session import get_sessionmaker
 from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
 from app.queue import enqueue_dataset_inspection, enqueue_inspection, enqueue_webhook_delivery
 from app.settings import get_settings
-from workers import registry
+from workers import job_run, registry
 from workers.webhooks import overdue_deliveries
 
 log = logging.getLogger("modelpress.maintenance")
@@ -27,13 +26,13 @@ log = logging.getLogger("modelpress.maintenance")
 def reap_stale_jobs() -> list[str]:
     """Running jobs whose worker stopped beating, or whose lease ran out, are taken over:
     cancelled if a cancel was asked, else re-queued, or failed after max attempts."""
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         return lifecycle.reap_stale(session)
 
 
 def reconcile_queued() -> list[str]:
     """Re-send jobs queued for a while: the broker may have lost their message (restart)."""
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         return lifecycle.resend_stale_queued(session)
 
 
@@ -41,7 +40,7 @@ def reconcile_inspections() -> list[str]:
     """Re-send inspections of uploads pending for a while (the broker may have lost the
     message) or whose lease ran out (the inspecting worker died); never one still inspecting."""
     cutoff = utcnow() - timedelta(seconds=get_settings().worker.reconcile_after_s)
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         models = inspection_lease.due_for_resend(session, ModelFile, cutoff=cutoff)
         datasets = inspection_lease.due_for_resend(session, Dataset, cutoff=cutoff)
     for model_id in models:
@@ -75,7 +74,7 @@ def sweep_scratch() -> list[str]:
         job_id = folder.name[len("job-") : len("job-") + 36]
         if not folder.is_dir() or folder.stat().st_mtime > cutoff or not is_valid_id(job_id):
             continue
-        with get_sessionmaker()() as session:
+        with job_run.session() as session:
             job = jobs_repository.get(session, job_id)
             if job is not None and job.status == JobStatus.RUNNING:
                 continue

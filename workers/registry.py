@@ -7,9 +7,9 @@ import socket
 from collections.abc import Sequence
 
 from app.broker import QueueName
-from app.db.session import get_sessionmaker
 from app.pools import repository
 from app.supervisor import REPLACES_PID_ENV, RESTART_REASON_ENV, RESTARTS_ENV
+from workers import job_run
 
 
 def _gpu() -> tuple[str | None, int | None]:
@@ -42,17 +42,17 @@ def register(*, name: str, queues: Sequence[str], concurrency: int, threads: int
     )
     # Set by the supervisor when it saw the worker this one replaces die.
     replaces = os.environ.get(REPLACES_PID_ENV, "")
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         repository.register(
             session, facts=facts, replaces_pid=int(replaces) if replaces.isdigit() else None
         )
 
 
 def heartbeat(name: str) -> None:
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         repository.heartbeat(session, name=name)
 
 
 def unregister(name: str) -> None:
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         repository.unregister(session, name=name)

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 
 from app.db.models import DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, utcnow
-from app.db.session import get_sessionmaker
 from app.jobs import repository as jobs_repository
 from app.jobs.schemas import JobRead
 from app.models_upload import repository as models_repository
@@ -23,6 +22,7 @@ from app.settings import get_settings
 from app.webhooks import repository
 from app.webhooks.signing import sign
 from app.webhooks.targets import InvalidWebhookTarget, check_target
+from workers import job_run
 
 log = logging.getLogger("modelpress.webhooks")
 USER_AGENT = "modelpress-webhooks/1"
@@ -64,7 +64,7 @@ def deliver(delivery_id: str) -> str | None:
     """Attempt one due delivery; return its status after the attempt, or None if not due."""
     settings = get_settings().webhooks
     timeout = settings.webhook_timeout_s
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         if not repository.claim_due(
             session, delivery_id, hold_until=utcnow() + timedelta(seconds=timeout * 4)
         ):
@@ -123,7 +123,7 @@ def _record(
 ) -> str:
     settings = get_settings().webhooks
     retry_in: float | None = None
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         delivery = repository.delivery(session, delivery_id)
         if delivery is None:  # its webhook was deleted meanwhile
             return DeliveryStatus.FAILED
@@ -158,5 +158,5 @@ def _record(
 
 def overdue_deliveries(*, after_s: float) -> list[str]:
     cutoff = utcnow() - timedelta(seconds=after_s)
-    with get_sessionmaker().begin() as session:
+    with job_run.session() as session, session.begin():
         return repository.take_overdue(session, cutoff=cutoff)

@@ -8,12 +8,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import ApiKey, Dataset, Job, JobStatus, ModelFile, utcnow
+from app.db.repository_base import RepositoryBase
 
-
-def add_key(session: Session, key: ApiKey) -> ApiKey:
-    session.add(key)
-    session.flush()
-    return key
+_keys = RepositoryBase(ApiKey)
+add_key = _keys.add
 
 
 def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:

@@ -6,35 +6,20 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Dataset, Job, JobInput, JobStatus, is_valid_id
+from app.db.models import Dataset, Job, JobInput, JobStatus
+from app.db.repository_base import RepositoryBase
 from app.labels import LabelFilters, matching
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-
-
-def get(session: Session, dataset_id: str) -> Dataset | None:
-    return session.get(Dataset, dataset_id) if is_valid_id(dataset_id) else None
-
-
-def add(session: Session, dataset: Dataset) -> Dataset:
-    session.add(dataset)
-    session.flush()
-    return dataset
+_datasets = RepositoryBase(Dataset)
+get = _datasets.get
+add = _datasets.add
 
 
 def list_page(
     session: Session, *, labels: LabelFilters, limit: int, offset: int
 ) -> tuple[Sequence[Dataset], int]:
-    where = matching(Dataset.labels, labels)
-    total = session.scalar(select(func.count()).select_from(Dataset).where(*where)) or 0
-    rows = session.scalars(
-        select(Dataset)
-        .where(*where)
-        .order_by(Dataset.created_at.desc(), Dataset.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return rows, total
+    return _datasets.page(session, *matching(Dataset.labels, labels), limit=limit, offset=offset)
 
 
 def used_by_active_job(session: Session, dataset_id: str) -> bool:

@@ -9,19 +9,17 @@ app/storage/transaction.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import errors, idempotency, uploads
+from app import errors, upload_common
 from app.datasets import repository
-from app.db.models import Dataset, ModelFile, ModelStatus, new_id
-from app.db.session import on_commit
+from app.db.models import Dataset, ModelFile, ModelStatus
 from app.labels import LabelFilters
 from app.queue import enqueue_dataset_inspection
 from app.settings import get_settings
-from app.storage import transaction
 from compressor.dataset_headers import DatasetLimits, screen_dataset
 from compressor.datasets import check_dataset_fits
 from compressor.errors import CompressionError
@@ -43,45 +41,31 @@ def upload_dataset(
     labels: dict[str, str] | None = None,
     idempotency_key: str | None = None,
 ) -> Dataset:
-    dataset_id = new_id()
-    labels = labels or {}
-    original = idempotency.replay(
+    return upload_common.accept(
         session,
-        route="datasets",
-        key=idempotency_key,
-        body=lambda: idempotency.upload_body(stream, filename, labels),
-        resource_id=dataset_id,
-        load=repository.get,
-    )
-    if original is not None:
-        return original
-    dataset = uploads.store_upload(
-        session,
+        DATASETS,
         stream=stream,
         filename=filename,
-        folder="datasets",
-        to_row=lambda upload: _screened(upload, dataset_id=dataset_id, labels=labels),
-        add=repository.add,
+        labels=labels,
+        idempotency_key=idempotency_key,
     )
-    on_commit(session, lambda: enqueue_dataset_inspection(dataset_id))
-    return dataset
 
 
-def _screened(upload: uploads.Received, *, dataset_id: str, labels: dict[str, str]) -> Dataset:
+def _screen(path: Path) -> str:
     try:
-        kind = screen_dataset(upload.path, dataset_limits())
+        return screen_dataset(path, dataset_limits())
     except CompressionError as exc:
         raise errors.InvalidUpload(str(exc)) from exc
-    return Dataset(
-        id=dataset_id,
-        labels=labels,
-        filename=upload.filename,
-        format=kind,
-        status=ModelStatus.PENDING,
-        size_bytes=upload.size,
-        sha256=upload.sha256,
-        inspection={},
-    )
+
+
+DATASETS = upload_common.UploadKind(
+    folder="datasets",
+    row=Dataset,
+    get=repository.get,
+    add=repository.add,
+    screen=_screen,
+    enqueue=enqueue_dataset_inspection,
+)
 
 
 def get_dataset(session: Session, *, dataset_id: str) -> Dataset:
@@ -106,12 +90,9 @@ def delete_dataset(session: Session, *, dataset_id: str) -> None:
     in_use = errors.Conflict("the dataset is used by a queued or running job; cancel it first")
     if repository.used_by_active_job(session, dataset_id):
         raise in_use
-    key = dataset.storage_key
-    try:
-        repository.delete(session, dataset)
-    except IntegrityError as exc:
-        raise in_use from exc
-    transaction.delete_after_commit(session, keys=[key])
+    upload_common.delete_stored(
+        session, dataset, delete=repository.delete, keys=[dataset.storage_key], in_use=in_use
+    )
 
 
 def require_ready(dataset: Dataset, *, role: str) -> None:

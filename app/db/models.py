@@ -85,46 +85,34 @@ class EventLevel(StrEnum):
     ERROR = "error"
 
 
-class ModelFile(Base):
+class UploadColumns:
+    """The columns models and datasets share: a stored upload, screened at the door and then
+    inspected by one worker under a lease (app/inspection_lease.py)."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # The owning tenant (None when authentication is off); requests see only their own.
+    tenant: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
+    filename: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ModelStatus] = mapped_column(String(16), default=ModelStatus.READY)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(512))
+    inspection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    inspect_owner: Mapped[str | None] = mapped_column(String(255), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class ModelFile(UploadColumns, Base):
     __tablename__ = "models"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    # The owning tenant (None when authentication is off); requests see only their own.
-    tenant: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
-    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
-    filename: Mapped[str] = mapped_column(String(255))
-    format: Mapped[str] = mapped_column(String(32))
-    status: Mapped[ModelStatus] = mapped_column(String(16), default=ModelStatus.READY)
-    size_bytes: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
-    storage_key: Mapped[str] = mapped_column(String(512))
-    inspection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    inspect_owner: Mapped[str | None] = mapped_column(String(255), default=None)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
-
-class Dataset(Base):
+class Dataset(UploadColumns, Base):
     __tablename__ = "datasets"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    # The owning tenant (None when authentication is off); requests see only their own.
-    tenant: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
-    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
-    filename: Mapped[str] = mapped_column(String(255))
-    format: Mapped[str] = mapped_column(String(32))
-    size_bytes: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
-    storage_key: Mapped[str] = mapped_column(String(512))
-    status: Mapped[ModelStatus] = mapped_column(String(16), default=ModelStatus.READY)
-    inspection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    inspect_owner: Mapped[str | None] = mapped_column(String(255), default=None)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 class Job(Base):

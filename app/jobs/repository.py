@@ -7,17 +7,12 @@ from typing import Any
 from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import EventLevel, Job, JobEvent, JobInput, JobStatus, is_valid_id
+from app.db.models import EventLevel, Job, JobEvent, JobInput, JobStatus
+from app.db.repository_base import RepositoryBase
 
-
-def get(session: Session, job_id: str) -> Job | None:
-    return session.get(Job, job_id) if is_valid_id(job_id) else None
-
-
-def add(session: Session, job: Job) -> Job:
-    session.add(job)
-    session.flush()
-    return job
+_jobs = RepositoryBase(Job)
+get = _jobs.get
+add = _jobs.add
 
 
 def transition(

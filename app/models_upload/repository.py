@@ -3,38 +3,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobInput, JobStatus, ModelFile, is_valid_id
+from app.db.models import Job, JobInput, JobStatus, ModelFile
+from app.db.repository_base import RepositoryBase
 from app.labels import LabelFilters, matching
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
-
-
-def get(session: Session, model_id: str) -> ModelFile | None:
-    return session.get(ModelFile, model_id) if is_valid_id(model_id) else None
+_models = RepositoryBase(ModelFile)
+get = _models.get
+add = _models.add
 
 
 def list_page(
     session: Session, *, labels: LabelFilters, limit: int, offset: int
 ) -> tuple[Sequence[ModelFile], int]:
-    where = matching(ModelFile.labels, labels)
-    total = session.scalar(select(func.count()).select_from(ModelFile).where(*where)) or 0
-    rows = session.scalars(
-        select(ModelFile)
-        .where(*where)
-        .order_by(ModelFile.created_at.desc(), ModelFile.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return rows, total
-
-
-def add(session: Session, model: ModelFile) -> ModelFile:
-    session.add(model)
-    session.flush()
-    return model
+    return _models.page(session, *matching(ModelFile.labels, labels), limit=limit, offset=offset)
 
 
 def has_active_jobs(session: Session, model_id: str) -> bool:

@@ -7,19 +7,17 @@ leaves no row and no file; a deleted model's files go only once the delete has c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import errors, idempotency, uploads
-from app.db.models import ModelFile, ModelStatus, new_id
-from app.db.session import on_commit
+from app import errors, upload_common
+from app.db.models import ModelFile, ModelStatus
 from app.labels import LabelFilters
 from app.models_upload import repository
 from app.queue import enqueue_inspection
 from app.settings import get_settings
-from app.storage import transaction
 from compressor.errors import InvalidModelError
 from compressor.formats.archive import screen_upload
 
@@ -33,47 +31,32 @@ def upload_model(
     idempotency_key: str | None = None,
 ) -> ModelFile:
     """Store the upload after the cheap checks; a worker inspects it (``pending`` until then)."""
-    model_id = new_id()
-    labels = labels or {}
-    original = idempotency.replay(
+    return upload_common.accept(
         session,
-        route="models",
-        key=idempotency_key,
-        body=lambda: idempotency.upload_body(stream, filename, labels),
-        resource_id=model_id,
-        load=repository.get,
-    )
-    if original is not None:
-        return original
-    allow_executable = get_settings().uploads.allow_executable_formats
-
-    def screened(upload: uploads.Received) -> ModelFile:
-        try:
-            kind = screen_upload(upload.path, allow_executable=allow_executable)
-        except InvalidModelError as exc:
-            raise errors.InvalidUpload(str(exc)) from exc
-        return ModelFile(
-            id=model_id,
-            labels=labels,
-            filename=upload.filename,
-            format=kind,
-            status=ModelStatus.PENDING,
-            size_bytes=upload.size,
-            sha256=upload.sha256,
-            inspection={},
-        )
-
-    model = uploads.store_upload(
-        session,
+        MODELS,
         stream=stream,
         filename=filename,
-        folder="models",
-        to_row=screened,
-        add=repository.add,
+        labels=labels,
+        idempotency_key=idempotency_key,
     )
-    # The inspection is sent only once the row is committed, so the worker finds it.
-    on_commit(session, lambda: enqueue_inspection(model_id))
-    return model
+
+
+def _screen(path: Path) -> str:
+    allow_executable = get_settings().uploads.allow_executable_formats
+    try:
+        return screen_upload(path, allow_executable=allow_executable)
+    except InvalidModelError as exc:
+        raise errors.InvalidUpload(str(exc)) from exc
+
+
+MODELS = upload_common.UploadKind(
+    folder="models",
+    row=ModelFile,
+    get=repository.get,
+    add=repository.add,
+    screen=_screen,
+    enqueue=enqueue_inspection,
+)
 
 
 def require_ready(model: ModelFile, *, role: str = "model") -> None:
@@ -110,8 +93,4 @@ def delete_model(session: Session, *, model_id: str) -> None:
     if repository.has_active_jobs(session, model_id):
         raise in_use
     keys = [model.storage_key, *repository.job_artifact_keys(session, model_id)]
-    try:
-        repository.delete(session, model)
-    except IntegrityError as exc:
-        raise in_use from exc
-    transaction.delete_after_commit(session, keys=keys)
+    upload_common.delete_stored(session, model, delete=repository.delete, keys=keys, in_use=in_use)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import (
@@ -13,21 +13,18 @@ from app.db.models import (
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
-    is_valid_id,
     utcnow,
 )
+from app.db.repository_base import RepositoryBase
 
-
-def get(session: Session, webhook_id: str) -> Webhook | None:
-    return session.get(Webhook, webhook_id) if is_valid_id(webhook_id) else None
+_webhooks = RepositoryBase(Webhook)
+_deliveries = RepositoryBase(WebhookDelivery)
+get = _webhooks.get
+delivery = _deliveries.get
 
 
 def list_page(session: Session, *, limit: int, offset: int) -> tuple[Sequence[Webhook], int]:
-    total = session.scalar(select(func.count()).select_from(Webhook)) or 0
-    rows = session.scalars(
-        select(Webhook).order_by(Webhook.created_at.desc(), Webhook.id).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return _webhooks.page(session, limit=limit, offset=offset)
 
 
 def subscribed_to(session: Session, event_type: str, *, tenant: str | None) -> list[Webhook]:
@@ -53,16 +50,9 @@ def resource_tenant(session: Session, event_type: str, resource_id: str) -> str 
 def deliveries(
     session: Session, webhook_id: str, *, limit: int, offset: int
 ) -> tuple[Sequence[WebhookDelivery], int]:
-    where = WebhookDelivery.webhook_id == webhook_id
-    total = session.scalar(select(func.count()).select_from(WebhookDelivery).where(where)) or 0
-    rows = session.scalars(
-        select(WebhookDelivery)
-        .where(where)
-        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return rows, total
+    return _deliveries.page(
+        session, WebhookDelivery.webhook_id == webhook_id, limit=limit, offset=offset
+    )
 
 
 def attempts(session: Session, delivery_id: str) -> Sequence[WebhookAttempt]:
@@ -115,10 +105,6 @@ def take_overdue(session: Session, *, cutoff: datetime) -> list[str]:
         if int(getattr(result, "rowcount", 0) or 0) == 1:
             taken.append(delivery_id)
     return taken
-
-
-def delivery(session: Session, delivery_id: str) -> WebhookDelivery | None:
-    return session.get(WebhookDelivery, delivery_id) if is_valid_id(delivery_id) else None
 
 
 def delete_delivery(session: Session, row: WebhookDelivery) -> None:

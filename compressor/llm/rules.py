@@ -8,7 +8,6 @@ from compressor.errors import InvalidRecipeError
 from compressor.llm.inspect import LLM_RUNTIMES
 
 if TYPE_CHECKING:
-    from compressor.recipe import Recipe
     from compressor.target import Target
 
 # Architectures whose compressed-tensors directory transformers loads back with every weight in
@@ -24,7 +23,11 @@ SCHEMES_BY_RUNTIME = {
 
 
 def check_llm_recipe(
-    recipe: Recipe, target: Target, *, causal_lm: bool, architecture: str | None = None
+    recipe: Any,  # compressor.recipe.Recipe, which calls this (no import back)
+    target: Target,
+    *,
+    causal_lm: bool,
+    architecture: str | None = None,
 ) -> None:
     runtime = target.runtime
     if runtime in LLM_RUNTIMES and not causal_lm:

@@ -31,7 +31,7 @@ def gpu_rows(work: Path) -> list[Row]:
                 "`python3 scripts/gpu_check.py` from the source tree on a GPU machine",
             )
         ]
-    from scripts.gpu_check import _minilm_dir, engine_jobs
+    from bench.gpu_jobs import engine_jobs, minilm_dir
 
     args = argparse.Namespace(
         device="cuda", batch_size=32, seq_len=128, warmup=10, iters=50, cpu_threads=4
@@ -43,5 +43,5 @@ def gpu_rows(work: Path) -> list[Row]:
             goal=GOAL,
             reached=job.note or "measured",
         )
-        for job in engine_jobs(args, work, _minilm_dir(None, work))
+        for job in engine_jobs(args, work, minilm_dir(None, work))
     ]

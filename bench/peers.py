@@ -60,7 +60,6 @@ def _widths(model: nn.Module) -> dict[str, int]:
     }
 
 
-@register("bench_peer_tp_magnitude")
 class MagnitudePeer:
     stage: ClassVar[Stage] = Stage.TORCH
 
@@ -127,7 +126,6 @@ def _svd_layer(layer: nn.Module, rank: int) -> nn.Sequential:
     return nn.Sequential(first, second)
 
 
-@register("bench_peer_plain_svd")
 class PlainSvdPeer:
     stage: ClassVar[Stage] = Stage.TORCH
 
@@ -186,12 +184,20 @@ SHORT = {
 }
 
 
+def register_peers() -> None:
+    """Put the peers in the engine's registry, when a bench run builds a peer recipe. Not at
+    import: a process that only imports bench (the test suite) keeps the public registry."""
+    register("bench_peer_tp_magnitude")(MagnitudePeer)
+    register("bench_peer_plain_svd")(PlainSvdPeer)
+
+
 def peer_recipe(steps: list[dict[str, Any]], ours: list[StepReport]) -> Recipe:
     """Our recipe with its first step replaced by the peer's; the rest (healing) unchanged.
 
     Built without the recipe's validation, which knows only the public techniques; the steps
     after the first are validated one by one as the public recipe would.
     """
+    register_peers()
     first = peer_first_step(ours[0])
     rest = [TypeAdapter(TechniqueConfig).validate_python(s) for s in steps[1:]]
     # The peer's config is no public technique, hence outside the recipe's step type.

@@ -158,7 +158,16 @@ def test_job_event_is_signed_retried_and_listed(
 
 ALL_EVENTS = ["model.ready", "model.rejected", "job.succeeded", "job.failed", "job.cancelled"]
 # Distils for a minute against a 10 s limit: fails on time, or waits queued to be cancelled.
-SLOW = [{"technique": "distillation", "width": 0.5, "epochs": 200, "max_seconds": 60}]
+# Longer than the jobs' 10 s limit on any machine: one row a step, for up to a minute.
+SLOW = [
+    {
+        "technique": "distillation",
+        "width": 0.5,
+        "epochs": 200,
+        "batch_size": 1,
+        "max_seconds": 60,
+    }
+]
 
 
 def _every_event(client: httpx.Client, tmp_path: Path) -> dict[str, set[str]]:

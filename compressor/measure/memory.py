@@ -27,12 +27,22 @@ class TreeMemory:
         return asdict(self)
 
 
+class _Exited(Exception):
+    """The process exited (or is a zombie, which has no memory left) while the tree was read."""
+
+
 def _pss_bytes(pid: int) -> int | None:
+    """PSS of ``pid``; None where the kernel does not let us read it (another user's process,
+    no smaps_rollup); _Exited where the process is gone or a zombie."""
     try:
         with open(f"/proc/{pid}/smaps_rollup") as rollup:
             for line in rollup:
                 if line.startswith("Pss:"):
                     return int(line.split()[1]) * 1024  # the kernel writes kB
+    except (ProcessLookupError, FileNotFoundError) as gone:
+        # A zombie's smaps_rollup answers ESRCH; falling back to RSS there would mark the
+        # whole reading "rss" for a process that holds nothing.
+        raise _Exited from gone
     except OSError:
         return None
     return None
@@ -45,7 +55,10 @@ def tree_memory(pid: int | None = None) -> TreeMemory:
     source = "pss"
     counted = 0
     for proc in [root, *root.children(recursive=True)]:
-        pss = _pss_bytes(proc.pid)
+        try:
+            pss = _pss_bytes(proc.pid)
+        except _Exited:
+            continue
         if pss is None:
             try:
                 pss = proc.memory_info().rss

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from compressor.measure.memory import PeakMemory, process_tree_pss, tree_memory
 
 MB = 1024 * 1024
@@ -57,3 +59,18 @@ def test_peak_memory_sees_a_child_that_has_exited() -> None:
     assert peak.peak_bytes - peak.baseline_bytes >= 150 * MB
     assert peak.peak_bytes - after >= 150 * MB  # the peak outlived the child
     assert peak.as_json()["peak_bytes"] == peak.peak_bytes
+
+
+def test_a_zombie_child_does_not_turn_the_reading_to_rss() -> None:
+    # An exited child not yet reaped: its smaps_rollup answers ESRCH. Before, the reading fell
+    # back to RSS for it and reported the whole tree as "rss" (seen as a flaky CI failure).
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    try:
+        reading = tree_memory()
+    finally:
+        child.wait(timeout=30)
+    assert reading.source == "pss"

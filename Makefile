@@ -11,7 +11,17 @@ $(STAMP): pyproject.toml constraints.txt clients/python/setup.py clients/cli/pyp
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]' -e clients/python -e clients/cli
 	touch $(STAMP)
 
-install: $(STAMP)
+# checkov (the manifests' security scan in tests/deploy) pins packages older than ours (boto3,
+# networkx, packaging), so it lives in a venv of its own, pinned whole in constraints-checkov.txt.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): constraints-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r constraints-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+install: $(STAMP) $(CHECKOV_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/modelpress run
@@ -33,8 +43,8 @@ format: $(STAMP)
 # cores. Tests sharing a live stack stay in one process (tests/fixtures/parallel.py).
 PYTEST_PROCESSES ?= 2  # 0: one process, no xdist
 
-test: $(STAMP) lint
-	$(VENV)/bin/pytest -n $(PYTEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+test: $(STAMP) $(CHECKOV_STAMP) lint
+	MODELPRESS_CHECKOV="$(abspath $(CHECKOV_VENV))/bin/checkov" $(VENV)/bin/pytest -n $(PYTEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench.run

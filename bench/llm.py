@@ -41,9 +41,9 @@ def _eval_ids() -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
-def _ours(source: Path, runtime: str, work: Path) -> dict[str, Any]:
+def _ours(source: Path, runtime: str, work: Path, **step: Any) -> dict[str, Any]:
     recipe = Recipe.model_validate(
-        {"steps": [{"technique": "quantization", "scheme": "int4_weight_only"}]}
+        {"steps": [{"technique": "quantization", "scheme": "int4_weight_only", **step}]}
     )
     result = compress_model(source, recipe, target=Target(runtime=runtime), workdir=work)  # type: ignore[arg-type]
     return {"report": result.report, "folder": result.artifact_dir}
@@ -52,7 +52,9 @@ def _ours(source: Path, runtime: str, work: Path) -> dict[str, Any]:
 def smollm2_int4(work: Path) -> list[Row]:
     work.mkdir(parents=True, exist_ok=True)
     source = save_smollm2(work / "cache")
-    genai = _ours(source, "onnxruntime-genai", work / "ours-genai")
+    # The builder's -p int4 puts the tied LM head / embedding table on 4 bits too: like for like,
+    # ours runs at embedding_bits 4 (the default, 8, keeps that table at 8 bits).
+    genai = _ours(source, "onnxruntime-genai", work / "ours-genai", embedding_bits=4)
     vllm = _ours(source, "vllm", work / "ours-vllm")
     peer = builder_int4_peer(source, work / "builder-int4", cache_dir=work / "builder-cache")
     original = build_genai_original(source, work / "original-genai", cache_dir=work / "o-cache")
@@ -103,7 +105,13 @@ def _rows(
                 "decode tokens/s": f"{fp32.a.decode_tokens_per_s:.1f}",
             },
         ),
-        _ours_row("ours, onnxruntime-genai int4", genai, ours_tps, met, short),
+        _ours_row(
+            "ours, onnxruntime-genai int4, embedding_bits 4 (the builder's head bits)",
+            genai,
+            ours_tps,
+            met,
+            short,
+        ),  # fmt: skip
         Row(
             "PEER: ONNX Runtime GenAI builder -p int4 -e cpu (RTN)",
             {
@@ -130,6 +138,7 @@ def _ours_row(
         "greedy agreed": f"{llm['generation']['agreed_mean']:.1f}/{llm['generation']['new_tokens']}",
         "job peak memory": mb(llm["memory"]["peak_bytes"]),
         "memory bound": mb(llm["memory"]["bound_bytes"]),
+        "LM head and embedding": llm["embeddings"],
     }
     reached = "" if met is None else ("all three" if met else "short on: " + "; ".join(short))
     return Row(name, figures, goal=GOAL if met is not None else "", met=met, reached=reached)

@@ -72,6 +72,7 @@ def run_candidate(
     held_out: torch.Tensor,
     with_checkpoint: bool,
     progress: Callable[[float], None],
+    head_bits: int | None = None,
 ) -> Candidate:
     from compressor.llm.gptq_checkpoint_sink import GptqCheckpointSink
 
@@ -95,6 +96,7 @@ def run_candidate(
         group_size=group_size,
         symmetric=symmetric,
         progress=progress,
+        head_bits=head_bits,
     )
     model = load_causal_lm(compressed)
     held = perplexity(model, held_out, window=held_out.shape[-1])

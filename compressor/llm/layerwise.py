@@ -26,6 +26,8 @@ from compressor.errors import UnsupportedModelError
 from compressor.llm.quantized import QuantizedWeight, WeightSink
 from compressor.llm.rounding import default_group_size, gptq, output_error, rtn
 
+HEAD_GROUP = 32  # the LM head's groups at 4 bits (see _quantize_head)
+
 
 @dataclass(frozen=True)
 class ModuleRecord:
@@ -161,7 +163,10 @@ def quantize_causal_lm(
     symmetric: bool = False,
     damp: float = 0.01,
     progress: Callable[[float], None] | None = None,
+    head_bits: int | None = None,
 ) -> WalkSummary:
+    """``head_bits``: also put the LM head (a tied model's shared table) on a grid of that many
+    bits, by the same method; None leaves it to the format writer."""
     started = time.monotonic()
     weights = _Weights(source_dir)
     config, model, prefix, template = _skeleton(source_dir, weights)
@@ -185,7 +190,12 @@ def quantize_causal_lm(
         del layer
         if progress is not None:
             progress((index + 1) / n_layers)
-    _finish(model, prefix, weights, sink, config)
+    head = None
+    if head_bits is not None:
+        head = _quantize_head(
+            model, hidden, summary, bits=head_bits, method=method, symmetric=symmetric, damp=damp
+        )
+    _finish(model, prefix, weights, sink, config, head=head)
     summary.seconds = round(time.monotonic() - started, 2)
     summary.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return summary
@@ -282,14 +292,66 @@ def _round(
     return q, stats.damp, stats.relative_error
 
 
-def _finish(model: Any, prefix: str, weights: _Weights, sink: WeightSink, config: Any) -> None:
-    """Everything outside the decoder layers, in the upload's dtype; then the sink closes."""
+def _quantize_head(
+    model: Any,
+    hidden: list[torch.Tensor],
+    summary: WalkSummary,
+    *,
+    bits: int,
+    method: str,
+    symmetric: bool,
+    damp: float,
+) -> QuantizedWeight:
+    """The LM head on the grid, GPTQ'd on what it really reads: the final norm of the last
+    quantized layer's outputs. Its error reaches every logit directly, so at 4 bits its groups
+    are HEAD_GROUP wide (SmolLM2-135M, tied, held-out perplexity over fp32's 27.3 with the
+    layers at int4: head 8-bit RTN 30.9, 4-bit RTN g32 33.8, 4-bit GPTQ g64 32.4, g32 31.9)."""
+    weight = model.get_output_embeddings().weight.detach().float()
+    hessian = None
+    if method == "gptq":
+        norm = model.get_decoder().norm  # Llama-family (the runtimes that take a head on a grid)
+        total, rows = torch.zeros(weight.shape[1], weight.shape[1]), 0
+        with torch.inference_mode():
+            for h in hidden:
+                x = norm(h).reshape(-1, weight.shape[1]).float()
+                total += x.t() @ x
+                rows += x.shape[0]
+        hessian = 2 * total / max(rows, 1)
+    width = weight.shape[1]
+    group = HEAD_GROUP if bits == 4 and width % HEAD_GROUP == 0 else default_group_size(width)
+    q, damp_used, error = _round(weight, hessian, bits, group, symmetric, damp)
+    summary.records.append(ModuleRecord("lm_head", width, group, damp_used, error))
+    return q
+
+
+def _finish(
+    model: Any,
+    prefix: str,
+    weights: _Weights,
+    sink: WeightSink,
+    config: Any,
+    *,
+    head: QuantizedWeight | None = None,
+) -> None:
+    """Everything outside the decoder layers, in the upload's dtype; then the sink closes.
+    A tied model with its head on a grid gets that grid's table as its embedding too, since
+    the runtime's lookup reads the head's own quantized table (compressor/llm/genai.py)."""
     tied = bool(getattr(config, "tie_word_embeddings", False))
+    if head is not None:
+        sink.add_quantized("lm_head", head)
+    table = _parameter_name(model, model.get_input_embeddings().weight)
     for key in _outside(weights.names(), prefix):
-        if tied and key.startswith("lm_head."):
+        if (tied or head is not None) and key.startswith("lm_head."):
             continue
-        sink.add_float(key, weights.get(key))
+        tensor = weights.get(key)
+        if head is not None and tied and key == table:
+            tensor = head.dequantize(tensor.dtype)
+        sink.add_float(key, tensor)
     sink.close(config.to_dict(), tied_embeddings=tied)
+
+
+def _parameter_name(model: torch.nn.Module, parameter: torch.Tensor) -> str:
+    return next(n for n, p in model.named_parameters(remove_duplicate=False) if p is parameter)
 
 
 def _outside(names: list[str], prefix: str) -> Iterator[str]:

@@ -26,21 +26,81 @@ def default_group_size(in_features: int) -> int:
     return next((g for g in GROUP_SIZES if in_features % g == 0), in_features)
 
 
-def group_grid(
-    weight: torch.Tensor, *, bits: int, group_size: int, symmetric: bool
+ROW_CHUNK = 2048
+CLIP_RATIOS = tuple(1.0 - 0.02 * i for i in range(26))  # 1.0 down to 0.50
+
+
+def _grid_from_range(
+    low: torch.Tensor, high: torch.Tensor, *, bits: int, symmetric: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Scales (out, groups) and zero points (uint8, or None when symmetric) from min/max."""
+    maxq = 2**bits - 1
+    if symmetric:
+        absmax = torch.maximum(low.abs(), high.abs()).clamp(min=1e-8)
+        return absmax * 2 / maxq, None
+    scales = ((high - low) / maxq).clamp(min=1e-8)
+    zeros = torch.round(-low / scales).clamp(0, maxq)
+    return scales, zeros
+
+
+def group_grid(
+    weight: torch.Tensor,
+    *,
+    bits: int,
+    group_size: int,
+    symmetric: bool,
+    importance: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scales (out, groups) and zero points (uint8, or None when symmetric).
+
+    Without ``importance``, each group's min/max (round to nearest's grid). With it (GPTQ: the
+    Hessian's diagonal, how much each input column moves the layer's output on the calibration
+    text), each group's range is its min/max shrunk by the ratio in CLIP_RATIOS with the lowest
+    importance-weighted rounding error: clipping a few outliers buys a finer step for every
+    other weight of the group. Ratio 1.0 is among the candidates, so on that measure the search
+    never does worse than min/max. Unweighted (plain MSE) clipping made RTN worse on
+    SmolLM2-135M (held-out perplexity 36.0 -> 38.0): the outliers it clips are the weights the
+    output needs, which only the activations tell apart.
+    """
+    if importance is None:
+        groups = weight.float().reshape(weight.shape[0], -1, group_size)
+        low, high = groups.amin(-1).clamp(max=0.0), groups.amax(-1).clamp(min=0.0)
+        scales, zeros = _grid_from_range(low, high, bits=bits, symmetric=symmetric)
+        return scales, None if zeros is None else zeros.to(torch.uint8)
+    rows = [
+        _searched_grid(chunk, bits, group_size, symmetric, importance)
+        for chunk in weight.split(ROW_CHUNK)  # bounds the search's temporaries (lm_head: 49k rows)
+    ]
+    scales = torch.cat([r[0] for r in rows])
+    zeros = None if symmetric else torch.cat([r[1] for r in rows if r[1] is not None])
+    return scales, zeros
+
+
+def _searched_grid(
+    weight: torch.Tensor,
+    bits: int,
+    group_size: int,
+    symmetric: bool,
+    importance: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     out_features, in_features = weight.shape
     groups = weight.float().reshape(out_features, in_features // group_size, group_size)
     maxq = 2**bits - 1
-    if symmetric:
-        absmax = groups.abs().amax(-1).clamp(min=1e-8)
-        return absmax * 2 / maxq, None
     low = groups.amin(-1).clamp(max=0.0)
     high = groups.amax(-1).clamp(min=0.0)
-    scales = ((high - low) / maxq).clamp(min=1e-8)
-    zeros = torch.round(-low / scales).clamp(0, maxq)
-    return scales, zeros.to(torch.uint8)
+    cost = importance.float().clamp(min=0.0).reshape(1, in_features // group_size, group_size)
+    best_err = torch.full(low.shape, float("inf"))
+    best_scales, best_zeros = _grid_from_range(low, high, bits=bits, symmetric=symmetric)
+    for ratio in CLIP_RATIOS:
+        scales, zeros = _grid_from_range(low * ratio, high * ratio, bits=bits, symmetric=symmetric)
+        zero = torch.full_like(scales, 2 ** (bits - 1)) if zeros is None else zeros
+        q = torch.round(groups / scales[..., None] + zero[..., None]).clamp(0, maxq)
+        err = (((q - zero[..., None]) * scales[..., None] - groups) ** 2 * cost).sum(-1)
+        better = err < best_err
+        best_err = torch.where(better, err, best_err)
+        best_scales = torch.where(better, scales, best_scales)
+        if zeros is not None and best_zeros is not None:
+            best_zeros = torch.where(better, zeros, best_zeros)
+    return best_scales, None if best_zeros is None else best_zeros.to(torch.uint8)
 
 
 def _zero(scales: torch.Tensor, zeros: torch.Tensor | None, bits: int) -> torch.Tensor:
@@ -98,7 +158,9 @@ def gptq(
     dead = h.diagonal() == 0
     h[dead, dead] = 1.0
     w[:, dead] = 0.0
-    scales, zeros = group_grid(weight, bits=bits, group_size=group_size, symmetric=symmetric)
+    scales, zeros = group_grid(
+        weight, bits=bits, group_size=group_size, symmetric=symmetric, importance=h.diagonal()
+    )
     zero = _zero(scales, zeros, bits)
     perm = torch.argsort(h.diagonal(), descending=True)
     w, h = w[:, perm], h[perm][:, perm]

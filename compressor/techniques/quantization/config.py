@@ -40,7 +40,12 @@ class QuantizationConfig(StepConfig):
         True, description="int8_dynamic: store embedding tables quantized too (weight-only)."
     )
     embedding_bits: Literal[4, 8] = Field(
-        8, description="int8_dynamic: bits of the largest (vocabulary) embedding table."
+        8,
+        description=(
+            "int8_dynamic: bits of the largest (vocabulary) embedding table. A causal LM for "
+            "onnxruntime-genai: bits of its LM head and embedding table (4: quantized with the "
+            "layers' method, groups of 32; 8: the GenAI builder's round to nearest)."
+        ),
     )
     small_table_bits: Literal[4, 8] = Field(
         4,

@@ -26,7 +26,9 @@ class QuantizationConfig:
             fidelity on a held-out slice of the calibration inputs is kept; minmax on MatMul-only graphs. Default:
             QuantizationConfigCalibrationMethod.AUTO.
         embedding_bits (QuantizationConfigEmbeddingBits | Unset): int8_dynamic: bits of the largest (vocabulary)
-            embedding table. Default: QuantizationConfigEmbeddingBits.VALUE_8.
+            embedding table. A causal LM for onnxruntime-genai: bits of its LM head and embedding table (4: quantized with
+            the layers' method, groups of 32; 8: the GenAI builder's round to nearest). Default:
+            QuantizationConfigEmbeddingBits.VALUE_8.
         exclude (list[str] | Unset): Node-name substrings to keep in float, e.g. sensitive layers.
         float_fallback (int | Unset): int8_dynamic/int8_static: keep this many MatMuls in float, the ones with the
             largest measured int8 error on the calibration inputs. Default: 0.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from compressor.artifacts import ArtifactFormat, PackedFile, pack_if_small
+from compressor.artifacts import ArtifactFormat, PackedFile, deliverable
 from compressor.errors import CompressionError, UnsupportedModelError
 from compressor.formats.detect import detect_kind, inspect_model_dir
 from compressor.formats.hf import copy_side_files, read_config
@@ -27,7 +27,13 @@ from compressor.measure.params import torch_param_stats
 from compressor.measure.runtime import RuntimeMeasurement, measure_in_fresh_process
 from compressor.measure.settings import MeasureSettings
 from compressor.recipe import Recipe, check_recipe_for_kind
-from compressor.report import CompressionReport, RanOn, SavedModel, build_report
+from compressor.report import (
+    CompressionReport,
+    PackedArchive,
+    RanOn,
+    SavedModel,
+    build_report,
+)
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepContext, handler_for
 from compressor.training import training_on
@@ -40,13 +46,51 @@ class CompressionResult:
     artifact_dir: Path
     artifact_format: str
     compression_report: CompressionReport
-    # The .tar.xz of the artifact folder, when it is small enough to pack here.
-    archive: PackedFile | None = None
+    # The download: the artifact folder with report.json (and the caller's documents) beside
+    # the model, packed once; the report's archive figures describe this very file.
+    archive: PackedFile
 
     @cached_property
     def report(self) -> dict[str, Any]:
         """The report as the job row stores it (JSON)."""
         return self.compression_report.as_json()
+
+
+@dataclass(frozen=True)
+class _Made:
+    """What the engine made, before it is packed: the folder and a report without the archive."""
+
+    artifact_dir: Path
+    artifact_format: str
+    report: CompressionReport
+
+
+def _describing(report: CompressionReport, packed: PackedFile) -> CompressionReport:
+    """The report with the figures of the archive it travels in, which cannot be inside it."""
+    archive = PackedArchive(format=packed.format, path=packed.path.name, bytes=packed.bytes)
+    return report.model_copy(
+        update={
+            "compressed": report.compressed.model_copy(update={"archive": archive}),
+            "archive_compression_ratio": round(
+                report.original.model_bytes / max(packed.bytes, 1), 3
+            ),
+        }
+    )
+
+
+def _delivered(
+    made: _Made, *, documents: Mapping[str, object], workdir: Path, progress: Progress
+) -> CompressionResult:
+    """Pack the folder once, with report.json (all but the archive's own figures) inside."""
+    progress("packing", 0.99)
+    report_json = made.report.as_json()
+    packed = deliverable(
+        made.artifact_dir, documents={**documents, "report.json": report_json}, workdir=workdir
+    )
+    progress("done", 1.0)
+    return CompressionResult(
+        made.artifact_dir, made.artifact_format, _describing(made.report, packed), packed
+    )
 
 
 def _step_context(
@@ -149,7 +193,7 @@ def _compress_causal_lm(
     progress: Progress,
     calibration_texts: Sequence[str] | None,
     eval_texts: Sequence[str] | None,
-) -> CompressionResult:
+) -> _Made:
     recipe.check_target(target)
     inspection = inspect_model_dir(source_dir)
     check_recipe_for_kind(recipe, "huggingface", target, inspection=inspection)
@@ -182,10 +226,7 @@ def _compress_causal_lm(
         compressed_bytes=model_bytes,
         compressed_stats=stats or result.figures["after"].stats,
     )
-    progress("done", 1.0)
-    return CompressionResult(
-        result.artifact_dir, result.artifact_format.value, report, result.archive
-    )
+    return _Made(result.artifact_dir, result.artifact_format.value, report)
 
 
 def _original_baseline(
@@ -336,6 +377,7 @@ def compress_model(
     student_dir: Path | None = None,
     calibration_texts: Sequence[str] | None = None,
     eval_texts: Sequence[str] | None = None,
+    documents: Mapping[str, object] | None = None,
 ) -> CompressionResult:
     """Compress any supported upload (Hugging Face dir, ONNX model, architecture reference).
 
@@ -346,12 +388,14 @@ def compress_model(
     and says so when that could not be had. ``train_data``: for steps that train;
     ``train_texts``: unlabelled sentences that text models train on without ``train_data``.
     ``calibration_texts`` / ``eval_texts``: plain text for causal LMs on an LLM runtime.
+    ``documents`` (name -> JSON value, e.g. recipe.json) travel in the archive beside
+    report.json; the folder is packed once, at the end, so the archive is the download.
     """
     settings = settings or MeasureSettings()
     report_progress: Progress = progress or (lambda _phase, _f: None)
     report_progress("loading", 0.02)
     if target.runtime in LLM_RUNTIMES:
-        return _compress_causal_lm(
+        made = _compress_causal_lm(
             source_dir,
             recipe,
             target=target,
@@ -359,6 +403,9 @@ def compress_model(
             progress=report_progress,
             calibration_texts=calibration_texts,
             eval_texts=eval_texts,
+        )
+        return _delivered(
+            made, documents=documents or {}, workdir=workdir, progress=report_progress
         )
     loaded = _load(
         source_dir,
@@ -370,7 +417,7 @@ def compress_model(
         train_data=train_data,
         train_texts=train_texts,
     )
-    return _compress_loaded(
+    made = _compress_loaded(
         loaded,
         recipe,
         target=target,
@@ -380,6 +427,7 @@ def compress_model(
         train_texts=train_texts,
         student_dir=student_dir,
     )
+    return _delivered(made, documents=documents or {}, workdir=workdir, progress=report_progress)
 
 
 def _compress_loaded(
@@ -392,7 +440,7 @@ def _compress_loaded(
     progress: Progress,
     train_texts: Sequence[str] | None,
     student_dir: Path | None,
-) -> CompressionResult:
+) -> _Made:
     """Baseline, steps, artifact, measurement and report of a loaded upload."""
     report_progress = progress
     runtime = "onnxruntime" if loaded.source.kind == "onnx" else target.runtime
@@ -411,7 +459,6 @@ def _compress_loaded(
     artifact_dir, artifact_format, compressed = _save_artifact(
         loaded, state, target=target, workdir=workdir, progress=report_progress
     )
-    archive = pack_if_small(artifact_dir, workdir / "artifact.tar.xz")
     before, after = _measure(
         runtime,
         (original.path, compressed.path),
@@ -430,12 +477,11 @@ def _compress_loaded(
         original=(original, before),
         compressed=(compressed, after),
         artifact_format=artifact_format,
-        archive=archive,
+        archive=None,  # packed once, with report.json, by _delivered
         steps=steps,
         ran_on=_ran_on(runtime, device, before, after),
     )
-    report_progress("done", 1.0)
-    return CompressionResult(artifact_dir, artifact_format.value, report, archive)
+    return _Made(artifact_dir, artifact_format.value, report)
 
 
 def _ran_on(

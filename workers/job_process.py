@@ -21,7 +21,6 @@ from app.db.session import get_engine
 from app.jobs.errors import CANCELLED_EXIT_CODE, InternalError, job_error_from
 from app.settings import get_settings
 from app.storage import get_storage
-from compressor.artifacts import deliverable
 from compressor.datasets import job_inputs
 from compressor.errors import CompressionError
 from compressor.lifeline import die_with_parent
@@ -91,14 +90,14 @@ def run(run: JobRun) -> None:
         workdir=run.workdir / "work",
         settings=measure,
         progress=lambda phase, fraction: run.progress(phase, fraction * 0.95),
+        # The engine packs once with its report.json inside; the recipe travels beside it, so
+        # a downloaded model says how it was made and the recipe can be resubmitted as it is.
+        documents={"recipe.json": job.recipe},
         **data,
     )
     run.progress(JobPhase.UPLOADING, 0.96)
-    # The engine's report and the recipe travel inside the archive, so a downloaded model
-    # says how it was made and the recipe can be resubmitted as it is.
-    documents = {"report.json": result.report, "recipe.json": job.recipe}
-    packed = deliverable(result.artifact_dir, documents=documents, workdir=run.workdir)
-    publish(run, job, packed, report=result.report, artifact_format=result.artifact_format)
+    # The engine's archive is the download: stored as it is, never packed again.
+    publish(run, job, result.archive, report=result.report, artifact_format=result.artifact_format)
 
 
 def main(job_id: str, owner: str, workdir: str) -> int:

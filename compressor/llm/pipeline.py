@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from compressor.artifacts import ArtifactFormat, PackedFile, pack_if_small
+from compressor.artifacts import ArtifactFormat, PackedFile
 from compressor.errors import InvalidModelError
 from compressor.formats.hf import copy_side_files, load_tokenizer
 from compressor.inputs import InvalidDatasetError
@@ -144,8 +144,8 @@ def compress_causal_lm(
             bound_bytes=bound,
             within_bound=memory.peak_bytes <= bound,
         )
-    archive = pack_if_small(artifact_dir, workdir / "artifact.tar.xz")
-    return LLMResult(artifact_dir, artifact_format, figures, llm, archive)
+    # Not packed here: compress_model packs the folder once, with report.json inside.
+    return LLMResult(artifact_dir, artifact_format, figures, llm, archive=None)
 
 
 def _quantize(

@@ -12,6 +12,7 @@ from app.errors import install_error_handlers
 from app.health.routes import router as health_router
 from app.jobs.plot_routes import router as plot_router
 from app.jobs.routes import router as jobs_router
+from app.jobs.share_routes import router as shares_router
 from app.metrics.routes import install_metrics
 from app.models_upload.routes import router as models_router
 from app.openapi import install_openapi, operation_id
@@ -50,6 +51,7 @@ def create_app() -> FastAPI:
     app.include_router(jobs_router, dependencies=caller)
     app.include_router(plot_router, dependencies=caller)
     app.include_router(pools_router, dependencies=admin)
+    app.include_router(shares_router, dependencies=admin)
     app.include_router(results_router, dependencies=caller)
     app.include_router(webhooks_router, dependencies=caller)
     install_metrics(app, dependencies=admin)

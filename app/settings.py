@@ -177,6 +177,12 @@ class AuthSettings(BaseSettings):
     tenant_max_active_jobs: int | None = Field(
         None, gt=0, description="per-tenant limit of jobs queued or running"
     )
+    tenant_running_jobs_default: int | None = Field(
+        None,
+        gt=0,
+        description="a tenant's running-job share unless an operator set its own "
+        "(PUT /v1/tenants/{tenant}/share); beyond it, jobs wait in the database. None: no limit",
+    )
     ui_session_max_age_s: int = Field(
         8 * 3600, ge=60, le=30 * 24 * 3600, description="how long a /ui sign-in lasts"
     )

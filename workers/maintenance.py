@@ -1,4 +1,5 @@
-"""Housekeeping every worker runs beside its jobs: heartbeat, reaping and re-sending.
+"""Housekeeping every worker runs beside its jobs: heartbeat, reaping, re-sending, and sending
+jobs held for their tenant's share.
 
 Every transition here is conditional, so several workers doing it at once is harmless.
 """
@@ -34,6 +35,13 @@ def reconcile_queued() -> list[str]:
     """Re-send jobs queued for a while: the broker may have lost their message (restart)."""
     with job_run.session() as session, session.begin():
         return lifecycle.resend_stale_queued(session)
+
+
+def dispatch_held_jobs() -> list[str]:
+    """Send held jobs whose tenant's share has room: a share raised by the operator, or a slot
+    freed without a release (a job deleted). Ending jobs release their slot themselves."""
+    with job_run.session() as session, session.begin():
+        return lifecycle.dispatch_all_held(session)
 
 
 def reconcile_inspections() -> list[str]:
@@ -107,6 +115,7 @@ class Maintenance(threading.Thread):
             for step in (
                 *([reap_stale_jobs] if time.monotonic() >= reap_after else []),
                 reconcile_queued,
+                dispatch_held_jobs,
                 reconcile_inspections,
                 resend_overdue_webhooks,
                 sweep_scratch,

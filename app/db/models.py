@@ -137,6 +137,9 @@ class Job(Base):
     # Dataset ids by role: calibration, eval, train.
     data: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     priority: Mapped[int] = mapped_column(Integer, default=5)
+    # Set while a queued job is held in the database, not sent: its tenant's running-job share
+    # is full (app/jobs/shares.py). NULL for a job sent to the broker, or running.
+    waiting_reason: Mapped[str | None] = mapped_column(String(255), default=None)
     time_limit_s: Mapped[int | None] = mapped_column(Integer, default=None)
     phase: Mapped[str] = mapped_column(String(128), default=JobPhase.QUEUED)
     progress: Mapped[float] = mapped_column(default=0.0)
@@ -298,6 +301,17 @@ class ApiKey(Base):
     admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class TenantShare(Base):
+    """A tenant's running-job share, set by an operator; tenants without a row get the default
+    (``MODELPRESS_TENANT_RUNNING_JOBS_DEFAULT``). ``running_jobs`` NULL: no limit."""
+
+    __tablename__ = "tenant_shares"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    running_jobs: Mapped[int | None] = mapped_column(Integer, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class IdempotencyKey(Base):

@@ -6,6 +6,10 @@ request (cancel). A flagged job is never run again: whoever takes it over settle
 Each change is a conditional update (``repository.transition``) from the states it expects,
 and from the owning worker once running, so duplicate deliveries and stale workers do no harm.
 Callers own the transaction: a worker opens a session and makes one call here.
+
+A queued job is sent (its id is on the broker) or held in the database while its tenant's
+running-job share is taken (``waiting_reason``, app/jobs/shares.py); held -> sent when a job of
+that tenant ends (``_release_share`` in settle and cancel) or on the workers' sweep.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import EventLevel, Job, JobPhase, JobStatus, ModelFile, utcnow
 from app.db.session import on_commit
-from app.jobs import repository
+from app.jobs import repository, shares
 from app.jobs.errors import AttemptsExhausted, JobError, WorkerLost
 from app.jobs.recipes import uploaded_students
 from app.models_upload import repository as models_repository
@@ -54,13 +58,57 @@ def _enqueue_after_commit(session: Session, job: Job) -> None:
 
 
 def submit(session: Session, *, job: Job, note: str = "") -> Job:
-    """Record a new queued job; its id goes to the broker once the transaction commits."""
+    """Record a new queued job; its id goes to the broker once the transaction commits, unless
+    its tenant's share is taken: then it is held here until ``dispatch_held`` sends it."""
     job.status = JobStatus.QUEUED
     job.phase = JobPhase.QUEUED
+    tenant = shares.tenant_of(session, job)
+    if tenant is not None and shares.share_of(session, tenant) is not None:
+        repository.lock_tenant(session, tenant, wait=True)
+        if shares.room(session, tenant) == 0:
+            job.waiting_reason = shares.held_reason(session, tenant)
     repository.add(session, job)
     repository.add_event(session, job.id, f"queued on the {str(job.queue)!r} pool{note}")
-    _enqueue_after_commit(session, job)
+    if job.waiting_reason is None:
+        _enqueue_after_commit(session, job)
+    else:
+        repository.add_event(session, job.id, job.waiting_reason)
     return job
+
+
+def dispatch_held(session: Session, *, tenant: str, wait: bool = True) -> list[str]:
+    """Send the tenant's held jobs its share has room for: highest priority first, then oldest.
+    Under the tenant's lock (PostgreSQL), so two workers never count the same free slot; each
+    send is a conditional update from held, so no job is sent twice (SQLite, stale reads).
+    ``wait=False`` (the sweep) skips a tenant another transaction is already dispatching."""
+    limited = shares.share_of(session, tenant) is not None  # no limit: nothing to count
+    if limited and not repository.lock_tenant(session, tenant, wait=wait):
+        return []
+    room = shares.room(session, tenant)
+    if room == 0:
+        return []
+    sent = []
+    for job in repository.held(session, tenant, limit=room):
+        if repository.release_held(session, job.id):
+            repository.add_event(session, job.id, "sent to the pool: its tenant's share has room")
+            _enqueue_after_commit(session, job)
+            sent.append(job.id)
+    return sent
+
+
+def dispatch_all_held(session: Session) -> list[str]:
+    """Every tenant's held jobs its share has room for (a raised share, a missed release)."""
+    sent: list[str] = []
+    for tenant in repository.tenants_holding_jobs(session):
+        sent += dispatch_held(session, tenant=tenant, wait=False)
+    return sent
+
+
+def _release_share(session: Session, job_id: str) -> None:
+    """A job of a tenant ended or left the queue: its slot goes to the tenant's held jobs."""
+    job = repository.get(session, job_id)
+    if job is not None and job.tenant is not None:
+        dispatch_held(session, tenant=job.tenant)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -125,6 +173,7 @@ def claim(session: Session, *, job_id: str, owner: str) -> Claim | None:
         started_at=utcnow(),
         attempts=job.attempts + 1,
         lease_expires_at=_lease_from_now(),
+        waiting_reason=None,  # a held candidate its goal job's process runs itself
     )
     if not claimed:
         return None
@@ -212,6 +261,7 @@ def _settle(
     if done:
         repository.add_event(session, job_id, message, level)
         webhooks.emit_job_ended(session, job_id, values["status"])
+        _release_share(session, job_id)
     return done
 
 
@@ -313,6 +363,8 @@ def cancel(session: Session, *, job_id: str) -> bool:
 
 
 def _cancel_one(session: Session, job_id: str) -> bool:
+    job = repository.get(session, job_id)
+    was_sent = job is not None and job.waiting_reason is None
     cancelled = repository.transition(
         session,
         job_id,
@@ -325,6 +377,8 @@ def _cancel_one(session: Session, job_id: str) -> bool:
     if cancelled:
         repository.add_event(session, job_id, "cancelled while queued", EventLevel.WARNING)
         webhooks.emit_job_ended(session, job_id, JobStatus.CANCELLED)
+        if was_sent:  # a held job took no slot (and waiting here on the lock could deadlock)
+            _release_share(session, job_id)
         return True
     flagged = repository.transition(
         session,

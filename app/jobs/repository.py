@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import EventLevel, Job, JobEvent, JobInput, JobStatus
+from app.db.models import EventLevel, Job, JobEvent, JobInput, JobStatus, TenantShare, utcnow
 from app.db.repository_base import RepositoryBase
 
 _jobs = RepositoryBase(Job)
@@ -55,10 +55,78 @@ def unfinished_children(session: Session, parent_id: str) -> Sequence[Job]:
 
 
 def queued_before(session: Session, cutoff: datetime) -> Sequence[Job]:
-    """Queued jobs untouched since ``cutoff``."""
+    """Queued jobs untouched since ``cutoff`` that were sent (a held job has no message)."""
     return session.scalars(
-        select(Job).where(Job.status == JobStatus.QUEUED, Job.updated_at < cutoff)
+        select(Job).where(
+            Job.status == JobStatus.QUEUED, Job.waiting_reason.is_(None), Job.updated_at < cutoff
+        )
     ).all()
+
+
+def share(session: Session, tenant: str) -> TenantShare | None:
+    return session.get(TenantShare, tenant)
+
+
+def put_share(session: Session, tenant: str, running_jobs: int | None) -> TenantShare:
+    row = session.get(TenantShare, tenant) or TenantShare(tenant=tenant)
+    row.running_jobs = running_jobs
+    session.add(row)
+    session.flush()
+    return row
+
+
+def lock_tenant(session: Session, tenant: str, *, wait: bool) -> bool:
+    """Serialize one tenant's share decisions until the transaction ends, so two workers never
+    both count the same free slot: a PostgreSQL advisory lock (``wait=False``: False if another
+    transaction holds it). SQLite has one writer at a time; it takes no lock here."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = func.hashtext(f"modelpress.share:{tenant}")
+    if wait:
+        session.execute(select(func.pg_advisory_xact_lock(key)))
+        return True
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(key))))
+
+
+def holding_share(session: Session, tenant: str) -> int:
+    """A tenant's jobs that take a slot of its share: running, or queued and sent."""
+    taking = or_(
+        Job.status == JobStatus.RUNNING,
+        and_(Job.status == JobStatus.QUEUED, Job.waiting_reason.is_(None)),
+    )
+    count = select(func.count()).select_from(Job).where(Job.tenant == tenant, taking)
+    return session.scalar(count) or 0
+
+
+def held(session: Session, tenant: str, *, limit: int | None) -> Sequence[Job]:
+    """A tenant's held jobs in the order they are sent: highest priority, then oldest."""
+    query = (
+        select(Job)
+        .where(
+            Job.tenant == tenant, Job.status == JobStatus.QUEUED, Job.waiting_reason.is_not(None)
+        )
+        .order_by(Job.priority.desc(), Job.created_at, Job.id)
+    )
+    return session.scalars(query if limit is None else query.limit(limit)).all()
+
+
+def tenants_holding_jobs(session: Session) -> list[str]:
+    """Tenants with at least one held job."""
+    query = select(Job.tenant).where(
+        Job.status == JobStatus.QUEUED, Job.waiting_reason.is_not(None)
+    )
+    return [t for t in session.scalars(query.distinct()).all() if t is not None]
+
+
+def release_held(session: Session, job_id: str) -> bool:
+    """Held -> sent, only if still held: of two workers releasing the same job, one wins."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED, Job.waiting_reason.is_not(None))
+        .values(waiting_reason=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
 def add_inputs(

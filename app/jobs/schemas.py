@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, model_validator
 
@@ -115,7 +116,11 @@ class JobRead(BaseModel):
     priority: int
     time_limit_s: int | None
     labels: dict[str, str]
-    waiting_reason: str | None = None
+    waiting_reason: str | None = Field(
+        None,
+        description="why a queued job has not started: held for its tenant's running-job share, "
+        "or no live worker serves its pool",
+    )
     eta_s: float | None = Field(
         None, description="seconds left, extrapolated from progress so far (running jobs only)"
     )
@@ -149,3 +154,22 @@ class JobEventRead(BaseModel):
     at: datetime = Field(validation_alias="created_at")
     level: EventLevel
     message: str
+
+
+class TenantShareWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    running_jobs: int | None = Field(
+        ge=1,
+        le=100_000,
+        description="jobs of this tenant sent to the workers or running at once; beyond it, "
+        "its jobs wait in the database (waiting_reason says so). null: no limit",
+    )
+
+
+class TenantShareRead(BaseModel):
+    tenant: str
+    running_jobs: int | None = Field(description="null: no limit")
+    source: Literal["operator", "default"] = Field(
+        description="set for this tenant, or the server's MODELPRESS_TENANT_RUNNING_JOBS_DEFAULT"
+    )

@@ -93,9 +93,12 @@ def eta_seconds(job: Job) -> float | None:
 
 
 def waiting_reason(session: Session, job: Job) -> str | None:
-    """A queued job whose pool has no live worker says so instead of waiting silently."""
+    """A queued job held for its tenant's share (app/jobs/shares.py), or whose pool has no live
+    worker, says so instead of waiting silently."""
     if job.status != JobStatus.QUEUED:
         return None
+    if job.waiting_reason is not None:
+        return job.waiting_reason
     stale = get_settings().worker.stale_after_s
     if queue_has_live_worker(session, job.queue, stale_after_s=stale):
         return None

@@ -99,6 +99,9 @@ from .structured_pruning_config_importance import StructuredPruningConfigImporta
 from .target import Target
 from .target_device import TargetDevice
 from .target_runtime import TargetRuntime
+from .tenant_share_read import TenantShareRead
+from .tenant_share_read_source import TenantShareReadSource
+from .tenant_share_write import TenantShareWrite
 from .tensor_spec import TensorSpec
 from .training_config import TrainingConfig
 from .training_config_optimizer import TrainingConfigOptimizer
@@ -208,6 +211,9 @@ __all__ = (
     "Target",
     "TargetDevice",
     "TargetRuntime",
+    "TenantShareRead",
+    "TenantShareReadSource",
+    "TenantShareWrite",
     "TensorSpec",
     "TrainingConfig",
     "TrainingConfigOptimizer",

@@ -50,7 +50,8 @@ class JobRead:
         goal (Goal | None | Unset):
         parent_id (None | str | Unset): the goal job this candidate belongs to
         registered (None | Registered | Unset):
-        waiting_reason (None | str | Unset):
+        waiting_reason (None | str | Unset): why a queued job has not started: held for its tenant's running-job share,
+            or no live worker serves its pool
         warnings (list[str] | Unset): what the result does worse than the original on the target (slower, larger, less
             faithful), from its report; empty until the job succeeds
     """

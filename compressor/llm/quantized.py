@@ -1,6 +1,6 @@
 """What a weight-only quantizer of a causal LM hands to the format writers.
 
-The layer walker (``compressor/llm/walker.py``) quantizes one decoder layer at a time and passes
+The layer walker (``compressor/llm/layerwise.py``) quantizes one decoder layer at a time and passes
 each tensor to a ``WeightSink`` as soon as it is final, so no format writer ever holds the whole
 model: the compressed-tensors writer (runtime ``vllm``) and the GPTQ-checkpoint writer that feeds
 ONNX Runtime GenAI's model builder (runtime ``onnxruntime-genai``) are two sinks of one walk.

@@ -70,12 +70,21 @@ def check_recipe_for_kind(
     if kind == "onnx":
         torch_steps = [s.technique for s in recipe.steps if handler_for(s).stage is Stage.TORCH]
         found = (inspection or {}).get("torch_conversion")
-        if torch_steps and isinstance(found, dict) and not found.get("convertible", True):
+        # Only a failed check refuses: None means no generated shape ran in ONNX Runtime, and
+        # the job converts on its own data instead.
+        if torch_steps and isinstance(found, dict) and found.get("convertible") is False:
             blocked = found.get("blocking_ops") or []
+            shapes = found.get("inputs_checked_shape") or {}
             raise InvalidRecipeError(
                 f"step {torch_steps[0]!r} changes a torch model, but this ONNX graph cannot be "
                 "converted to torch"
                 + (f" (no converter for {', '.join(blocked)})" if blocked else "")
+                + (
+                    " at input shape "
+                    + ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+                    if isinstance(shapes, dict) and shapes
+                    else ""
+                )
                 + f": {found.get('reason')}; quantization steps still apply to it"
             )
         if target.runtime != "onnxruntime":

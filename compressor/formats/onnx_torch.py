@@ -19,7 +19,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from compressor.errors import InvalidModelError, UnsupportedModelError
+from compressor.errors import UnsupportedModelError
 from compressor.formats.onnx_shapes import declared_batch
 
 # onnx2torch has converters for opsets 9..17; older graphs move to 17 first (the newest it
@@ -304,15 +304,23 @@ def _torch_outputs(module: torch.nn.Module, feed: dict[str, np.ndarray]) -> list
     return [o.detach().numpy() for o in outs]
 
 
-def conversion_check(path: Path, feed: dict[str, np.ndarray]) -> dict[str, Any]:
-    """What inspection records: convertible or not, blocking ops, largest output difference."""
+def _max_diff(path: Path, module: torch.nn.Module, feed: dict[str, np.ndarray]) -> float:
+    return max(
+        float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
+        for a, b in zip(_ort_outputs(path, feed), _torch_outputs(module, feed), strict=True)
+    )
+
+
+def conversion_check(path: Path, feed: dict[str, np.ndarray] | None) -> dict[str, Any]:
+    """What inspection records: convertible or not, blocking ops, largest output difference.
+
+    Without ``feed`` (no inputs ONNX Runtime runs) only the conversion itself is tried, which
+    does not depend on shapes: blocking ops still say False, otherwise ``convertible`` is None.
+    """
     model = onnx.load(str(path), load_external_data=True)
     try:
         module, details = convert_to_torch(model)
-        diff = max(
-            float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
-            for a, b in zip(_ort_outputs(path, feed), _torch_outputs(module, feed), strict=True)
-        )
+        diff = None if feed is None else _max_diff(path, module, feed)
     except UnsupportedModelError as exc:
         _prepared, blocked, _done = prepare_for_torch(model)
         return {"convertible": False, "blocking_ops": blocked, "reason": exc.reason}
@@ -322,6 +330,8 @@ def conversion_check(path: Path, feed: dict[str, np.ndarray]) -> dict[str, Any]:
             "blocking_ops": [],
             "reason": f"the converted module does not run: {type(exc).__name__}: {exc}",
         }
+    if feed is None or diff is None:
+        return {"convertible": None, "blocking_ops": [], **details}
     found = {"blocking_ops": [], "max_abs_diff": diff, **details}
     if not diff <= MAX_CONVERSION_ERROR:
         return {
@@ -332,17 +342,25 @@ def conversion_check(path: Path, feed: dict[str, np.ndarray]) -> dict[str, Any]:
     return {**found, "convertible": True, "inputs_checked": len(next(iter(feed.values())))}
 
 
-def check_torch_conversion(inspection: dict[str, Any]) -> None:
-    """Refuse a torch-stage step on a graph inspection found not convertible."""
-    found = inspection.get("torch_conversion")
-    if not isinstance(found, dict) or found.get("convertible", True):
-        return
-    blocked = found.get("blocking_ops") or []
-    raise InvalidModelError(
-        "this ONNX graph cannot be converted to torch for torch-stage steps"
-        + (f": no converter for {', '.join(blocked)}" if blocked else f": {found.get('reason')}")
-        + "; quantization steps still apply to it"
-    )
+def check_on_inputs(onnx_path: Path, module: torch.nn.Module, feed: dict[str, np.ndarray]) -> None:
+    """Refuse a converted module that does not match ONNX Runtime on these inputs (a job's own
+    data, when inspection found no generated shape the graph runs at); names the data's shape."""
+    from compressor.formats.probe_shapes import describe, one_line
+
+    shapes = {name: [int(d) for d in value.shape] for name, value in feed.items()}
+    try:
+        diff = _max_diff(onnx_path, module, feed)
+    except Exception as exc:  # either runtime failing on the data is the same refusal
+        how = one_line(f"{type(exc).__name__}: {exc}", 300)
+        raise UnsupportedModelError(
+            "the ONNX graph converted to torch does not run on the job's inputs of shape "
+            f"{describe(shapes)}: {how}"
+        ) from exc
+    if not diff <= MAX_CONVERSION_ERROR:
+        raise UnsupportedModelError(
+            f"the ONNX graph converted to torch differs from ONNX Runtime by {diff:.3g} on the "
+            f"job's inputs of shape {describe(shapes)}"
+        )
 
 
 def export_like_upload(
@@ -407,29 +425,32 @@ def torch_from_onnx(onnx_path: Path, *, input_names: list[str]) -> TorchConversi
 
 
 def inspect_conversion(root: Path, inspection: dict[str, Any]) -> dict[str, Any]:
-    """The ``torch_conversion`` entry of an ONNX model's inspection, on generated inputs of
-    the declared shapes (the graph's fixed batch, else 2 rows)."""
+    """The ``torch_conversion`` entry of an ONNX model's inspection, on generated inputs of the
+    declared shapes (the graph's fixed batch, else 2 rows) at the first size ONNX Runtime runs
+    (compressor/formats/probe_shapes.py). When none runs, ``convertible`` is None (unknown)
+    unless the conversion itself fails: the job then converts on its own data."""
     from compressor.formats.bounds import bounded
     from compressor.formats.detect import find_onnx_file
-    from compressor.inputs import generated_tensor_inputs
+    from compressor.formats.probe_shapes import Probe, one_line, probe_inputs
 
     path = find_onnx_file(root)
     assert path is not None
     try:
         model = onnx.load(str(path), load_external_data=False)
-        rows = declared_batch(model) or 2
-        specs = [
-            {**s, "shape": [d if isinstance(d, int) and d > 0 else 8 for d in s["shape"]]}
-            for s in inspection["inputs"]
-        ]
-        feed = generated_tensor_inputs(specs, count=rows, seed=0).tensors
+        probe = probe_inputs(path, inspection["inputs"], rows=declared_batch(model) or 2)
     except Exception as exc:  # an input we cannot generate must not reject the upload
-        return {
-            "convertible": False,
-            "blocking_ops": [],
-            "reason": bounded(f"no inputs could be generated to check the conversion: {exc}"),
-        }
-    found = conversion_check(path, feed)
+        error = one_line(f"no inputs could be generated: {exc}")
+        probe = Probe(None, None, [{"shape": None, "error": error}])
+    found = conversion_check(path, probe.feed)
+    if probe.shapes is not None:
+        found["inputs_checked_shape"] = probe.shapes
+    if probe.failures:
+        found["shapes_failed"] = probe.failures
+    if found["convertible"] is None:
+        found["reason"] = (
+            "ONNX Runtime ran none of the generated input shapes, so the conversion was not "
+            f"checked on outputs (the job converts on its own data): {probe.tried()}"
+        )
     # op types and error text come from the graph: bounded like the rest of the inspection
     found["blocking_ops"] = [bounded(str(op), 64) for op in found["blocking_ops"][:20]]
     if "reason" in found:

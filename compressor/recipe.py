@@ -33,6 +33,15 @@ class Recipe(BaseModel):
                 "a recipe may factorize only once: a second low_rank would split factors"
             )
         _check_distillation_order(self.steps)
+        if "weight_sharing" in techniques:
+            later = techniques[techniques.index("weight_sharing") + 1 :]
+            moving = [t for t in later if t in _UNSHARING]
+            if moving:
+                raise ValueError(
+                    f"{moving[0]} after weight_sharing would move the weights off their shared "
+                    "values: share weights after the steps that train or factorize them "
+                    "(Deep Compression order: prune, heal, share, quantize)"
+                )
         return self
 
     def check_target(self, target: Target) -> None:
@@ -125,7 +134,10 @@ def check_target_fits_model(target: Target, *, inspection: dict[str, Any] | None
 
 
 # Steps that change weights in place: healing follows them, a derived student may not.
-_RESHAPING = ("pruning", "structured_pruning", "nm_sparsity", "low_rank")
+_RESHAPING = ("pruning", "structured_pruning", "nm_sparsity", "low_rank", "weight_sharing")
+# Steps that set weights to new values: after weight sharing they would undo it. (Pruning and
+# removing dead units only zero or drop weights, which keeps every layer's codebook.)
+_UNSHARING = ("distillation", "low_rank")
 
 
 def _check_distillation_order(steps: list[TechniqueConfig]) -> None:

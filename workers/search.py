@@ -59,8 +59,11 @@ METHOD = (
     "with the MatMuls of largest measured int8 error kept in float is walked too: their number "
     "doubles from 0 until the budget is met, then is bisected to the fewest. Each later round "
     "cuts the bracket between the most compressed candidate that met the budget and the least "
-    "compressed one that missed it into thirds, until its ends are within 25% of each other, "
-    f"{MAX_ROUNDS} rounds pass or the time budget is spent. Every candidate is a child job, "
+    "compressed one that missed it into thirds, until its ends are within 25% of each other; "
+    "for size, the sparsest density that met the budget is then tried with weight sharing (16 "
+    "values per tensor, then 64 if 16 missed), kept only if it still meets the budget. The "
+    f"search stops there, after {MAX_ROUNDS} rounds or when the time budget is spent. Every "
+    "candidate is a child job, "
     "measured on data.eval like any job; the budget is checked there."
 )
 

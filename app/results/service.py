@@ -17,7 +17,7 @@ from app.results.schemas import JobFigures, ModelJobResult, ResultQuery, Sort, S
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 # The step setting that tells two recipes of one technique apart in a summary.
-_SUMMARY_SETTINGS = ("scheme", "sparsity", "amount", "student", "energy", "ratio")
+_SUMMARY_SETTINGS = ("scheme", "sparsity", "amount", "student", "energy", "ratio", "clusters")
 
 
 class InvalidSort(AppError):

@@ -8,7 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Objective = Literal["size", "latency"]
 SearchTechnique = Literal[
-    "quantization", "pruning", "structured_pruning", "low_rank", "distillation", "nm_sparsity"
+    "quantization",
+    "pruning",
+    "structured_pruning",
+    "low_rank",
+    "distillation",
+    "nm_sparsity",
+    "weight_sharing",
 ]
 # The budget keys, each a figure of the report's fidelity on data.eval.
 BUDGETS = ("max_accuracy_drop", "min_cosine", "min_top1_agreement", "max_kl_divergence")

@@ -33,6 +33,7 @@ from compressor.techniques import (
     QuantizationConfig,
     StructuredPruningConfig,
     TechniqueConfig,
+    WeightSharingConfig,
 )
 
 MAX_ROUNDS = 6
@@ -46,6 +47,8 @@ LOW_RANK_SPEEDUP = 2.0
 # A stage removes at most this share of what is left, so healing can follow (Han et al. 2015
 # pruned iteratively; one cut to 97% sparsity loses what a schedule keeps).
 STAGE_KEEP = 1 / 3
+# Weight sharing's codebook sizes, tried in turn on the chosen density (4-bit, then 6-bit).
+SHARED_VALUES = (16, 64)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class SearchContext:
 class Proposal:
     recipe: Recipe
     purpose: str
-    knob: str | None = None  # "density" or "amount"
+    knob: str | None = None  # "density", "amount", "fallback" or "shared"
     value: float | None = None
 
 
@@ -131,7 +134,9 @@ def _stages(density: float) -> list[float]:
     return [round(1 - density ** ((k + 1) / count), 4) for k in range(count)]
 
 
-def _pruned(ctx: SearchContext, goal: Goal, density: float) -> Proposal | None:
+def _pruned(
+    ctx: SearchContext, goal: Goal, density: float, *, shared_values: int | None = None
+) -> Proposal | None:
     if not goal.allows("pruning"):
         return None
     steps: list[TechniqueConfig] = []
@@ -141,15 +146,18 @@ def _pruned(ctx: SearchContext, goal: Goal, density: float) -> Proposal | None:
         steps += _heal(ctx, goal, len(stages))
     if ctx.kind != "hf" and goal.allows("structured_pruning"):
         steps.append(StructuredPruningConfig(dead_only=True))
+    if shared_values is not None:
+        steps.append(WeightSharingConfig(clusters=shared_values))
     steps += _quantize(ctx, goal, per_channel=False)
-    return Proposal(
-        Recipe(steps=steps),
+    purpose = (
         f"keep {density:.3g} of the weights ({len(stages)} pruning stage(s)"
         + (", healed" if _heal(ctx, goal, 1) else "")
-        + ")",
-        "density",
-        density,
+        + ")"
     )
+    if shared_values is None:
+        return Proposal(Recipe(steps=steps), purpose, "density", density)
+    purpose += f", {shared_values} shared values per tensor"
+    return Proposal(Recipe(steps=steps), purpose, "shared", shared_values)
 
 
 def _narrowed(ctx: SearchContext, goal: Goal, amount: float) -> Proposal | None:
@@ -222,8 +230,20 @@ def _bracket(outcomes: Sequence[Outcome], knob: str) -> tuple[float | None, floa
 def next_round(goal: Goal, ctx: SearchContext, outcomes: Sequence[Outcome]) -> list[Proposal]:
     """The next values of each knob, or nothing once every bracket has closed."""
     if goal.objective == "size":
-        return _next_on_knob(goal, ctx, outcomes, "density")
+        return _next_on_knob(goal, ctx, outcomes, "density") or _next_shared(goal, ctx, outcomes)
     return _next_on_knob(goal, ctx, outcomes, "amount") + _next_fallback(goal, ctx, outcomes)
+
+
+def _next_shared(goal: Goal, ctx: SearchContext, outcomes: Sequence[Outcome]) -> list[Proposal]:
+    """Weight sharing on the sparsest density that met the budget: fewest values first."""
+    best, _ = _bracket(outcomes, "density")
+    if best is None or not goal.allows("weight_sharing"):
+        return []
+    shared = [o for o in outcomes if o.proposal.knob == "shared"]
+    if any(o.meets_budget for o in shared) or len(shared) >= len(SHARED_VALUES):
+        return []
+    proposal = _pruned(ctx, goal, best, shared_values=SHARED_VALUES[len(shared)])
+    return [proposal] if proposal is not None else []
 
 
 def _next_fallback(goal: Goal, ctx: SearchContext, outcomes: Sequence[Outcome]) -> list[Proposal]:

@@ -11,7 +11,7 @@ from pydantic import Field
 from compressor.techniques.distillation import DistillationConfig
 from compressor.techniques.low_rank import LowRankConfig
 from compressor.techniques.pruning import NMSparsityConfig, PruningConfig, StructuredPruningConfig
-from compressor.techniques.quantization import QuantizationConfig
+from compressor.techniques.quantization import QuantizationConfig, WeightSharingConfig
 
 TechniqueConfig = Annotated[
     PruningConfig
@@ -19,7 +19,8 @@ TechniqueConfig = Annotated[
     | DistillationConfig
     | LowRankConfig
     | StructuredPruningConfig
-    | NMSparsityConfig,
+    | NMSparsityConfig
+    | WeightSharingConfig,
     Field(discriminator="technique"),
 ]
 
@@ -31,4 +32,5 @@ __all__ = [
     "QuantizationConfig",
     "StructuredPruningConfig",
     "TechniqueConfig",
+    "WeightSharingConfig",
 ]

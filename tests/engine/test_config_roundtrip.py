@@ -53,6 +53,7 @@ NON_DEFAULT: dict[str, dict[str, typing.Any]] = {
     },
     "structured_pruning": {"amount": 0.5, "importance": "l1", "heads": True},
     "nm_sparsity": {"exclude": ("lm_head",)},
+    "weight_sharing": {"clusters": 8, "exclude": ("classifier",)},
 }
 
 

@@ -81,6 +81,28 @@ def test_next_round_goes_further_when_everything_met_the_budget() -> None:
     assert values and all(v is not None and v < 0.04 for v in values), values
 
 
+def test_a_closed_size_bracket_tries_weight_sharing_on_the_sparsest_that_met() -> None:
+    outcomes = _outcomes(SIZE, {0.25: True, 0.1: True, 0.04: False})
+    low, high = (0.04, 0.1)
+    for p in next_round(SIZE, CPU, outcomes):  # close the bracket: 0.05 met
+        outcomes.append(Outcome(p, p.value is not None and p.value >= 0.05))
+    while (more := next_round(SIZE, CPU, outcomes)) and more[0].knob == "density":
+        outcomes += [Outcome(p, p.value is not None and p.value >= 0.05) for p in more]
+    (shared,) = more
+    best = min(
+        o.proposal.value for o in outcomes if o.meets_budget and o.proposal.knob == "density"
+    )
+    assert low < best < high and shared.knob == "shared" and shared.value == 16
+    steps = shared.recipe.steps
+    assert [s.technique for s in steps][-2:] == ["weight_sharing", "quantization"]
+    assert steps[-2].clusters == 16 and f"keep {best:.3g}" in shared.purpose
+    (wider,) = next_round(SIZE, CPU, [*outcomes, Outcome(shared, False)])
+    assert wider.value == 64
+    assert next_round(SIZE, CPU, [*outcomes, Outcome(shared, True)]) == []
+    no_sharing = Goal(**{**SIZE.model_dump(), "techniques": ["pruning", "quantization"]})
+    assert next_round(no_sharing, CPU, outcomes) == []
+
+
 def _report(drop: float, agreement: float, size: int, ms: float) -> dict[str, object]:
     return {
         "fidelity": {

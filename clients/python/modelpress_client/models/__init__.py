@@ -109,6 +109,7 @@ from .validation_issue import ValidationIssue
 from .webhook_create import WebhookCreate
 from .webhook_created import WebhookCreated
 from .webhook_read import WebhookRead
+from .weight_sharing_config import WeightSharingConfig
 from .worker_read import WorkerRead
 
 __all__ = (
@@ -221,5 +222,6 @@ __all__ = (
     "WebhookCreate",
     "WebhookCreated",
     "WebhookRead",
+    "WeightSharingConfig",
     "WorkerRead",
 )

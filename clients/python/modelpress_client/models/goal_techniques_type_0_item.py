@@ -8,6 +8,7 @@ class GoalTechniquesType0Item(StrEnum):
     PRUNING = "pruning"
     QUANTIZATION = "quantization"
     STRUCTURED_PRUNING = "structured_pruning"
+    WEIGHT_SHARING = "weight_sharing"
 
     def __str__(self) -> str:
         return str(self.value)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ..models.pruning_config import PruningConfig
     from ..models.quantization_config import QuantizationConfig
     from ..models.structured_pruning_config import StructuredPruningConfig
+    from ..models.weight_sharing_config import WeightSharingConfig
 
 
 T = TypeVar("T", bound="Recipe")
@@ -22,7 +23,7 @@ class Recipe:
     """
     Attributes:
         steps (list[DistillationConfig | LowRankConfig | NMSparsityConfig | PruningConfig | QuantizationConfig |
-            StructuredPruningConfig]):
+            StructuredPruningConfig | WeightSharingConfig]):
     """
 
     steps: list[
@@ -32,11 +33,13 @@ class Recipe:
         | PruningConfig
         | QuantizationConfig
         | StructuredPruningConfig
+        | WeightSharingConfig
     ]
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.distillation_config import DistillationConfig  # noqa: PLC0415
         from ..models.low_rank_config import LowRankConfig  # noqa: PLC0415
+        from ..models.nm_sparsity_config import NMSparsityConfig  # noqa: PLC0415
         from ..models.pruning_config import PruningConfig  # noqa: PLC0415
         from ..models.quantization_config import QuantizationConfig  # noqa: PLC0415
         from ..models.structured_pruning_config import StructuredPruningConfig  # noqa: PLC0415
@@ -53,6 +56,8 @@ class Recipe:
             elif isinstance(steps_item_data, LowRankConfig):
                 steps_item = steps_item_data.to_dict()
             elif isinstance(steps_item_data, StructuredPruningConfig):
+                steps_item = steps_item_data.to_dict()
+            elif isinstance(steps_item_data, NMSparsityConfig):
                 steps_item = steps_item_data.to_dict()
             else:
                 steps_item = steps_item_data.to_dict()
@@ -77,6 +82,7 @@ class Recipe:
         from ..models.pruning_config import PruningConfig  # noqa: PLC0415
         from ..models.quantization_config import QuantizationConfig  # noqa: PLC0415
         from ..models.structured_pruning_config import StructuredPruningConfig  # noqa: PLC0415
+        from ..models.weight_sharing_config import WeightSharingConfig  # noqa: PLC0415
 
         d = dict(src_dict)
         steps = []
@@ -92,6 +98,7 @@ class Recipe:
                 | PruningConfig
                 | QuantizationConfig
                 | StructuredPruningConfig
+                | WeightSharingConfig
             ):
                 try:
                     if not isinstance(data, dict):
@@ -133,11 +140,19 @@ class Recipe:
                     return steps_item_type_4
                 except (TypeError, ValueError, AttributeError, KeyError):
                     pass
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    steps_item_type_5 = NMSparsityConfig.from_dict(data)
+
+                    return steps_item_type_5
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
                 if not isinstance(data, dict):
                     raise TypeError()
-                steps_item_type_5 = NMSparsityConfig.from_dict(data)
+                steps_item_type_6 = WeightSharingConfig.from_dict(data)
 
-                return steps_item_type_5
+                return steps_item_type_6
 
             steps_item = _parse_steps_item(steps_item_data)
 

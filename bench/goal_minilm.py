@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import Row, best_of, cosine_min, mb, stripped_copy
+from bench.common import Row, best_of, cosine_min, mb
 from bench.goal import _stack
 from bench.minilm import (
     SCREEN_ITERATIONS,
@@ -30,10 +30,8 @@ from bench.minilm import (
     TARGET,
     Int8Run,
     _calibration_cosine,
-    build_peers,
-    fused_fp32,
     held_out_inputs,
-    screen,
+    screened_peers,
     sentence_split,
     tokenized,
 )
@@ -172,14 +170,17 @@ def goal_minilm(work: Path) -> list[Row]:
     if out.artifact is not None:
         (work / "artifact.bin").write_bytes(out.artifact)
 
-    # The fp32 reference and every peer start from the export the service makes of the upload.
-    exported = work / "original.onnx"
-    assert source.module is not None
-    source.export(source.module, tokenized(source, sentences.calibration[:2]), exported)
-    fp32 = stripped_copy(exported, work / "fp32_stripped.onnx")
-    fused, fusions = fused_fp32(exported, src, work)
-    peers = build_peers(exported, fused, work)
-    reference, screened = screen(fp32, peers, inputs, settings, SCREEN_ROUNDS)
+    # The fp32 reference and every peer start from the export the service makes of the upload;
+    # after minilm-int8 in the same run, its screened peers are reused as they are.
+    def export() -> Path:
+        exported = work / "original.onnx"
+        assert source.module is not None
+        source.export(source.module, tokenized(source, sentences.calibration[:2]), exported)
+        return exported
+
+    found = screened_peers(src, export, work, inputs, settings, SCREEN_ROUNDS)
+    fp32, peers, fusions = found.fp32, found.peers, found.fusions
+    reference, screened = found.reference, found.screened
     finalists = sorted(screened, key=lambda c: screened[c].latency_p50_ms)[:FINALISTS]
     faithful = max(screened, key=lambda c: cosine_min(reference, screened[c], inputs))
     models = {"fp32": fp32, **{c.slug: peers[c] for c in [*finalists, faithful]}}
@@ -207,10 +208,10 @@ def goal_minilm(work: Path) -> list[Row]:
         ),
         fusions=fusions,
     )
-    return [_row(name, out, run, len(eval_texts))]
+    return [_row(name, out, run, len(eval_texts), reused=found.reused)]
 
 
-def _row(name: str, out: GoalOutcome, run: Int8Run, eval_rows: int) -> Row:
+def _row(name: str, out: GoalOutcome, run: Int8Run, eval_rows: int, *, reused: bool) -> Row:
     best = run.best_peer()
     peer_bytes = run.peers[best].stat().st_size
     fp32_bytes = run.fp32.stat().st_size
@@ -298,7 +299,13 @@ def _row(name: str, out: GoalOutcome, run: Int8Run, eval_rows: int) -> Row:
             "during this run, so their latencies are noisier than the bench's alternating "
             f"rounds; bytes like for like: unpacked model.onnx against peers stripped of debug "
             f"info the same way; {len(run.peers)} peer configurations screened "
-            f"({SCREEN_ITERATIONS} iterations, best of {SCREEN_ROUNDS} alternating rounds), the "
+            f"({SCREEN_ITERATIONS} iterations, best of {SCREEN_ROUNDS} alternating rounds"
+            + (
+                "; built and screened once in this run, by the minilm-int8 section"
+                if reused
+                else ""
+            )
+            + "), the "
             f"{len(run.finalists)} fastest and the most faithful then measured beside ours in "
             f"{ROUNDS} alternating rounds of {ITERATIONS} iterations; best peer = lowest p50 "
             f"there, whatever its fidelity. ORT transformer optimizer fusions: "

@@ -227,6 +227,8 @@ def render(doc: dict[str, Any]) -> str:
     unavailable: list[str] = []
     for section in doc["sections"]:
         lines += [f"## {section['title']}", "", *_mark(doc, section)]
+        if "wall_s" in section:
+            lines += [f"Section wall time: {section['wall_s']} s.", ""]
         lines += ["| benchmark | figures | goal | result |", "|---|---|---|---|"]
         rows = [(Row(**_row_fields(r)), r) for r in section["rows"]]
         lines += [row_line(row) for row, _ in rows]
@@ -252,10 +254,27 @@ def render(doc: dict[str, Any]) -> str:
                 unavailable.append(f"- {row.name}{where}: {row.reached} ({row.notes}).")
         short += [f"- {name}{where}: {why}" for name, why in caveats.items()]
     lines += ["## Where we fall short", ""]
+    short = _too_slow(doc) + short
     if not short and not unavailable:
         lines.append("- Every measured goal above was met.")
     lines += [*short, *unavailable, ""]
     return "\n".join(lines)
+
+
+def _too_slow(doc: dict[str, Any]) -> list[str]:
+    """The full run's wall time against its goal, with the sections that cost the most."""
+    full = doc["runs"].get(doc["latest_full_run"] or "")
+    if not full or "wall_goal_min" not in full or full["wall_min"] <= full["wall_goal_min"]:
+        return []
+    timed = sorted(
+        (s for s in doc["sections"] if "wall_s" in s and s["run"] == doc["latest_full_run"]),
+        key=lambda s: -s["wall_s"],
+    )
+    slowest = ", ".join(f"{s['key']} {s['wall_s']} s" for s in timed[:4])
+    return [
+        f"- The full run took {full['wall_min']} min, over its goal of {full['wall_goal_min']} "
+        "min" + (f"; slowest sections: {slowest}." if slowest else ".")
+    ]
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -119,6 +119,29 @@ class TestMerge:
         assert set(again["runs"]) == {"r3"}
         assert SAME_RUN in page.render(again)
 
+    def test_a_run_over_its_wall_time_goal_is_a_shortfall_naming_the_slowest_sections(
+        self,
+    ) -> None:
+        def doc(wall_min: float) -> dict[str, Any]:
+            run = {**_run("2030-01-01 10:00 UTC", "aaaaaaaaaaaa"), "wall_min": wall_min}
+            run["wall_goal_min"] = 30
+            sections = [
+                {**_section("a", True), "wall_s": 900},
+                {**_section("b", True), "wall_s": 1500},
+            ]
+            return page.merge(
+                page.read(Path("/nonexistent.json")), run_id="r1", run=run,
+                sections=sections, full=True, order=("a", "b"),
+            )  # fmt: skip
+
+        slow = page.render(doc(40.0))
+        assert "Section wall time: 1500 s." in slow.split("## Section b")[1]
+        assert (
+            "- The full run took 40.0 min, over its goal of 30 min; slowest sections: b 1500 s, a 900 s."
+            in slow
+        )
+        assert "over its goal" not in page.render(doc(29.5))
+
 
 class TestLikeForLike:
     def test_digits_mlp_misses_when_only_the_uncompressed_ratio_reaches_40x(self) -> None:

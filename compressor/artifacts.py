@@ -91,10 +91,12 @@ class ArtifactFormat(StrEnum):
 
     ONNX = "onnx"
     HUGGINGFACE = "huggingface"
-    # Causal LMs: a Hugging Face directory in the compressed-tensors format (vLLM), and an ONNX
-    # Runtime GenAI folder (genai_config.json, ONNX with KV cache, tokenizer).
+    # Causal LMs: a Hugging Face directory in the compressed-tensors format (vLLM), an ONNX
+    # Runtime GenAI folder (genai_config.json, ONNX with KV cache, tokenizer), and one GGUF file
+    # (llama.cpp).
     COMPRESSED_TENSORS = "compressed-tensors"
     ONNXRUNTIME_GENAI = "onnxruntime-genai"
+    GGUF = "gguf"
 
 
 class ArchiveFormat(StrEnum):

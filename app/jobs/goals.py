@@ -43,7 +43,8 @@ def check(
         raise errors.InvalidRecipe(
             "goal searches over causal LMs are not built yet: submit a recipe with one "
             "quantization step (int4_weight_only, method auto) on target.runtime "
-            "'onnxruntime-genai' or 'vllm'; its report gives perplexity and greedy agreement"
+            "'onnxruntime-genai', 'vllm' or 'llama.cpp'; its report gives perplexity and greedy "
+            "agreement"
         )
     if not _applicable(goal, kind, target, data, inspection):
         allowed = ", ".join(goal.techniques) if goal.techniques else "every technique"

@@ -2,11 +2,13 @@
 
 Every candidate walks the model layer by layer into a compressed-tensors folder (the format
 transformers and vLLM load); for ONNX Runtime GenAI the same walk also writes the GPTQ-layout
-checkpoint its model builder takes, so the integers the user gets are the ones judged here.
+checkpoint its model builder takes, and for llama.cpp the GGUF file, so the integers the user
+gets are the ones judged here.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 
 from compressor.llm.ct_sink import CompressedTensorsSink, DequantizedSink
+from compressor.llm.gguf_sink import GGUF_FILE, GgufJudgeSink, GgufSink
 from compressor.llm.layerwise import WalkSummary, quantize_causal_lm
 from compressor.llm.measure import perplexity
 from compressor.llm.quantized import QuantizedWeight, WeightSink
@@ -26,10 +29,11 @@ from compressor.llm.report import CandidateFigures
 @dataclass(frozen=True)
 class Candidate:
     method: str
-    folder: Path  # compressed-tensors (vllm), or dequantized float weights (GenAI)
+    folder: Path  # compressed-tensors (vllm), or dequantized float weights (GenAI, llama.cpp)
     checkpoint: Path | None  # GPTQ layout, for the GenAI builder
     summary: WalkSummary
     figures: CandidateFigures
+    gguf: Path | None = None  # the llama.cpp file
 
 
 class _Tee:
@@ -73,6 +77,7 @@ def run_candidate(
     with_checkpoint: bool,
     progress: Callable[[float], None],
     head_bits: int | None = None,
+    with_gguf: bool = False,
 ) -> Candidate:
     from compressor.llm.gptq_checkpoint_sink import GptqCheckpointSink
 
@@ -80,8 +85,16 @@ def run_candidate(
     folder = workdir / f"candidate-{method}"
     shutil.rmtree(folder, ignore_errors=True)
     checkpoint = folder / "gptq" if with_checkpoint else None
+    gguf = folder / "gguf" / GGUF_FILE if with_gguf else None
     sink: WeightSink
-    if checkpoint is None:
+    if gguf is not None:  # judged on what the GGUF file dequantizes to (fp16 d and m included)
+        compressed = folder / "dequantized"
+        config = json.loads((source_dir / "config.json").read_text())
+        sink = _Tee(
+            GgufJudgeSink(compressed),
+            GgufSink(gguf.parent, config=config, tokenizer_dir=source_dir),
+        )
+    elif checkpoint is None:
         compressed = folder / "compressed-tensors"
         sink = CompressedTensorsSink(compressed)
     else:  # judged on its dequantized weights; the GenAI folder is built for the winner only
@@ -106,7 +119,7 @@ def run_candidate(
         held_out_perplexity=round(held.ppl, 4),
         seconds=round(time.monotonic() - started, 2),
     )
-    return Candidate(method, compressed, checkpoint, summary, figures)
+    return Candidate(method, compressed, checkpoint, summary, figures, gguf=gguf)
 
 
 def best(candidates: list[Candidate]) -> Candidate:

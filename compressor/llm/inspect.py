@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 # The runtimes that serve a causal LM with its KV cache; what each artifact is.
-LLM_RUNTIMES = ("onnxruntime-genai", "vllm")
+LLM_RUNTIMES = ("onnxruntime-genai", "vllm", "llama.cpp")
 
 
 def is_causal_lm(config: dict[str, Any]) -> bool:

@@ -1,5 +1,6 @@
 """A causal LM through a weight-only quantization step, for an LLM runtime, with the figures
-LLM users read (compressor/pipeline.py hands causal LMs on vllm / onnxruntime-genai here).
+LLM users read (compressor/pipeline.py hands causal LMs on vllm / onnxruntime-genai / llama.cpp
+here).
 
 Memory follows the largest decoder layer while quantizing; the measuring loads one model at a
 time (both at once only to time them alternately in transformers)."""
@@ -21,6 +22,7 @@ from compressor.formats.hf import copy_side_files, load_tokenizer
 from compressor.inputs import InvalidDatasetError
 from compressor.llm import evaluate as ev
 from compressor.llm.candidates import Candidate, best, load_causal_lm, run_candidate
+from compressor.llm.gguf_sink import BLOCK as GGUF_BLOCK
 from compressor.llm.report import LLMReport, MemoryFigures
 from compressor.llm.rules import memory_bound
 from compressor.llm.texts import (
@@ -39,6 +41,12 @@ CALIBRATION_BLOCKS = 64
 EVAL_TOKENS = 8192
 EVAL_WINDOW = 512
 MIN_CALIBRATION_TOKENS = 128
+
+# llama.cpp is not installed on the workers: its decode speed is not measured here.
+LLAMA_CPP_DECODE_NOTE = (
+    "llama.cpp artifact timed with transformers on CPU on the float weights its GGUF "
+    "dequantizes to: no speedup is expected here; llama.cpp's Q4/Q8 kernels are not timed"
+)
 
 
 @dataclass(frozen=True)
@@ -170,11 +178,12 @@ def _quantize(
                 method,
                 workdir=workdir,
                 bits=4 if step.scheme == "int4_weight_only" else 8,
-                group_size=step.group_size,
+                group_size=GGUF_BLOCK if runtime == "llama.cpp" else step.group_size,
                 symmetric=_symmetric(step, runtime),
                 calibration=texts.calibration,
                 held_out=texts.held_out,
                 with_checkpoint=runtime == "onnxruntime-genai",
+                with_gguf=runtime == "llama.cpp",
                 progress=walked,
                 head_bits=_head_bits(step, runtime),
             )
@@ -191,7 +200,13 @@ def _head_bits(step: Any, runtime: str) -> int | None:
 
 
 def _symmetric(step: Any, runtime: str) -> bool:
-    return bool(step.symmetric) if step.symmetric is not None else runtime == "vllm"
+    """The runtime's default: llama.cpp int4 asymmetric (Q4_1, which loses less than Q4_0),
+    int8 symmetric (Q8_0: no asymmetric 8-bit type)."""
+    if step.symmetric is not None:
+        return bool(step.symmetric)
+    if runtime == "llama.cpp":
+        return step.scheme == "int8_weight_only"
+    return runtime == "vllm"
 
 
 def _artifact(
@@ -206,6 +221,11 @@ def _artifact(
     progress("saving", 0.62)
     artifact_dir = workdir / "artifact"
     shutil.rmtree(artifact_dir, ignore_errors=True)
+    if runtime == "llama.cpp":  # one file, tokenizer inside: llama.cpp needs nothing beside it
+        assert chosen.gguf is not None
+        artifact_dir.mkdir(parents=True)
+        shutil.copy2(chosen.gguf, artifact_dir / chosen.gguf.name)
+        return artifact_dir, ArtifactFormat.GGUF
     if runtime == "vllm":
         shutil.copytree(chosen.folder, artifact_dir)
         copy_side_files(source_dir, artifact_dir, include_config=False)
@@ -243,7 +263,7 @@ def _measure(
     )
     peak_original = process_tree_pss()
     progress("measuring compressed", 0.8)
-    if runtime == "vllm":
+    if runtime in ("vllm", "llama.cpp"):  # llama.cpp: the float model its GGUF dequantizes to
         compressed = load_causal_lm(chosen.folder)
         after = ev.evaluate(
             compressed, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
@@ -251,6 +271,8 @@ def _measure(
         peak_compressed = process_tree_pss()
         progress("timing decode", 0.88)
         decode = ev.decode_in_torch(original, compressed, tokenizer, prompts[0])
+        if runtime == "llama.cpp":
+            decode = decode.model_copy(update={"note": LLAMA_CPP_DECODE_NOTE})
         del original, compressed
     else:
         del original  # one model in memory at a time
@@ -300,9 +322,12 @@ def artifact_weights(
     folder: Path, artifact_format: ArtifactFormat
 ) -> tuple[int, dict[str, Any] | None]:
     """Bytes of the weights the runtime loads, and the ONNX graph's parameter counts (None for
-    a compressed-tensors directory: its logical counts are the loaded model's)."""
+    a compressed-tensors directory or a GGUF file: their logical counts are the loaded
+    model's). A GGUF file's bytes include its tokenizer (a few MB for a 50k vocabulary)."""
     if artifact_format == ArtifactFormat.COMPRESSED_TENSORS:
         return sum(p.stat().st_size for p in folder.glob("*.safetensors")), None
+    if artifact_format == ArtifactFormat.GGUF:
+        return sum(p.stat().st_size for p in folder.glob("*.gguf")), None
     from compressor.formats.onnx_io import onnx_parameter_stats
 
     files = [p for p in folder.iterdir() if p.suffix in (".onnx", ".data")]
@@ -311,6 +336,11 @@ def artifact_weights(
 
 
 def _embeddings_note(runtime: str, bits: int) -> str:
+    if runtime == "llama.cpp":
+        return (
+            "embedding table and output head stored Q8_0 (blocks of 32, llama.cpp's reference "
+            "round to nearest), norms F32; a tied table is stored once as token_embd"
+        )
     if runtime == "vllm":
         return (
             "embedding table and lm_head kept in 16-bit float: vLLM's compressed-tensors "

@@ -19,6 +19,7 @@ VLLM_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalL
 SCHEMES_BY_RUNTIME = {
     "vllm": ("int4_weight_only", "int8_weight_only"),
     "onnxruntime-genai": ("int4_weight_only",),
+    "llama.cpp": ("int4_weight_only", "int8_weight_only"),
 }
 
 
@@ -42,7 +43,8 @@ def check_llm_recipe(
         raise InvalidRecipeError(
             "a causal LM generates with a KV cache, which a single-forward ONNX graph lacks, so "
             "no LLM runtime could serve it: set target.runtime to 'onnxruntime-genai' or "
-            "'vllm' (or 'torch' to keep the Hugging Face format, e.g. for fp16/bf16)"
+            "'vllm' ('llama.cpp' for a Llama-family model; or 'torch' to keep the Hugging Face "
+            "format, e.g. for fp16/bf16)"
         )
     if runtime not in LLM_RUNTIMES:
         return
@@ -78,10 +80,37 @@ def check_llm_recipe(
                 f"quantized weights; it builds {', '.join(SUPPORTED_ARCHITECTURES)}: use "
                 "target.runtime 'vllm' for this model"
             )
+    if runtime == "llama.cpp":
+        _check_gguf(recipe.steps[0], architecture)
     if target.device == "gpu" and runtime == "onnxruntime-genai":
         raise InvalidRecipeError(
             "onnxruntime-genai artifacts are built and measured for CPU here; submit with "
             "target.device 'cpu' (the folder also loads in ONNX Runtime GenAI's CUDA build)"
+        )
+
+
+def _check_gguf(step: Any, architecture: str | None) -> None:
+    """What one GGUF file holds exactly (compressor/llm/gguf_sink.py): blocks of 32, int4 as
+    Q4_1 (asymmetric, the default) or Q4_0, int8 as Q8_0 (symmetric only), tables Q8_0."""
+    from compressor.llm.gguf_sink import ARCHITECTURES, BLOCK
+
+    if architecture is not None and architecture not in ARCHITECTURES:
+        raise InvalidRecipeError(
+            f"the llama.cpp GGUF is written for {', '.join(ARCHITECTURES)}, not {architecture}: "
+            "use target.runtime 'vllm' or 'onnxruntime-genai' for this model"
+        )
+    if step.group_size not in (None, BLOCK):
+        raise InvalidRecipeError(
+            f"llama.cpp's blocks hold {BLOCK} weights: leave group_size unset or set it to {BLOCK}"
+        )
+    if step.scheme == "int8_weight_only" and step.symmetric is False:
+        raise InvalidRecipeError(
+            "llama.cpp's 8-bit type (Q8_0) is symmetric: leave 'symmetric' unset or true"
+        )
+    if step.embedding_bits != 8:
+        raise InvalidRecipeError(
+            "llama.cpp artifacts store the embedding table and output head Q8_0: leave "
+            "embedding_bits at 8"
         )
 
 

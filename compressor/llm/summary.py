@@ -134,7 +134,8 @@ def _ran_on(target: Target, runtime: str) -> RanOn:
     return RanOn(
         device="cpu",
         gpu_name=None,
-        runtime=target.runtime,
+        # compressor/report.py's RanOn does not list llama.cpp: its figures come from torch
+        runtime="torch" if target.runtime == "llama.cpp" else target.runtime,
         provider="CPUExecutionProvider" if genai else None,
         timer="wall clock",
         training_device="cpu",

@@ -6,6 +6,7 @@ import copy
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,13 @@ from typing import Any
 import torch
 
 from compressor.artifacts import ArtifactFormat, PackedFile, deliverable
+from compressor.baseline import (
+    BaselineLookup,
+    BaselineStore,
+    StoredBaseline,
+    cpu_model,
+    look_up,
+)
 from compressor.errors import CompressionError, UnsupportedModelError
 from compressor.formats.detect import detect_kind, inspect_model_dir
 from compressor.formats.hf import copy_side_files, read_config
@@ -28,6 +36,7 @@ from compressor.measure.runtime import RuntimeMeasurement, measure_in_fresh_proc
 from compressor.measure.settings import MeasureSettings
 from compressor.recipe import Recipe, check_recipe_for_kind
 from compressor.report import (
+    BaselineNote,
     CompressionReport,
     PackedArchive,
     RanOn,
@@ -244,9 +253,18 @@ def _compress_causal_lm(
 
 
 def _original_baseline(
-    loaded: _Loaded, *, target: Target, workdir: Path, progress: Progress
+    loaded: _Loaded,
+    *,
+    target: Target,
+    workdir: Path,
+    progress: Progress,
+    reused: StoredBaseline | None = None,
 ) -> SavedModel:
     """The original as the user would run it on the target runtime."""
+    if reused is not None:
+        # Its stored figures stand for it: nothing exports, reads or measures the original
+        # (the steps export the module they change, from memory), so no path is needed.
+        return SavedModel(loaded.source_dir, reused.model_bytes, reused.stats)
     source = loaded.source
     if source.kind == "onnx":
         assert source.onnx_path is not None
@@ -348,20 +366,23 @@ def _save_artifact(
 
 def _measure(
     runtime: str,
-    models: tuple[Path, Path],
+    models: tuple[Path | None, Path],
     *,
     loaded: _Loaded,
     target: Target,
     settings: MeasureSettings,
     progress: Progress,
     device: Device,
-) -> tuple[RuntimeMeasurement, RuntimeMeasurement]:
-    """The original, then the compressed model, each in a fresh process on the measurement
-    inputs, both at the batch the upload accepts."""
-    measured = []
+) -> tuple[RuntimeMeasurement | None, RuntimeMeasurement]:
+    """The original (unless its figures are reused: None), then the compressed model, each in
+    a fresh process on the measurement inputs, both at the batch the upload accepts."""
+    measured: list[RuntimeMeasurement | None] = []
     for (phase, fraction), path in zip(
         (("measuring original", 0.72), ("measuring compressed", 0.86)), models, strict=True
     ):
+        if path is None:
+            measured.append(None)
+            continue
         progress(phase, fraction)
         measured.append(
             measure_in_fresh_process(
@@ -373,6 +394,7 @@ def _measure(
                 device=device,
             )
         )
+    assert measured[1] is not None
     return measured[0], measured[1]
 
 
@@ -392,6 +414,7 @@ def compress_model(
     calibration_texts: Sequence[str] | None = None,
     eval_texts: Sequence[str] | None = None,
     documents: Mapping[str, object] | None = None,
+    baselines: BaselineStore | None = None,
 ) -> CompressionResult:
     """Compress any supported upload (Hugging Face dir, ONNX model, architecture reference).
 
@@ -404,6 +427,8 @@ def compress_model(
     ``calibration_texts`` / ``eval_texts``: plain text for causal LMs on an LLM runtime.
     ``documents`` (name -> JSON value, e.g. recipe.json) travel in the archive beside
     report.json; the folder is packed once, at the end, so the archive is the download.
+    ``baselines``: where the original's figures are kept; one stored under this job's key
+    (compressor/baseline.py) is reused instead of exporting and measuring the original again.
     """
     settings = settings or MeasureSettings()
     report_progress: Progress = progress or (lambda _phase, _f: None)
@@ -440,6 +465,7 @@ def compress_model(
         progress=report_progress,
         train_texts=train_texts,
         student_dir=student_dir,
+        baselines=baselines,
     )
     return _delivered(made, documents=documents or {}, workdir=workdir, progress=report_progress)
 
@@ -454,12 +480,17 @@ def _compress_loaded(
     progress: Progress,
     train_texts: Sequence[str] | None,
     student_dir: Path | None,
+    baselines: BaselineStore | None = None,
 ) -> _Made:
     """Baseline, steps, artifact, measurement and report of a loaded upload."""
     report_progress = progress
     runtime = "onnxruntime" if loaded.source.kind == "onnx" else target.runtime
     device = job_device(target, runtime=runtime)
-    original = _original_baseline(loaded, target=target, workdir=workdir, progress=report_progress)
+    lookup = _baseline_lookup(loaded, baselines, target=target, settings=settings, runtime=runtime)
+    reused = lookup.found if lookup is not None else None
+    original = _original_baseline(
+        loaded, target=target, workdir=workdir, progress=report_progress, reused=reused
+    )
     with training_on(torch.device(device)):
         state, steps = _run_steps(
             loaded,
@@ -473,15 +504,17 @@ def _compress_loaded(
     artifact_dir, artifact_format, compressed = _save_artifact(
         loaded, state, target=target, workdir=workdir, progress=report_progress
     )
-    before, after = _measure(
+    measured, after = _measure(
         runtime,
-        (original.path, compressed.path),
+        (None if reused is not None else original.path, compressed.path),
         loaded=loaded,
         target=target,
         settings=settings,
         progress=report_progress,
         device=device,
     )
+    before = reused.measurement if reused is not None else measured
+    assert before is not None
     report = build_report(
         source=loaded.source,
         plan=loaded.plan,
@@ -494,8 +527,50 @@ def _compress_loaded(
         archive=None,  # packed once, with report.json, by _delivered
         steps=steps,
         ran_on=_ran_on(runtime, device, before, after),
+        baseline=_baseline_kept(lookup, original, before),
     )
     return _Made(artifact_dir, artifact_format.value, report)
+
+
+def _baseline_lookup(
+    loaded: _Loaded,
+    baselines: BaselineStore | None,
+    *,
+    target: Target,
+    settings: MeasureSettings,
+    runtime: str,
+) -> BaselineLookup | None:
+    """This job's baseline key in ``baselines``, and the figures stored under it."""
+    if baselines is None:
+        return None
+    device = job_device(target, runtime=runtime)
+    measured_as = {
+        "runtime": runtime,
+        "device": device,
+        "machine": {"cpu": cpu_model(), "gpu": gpu_name(device)},
+        "batch_size": loaded.source.fixed_batch or target.batch_size,
+    }
+    return look_up(
+        baselines,
+        source_dir=loaded.source_dir,
+        inputs=loaded.plan.measurement,
+        target=target,
+        settings=settings,
+        measured_as=measured_as,
+    )
+
+
+def _baseline_kept(
+    lookup: BaselineLookup | None, original: SavedModel, before: RuntimeMeasurement
+) -> BaselineNote | None:
+    """The report's note on the baseline; one measured now is stored for the jobs after."""
+    if lookup is None:
+        return None
+    if lookup.found is not None:
+        return BaselineNote(reused=True, measured_at=lookup.found.measured_at, key=lookup.key)
+    stored = StoredBaseline(original.model_bytes, original.stats, before, datetime.now(UTC))
+    lookup.store.put(lookup.key, stored)
+    return BaselineNote(reused=False, measured_at=stored.measured_at, key=lookup.key)
 
 
 def _ran_on(

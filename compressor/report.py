@@ -7,6 +7,7 @@ agree on one schema. ``version`` changes when a field changes meaning or goes aw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -118,12 +119,32 @@ class ParameterStats(_Strict):
     dtypes: dict[str, int]
 
 
+class BaselineNote(_Strict):
+    """Whether the original's figures were measured for this job or reused from an earlier
+    one under the same key (compressor/baseline.py)."""
+
+    reused: bool
+    measured_at: datetime
+    key: str
+
+
 class OriginalModel(RuntimeFigures, ParameterStats):
     format: str
     architecture: str | None
     runtime_format: str
     model_bytes: int
     upload_weight_bytes: int
+    # Present where the job kept its baselines (a worker's jobs): absent, not null, elsewhere,
+    # so reports made without a store read as they always did.
+    baseline: BaselineNote | None = None
+
+    @model_serializer(mode="wrap")
+    def _baseline_when_kept(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # No return annotation: one would replace this model's JSON schema with a bare object.
+        data = handler(self)
+        if data.get("baseline") is None:
+            data.pop("baseline", None)
+        return data
 
 
 class PackedArchive(_Strict):
@@ -263,6 +284,7 @@ def build_report(
     archive: PackedFile | None,
     steps: list[dict[str, Any]],
     ran_on: RanOn | None = None,
+    baseline: BaselineNote | None = None,
 ) -> CompressionReport:
     """The report stage: the figures measured the same way for every technique, and warnings."""
     (orig, before), (comp, after) = original, compressed
@@ -282,6 +304,7 @@ def build_report(
         runtime_format="onnx" if target.runtime == "onnxruntime" else "safetensors",
         model_bytes=orig.model_bytes,
         upload_weight_bytes=source.inspection["weight_bytes"],
+        baseline=baseline,
         **orig.stats,
         **before.metrics(),
     )

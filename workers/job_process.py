@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.baselines.store import TenantBaselines
 from app.datasets import repository as datasets_repository
 from app.db.models import Job, JobPhase
 from app.db.session import get_engine
@@ -28,7 +29,7 @@ from compressor.measure.settings import MeasureSettings
 from compressor.pipeline import compress_model
 from compressor.recipe import Recipe
 from compressor.target import Target
-from workers.job_run import JobCancelled, JobRun, publish, reading
+from workers.job_run import JobCancelled, JobRun, in_transaction, publish, reading
 from workers.patience import patiently
 from workers.search import run_search
 from workers.unpacking import fetch_model
@@ -93,6 +94,9 @@ def run(run: JobRun) -> None:
         # The engine packs once with its report.json inside; the recipe travels beside it, so
         # a downloaded model says how it was made and the recipe can be resubmitted as it is.
         documents={"recipe.json": job.recipe},
+        # The original's figures, kept for this tenant: a goal's children and later jobs on
+        # the same model and target reuse them instead of measuring the original again.
+        baselines=TenantBaselines(job.tenant, transact=in_transaction),
         **data,
     )
     run.progress(JobPhase.UPLOADING, 0.96)

@@ -325,3 +325,18 @@ class IdempotencyKey(Base):
     body_sha256: Mapped[str] = mapped_column(String(64))
     resource_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class Baseline(Base):
+    """The original's figures, measured once and reused by later jobs with the same key
+    (compressor/baseline.py); its outputs are an .npz object in storage. Kept per tenant: a key
+    names a model's bytes, and a hit would tell another tenant that model's timings."""
+
+    __tablename__ = "baselines"
+
+    # "" when authentication is off: a primary key column cannot hold NULL.
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outputs_key: Mapped[str] = mapped_column(String(255))
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime())

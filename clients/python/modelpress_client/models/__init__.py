@@ -1,6 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .attempt_read import AttemptRead
+from .baseline_note import BaselineNote
 from .body_upload_dataset import BodyUploadDataset
 from .body_upload_model import BodyUploadModel
 from .calibration_inputs import CalibrationInputs
@@ -114,6 +115,7 @@ from .worker_read import WorkerRead
 
 __all__ = (
     "AttemptRead",
+    "BaselineNote",
     "BodyUploadDataset",
     "BodyUploadModel",
     "CalibrationInputs",

@@ -5,7 +5,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
+from ..types import UNSET, Unset
+
 if TYPE_CHECKING:
+    from ..models.baseline_note import BaselineNote
     from ..models.original_model_dtypes import OriginalModelDtypes
 
 
@@ -29,6 +32,7 @@ class OriginalModel:
         runtime_format (str):
         throughput_per_s (float):
         upload_weight_bytes (int):
+        baseline (BaselineNote | None | Unset):
     """
 
     architecture: None | str
@@ -44,8 +48,11 @@ class OriginalModel:
     runtime_format: str
     throughput_per_s: float
     upload_weight_bytes: int
+    baseline: BaselineNote | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.baseline_note import BaselineNote  # noqa: PLC0415
+
         architecture: None | str
         architecture = self.architecture
 
@@ -73,6 +80,14 @@ class OriginalModel:
 
         upload_weight_bytes = self.upload_weight_bytes
 
+        baseline: dict[str, Any] | None | Unset
+        if isinstance(self.baseline, Unset):
+            baseline = UNSET
+        elif isinstance(self.baseline, BaselineNote):
+            baseline = self.baseline.to_dict()
+        else:
+            baseline = self.baseline
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -92,11 +107,14 @@ class OriginalModel:
                 "upload_weight_bytes": upload_weight_bytes,
             }
         )
+        if baseline is not UNSET:
+            field_dict["baseline"] = baseline
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.baseline_note import BaselineNote  # noqa: PLC0415
         from ..models.original_model_dtypes import OriginalModelDtypes  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -132,6 +150,23 @@ class OriginalModel:
 
         upload_weight_bytes = d.pop("upload_weight_bytes")
 
+        def _parse_baseline(data: object) -> BaselineNote | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                baseline_type_0 = BaselineNote.from_dict(data)
+
+                return baseline_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(BaselineNote | None | Unset, data)
+
+        baseline = _parse_baseline(d.pop("baseline", UNSET))
+
         original_model = cls(
             architecture=architecture,
             batch_size=batch_size,
@@ -146,6 +181,7 @@ class OriginalModel:
             runtime_format=runtime_format,
             throughput_per_s=throughput_per_s,
             upload_weight_bytes=upload_weight_bytes,
+            baseline=baseline,
         )
 
         return original_model

@@ -21,9 +21,13 @@ class Target:
         device (TargetDevice | Unset):  Default: TargetDevice.CPU.
         export_onnx (bool | Unset): Also put model.onnx (float32) in an artifact that stays in the input's format
             (runtime torch); ONNX-runtime artifacts are ONNX already. Default: False.
+        remeasure_baseline (bool | Unset): Measure the original again even where the same model was measured on the same
+            target, inputs and engine before (its stored figures are then replaced); by default those are reused, and the
+            report's original.baseline says so. Default: False.
         runtime (TargetRuntime | Unset): onnxruntime: an ONNX graph; torch: the input's own format (Hugging Face
             safetensors). Causal LMs: onnxruntime-genai (a GenAI folder: ONNX with KV cache, int4 MatMulNBits,
-            genai_config.json, tokenizer) or vllm (a Hugging Face directory in the compressed-tensors format). Default:
+            genai_config.json, tokenizer), vllm (a Hugging Face directory in the compressed-tensors format) or llama.cpp
+            (one model.gguf: Q4_1, Q4_0 or Q8_0, tokenizer inside; Llama-architecture models). Default:
             TargetRuntime.ONNXRUNTIME.
         sequence_length (int | Unset):  Default: 128.
     """
@@ -31,6 +35,7 @@ class Target:
     batch_size: int | Unset = 1
     device: TargetDevice | Unset = TargetDevice.CPU
     export_onnx: bool | Unset = False
+    remeasure_baseline: bool | Unset = False
     runtime: TargetRuntime | Unset = TargetRuntime.ONNXRUNTIME
     sequence_length: int | Unset = 128
 
@@ -42,6 +47,8 @@ class Target:
             device = self.device.value
 
         export_onnx = self.export_onnx
+
+        remeasure_baseline = self.remeasure_baseline
 
         runtime: str | Unset = UNSET
         if not isinstance(self.runtime, Unset):
@@ -58,6 +65,8 @@ class Target:
             field_dict["device"] = device
         if export_onnx is not UNSET:
             field_dict["export_onnx"] = export_onnx
+        if remeasure_baseline is not UNSET:
+            field_dict["remeasure_baseline"] = remeasure_baseline
         if runtime is not UNSET:
             field_dict["runtime"] = runtime
         if sequence_length is not UNSET:
@@ -79,6 +88,8 @@ class Target:
 
         export_onnx = d.pop("export_onnx", UNSET)
 
+        remeasure_baseline = d.pop("remeasure_baseline", UNSET)
+
         _runtime = d.pop("runtime", UNSET)
         runtime: TargetRuntime | Unset
         if isinstance(_runtime, Unset):
@@ -92,6 +103,7 @@ class Target:
             batch_size=batch_size,
             device=device,
             export_onnx=export_onnx,
+            remeasure_baseline=remeasure_baseline,
             runtime=runtime,
             sequence_length=sequence_length,
         )

@@ -2,6 +2,7 @@ from enum import StrEnum
 
 
 class TargetRuntime(StrEnum):
+    LLAMA_CPP = "llama.cpp"
     ONNXRUNTIME = "onnxruntime"
     ONNXRUNTIME_GENAI = "onnxruntime-genai"
     TORCH = "torch"

@@ -1,0 +1,35 @@
+"""Every query of the stored baselines, by tenant and key (app/baselines/store.py uses them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.db.models import Baseline
+
+
+def get(session: Session, *, tenant: str, key: str) -> Baseline | None:
+    return session.get(Baseline, (tenant, key))
+
+
+def put(
+    session: Session,
+    *,
+    tenant: str,
+    key: str,
+    figures: dict[str, Any],
+    outputs_key: str,
+    measured_at: datetime,
+) -> None:
+    """Insert, or replace the row two jobs measuring the same key at once may both write."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    values = {"figures": figures, "outputs_key": outputs_key, "measured_at": measured_at}
+    upsert = (
+        dialect.insert(Baseline.__table__)
+        .values(tenant=tenant, key=key, **values)
+        .on_conflict_do_update(index_elements=["tenant", "key"], set_=values)
+    )
+    session.connection().execute(upsert)

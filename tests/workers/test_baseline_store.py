@@ -1,0 +1,105 @@
+"""The baselines table (migration d4b7e1a96c20) and the service's store on both databases:
+stored figures and outputs read back, a second put replaces the first, tenants never share."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.baselines.store import TenantBaselines
+from app.storage.local import LocalStorage
+from compressor.baseline import StoredBaseline
+from compressor.measure.runtime import RuntimeMeasurement
+from tests.fixtures.stack import ROOT, _postgres_database, unavailable
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'modelpress.db'}"
+        return
+    server = os.environ.get("MODELPRESS_TEST_DATABASE_URL")
+    if not server:
+        unavailable("MODELPRESS_TEST_DATABASE_URL is not set")
+    assert server is not None
+    yield from _postgres_database(server)
+
+
+@pytest.fixture
+def transact(database_url: str, tmp_path: Path) -> Callable[[str, Any], Any]:
+    """The database migrated to head, and one committed transaction per call."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPRESS_")}
+    env.update(MODELPRESS_DATABASE_URL=database_url, MODELPRESS_DATA_DIR=str(tmp_path))
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    engine = sa.create_engine(database_url)
+
+    def call(_what: str, work: Callable[[Session], Any]) -> Any:
+        with Session(engine) as session, session.begin():
+            return work(session)
+
+    return call
+
+
+def _baseline(latency: float, outputs: np.ndarray) -> StoredBaseline:
+    measurement = RuntimeMeasurement(
+        latency_p50_ms=latency,
+        latency_p95_ms=latency * 2,
+        throughput_per_s=1000 / latency,
+        peak_memory_bytes=1 << 20,
+        batch_size=8,
+        outputs=outputs,
+        ran_on={"provider": "CPUExecutionProvider", "timer": "wall clock"},
+    )
+    stats = {"parameters": 10, "nonzero_parameters": 9, "dtypes": {"float32": 10}}
+    return StoredBaseline(1234, stats, measurement, datetime(2026, 12, 4, 19, 0, tzinfo=UTC))
+
+
+def test_stored_baselines_read_back_replace_and_stay_in_their_tenant(
+    transact: Callable[[str, Any], Any], tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path / "storage")
+    ours = TenantBaselines("alpha", transact=transact, storage=storage)
+    assert ours.get("k" * 64) is None
+    outputs = np.arange(24, dtype=np.float32).reshape(8, 3)
+    ours.put("k" * 64, _baseline(2.5, outputs))
+    found = ours.get("k" * 64)
+    assert found is not None
+    assert found.model_bytes == 1234 and found.stats["dtypes"] == {"float32": 10}
+    assert found.measured_at == datetime(2026, 12, 4, 19, 0, tzinfo=UTC)
+    assert found.measurement.metrics() == _baseline(2.5, outputs).measurement.metrics()
+    assert found.measurement.ran_on["timer"] == "wall clock"
+    np.testing.assert_array_equal(found.measurement.outputs, outputs)
+
+    # The same key in another tenant, or with authentication off, is another row.
+    assert TenantBaselines("beta", transact=transact, storage=storage).get("k" * 64) is None
+    assert TenantBaselines(None, transact=transact, storage=storage).get("k" * 64) is None
+
+    ours.put("k" * 64, _baseline(3.0, outputs + 1))  # measured again: replaced, old object gone
+    again = ours.get("k" * 64)
+    assert again is not None and again.measurement.latency_p50_ms == 3.0
+    np.testing.assert_array_equal(again.measurement.outputs, outputs + 1)
+    assert len(list((tmp_path / "storage").rglob("*.npz"))) == 1
+
+
+def test_a_row_whose_outputs_are_gone_reads_as_not_stored(
+    transact: Callable[[str, Any], Any], tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path / "storage")
+    store = TenantBaselines("alpha", transact=transact, storage=storage)
+    store.put("k" * 64, _baseline(2.5, np.zeros((8, 3), dtype=np.float32)))
+    for path in (tmp_path / "storage").rglob("*.npz"):
+        path.unlink()
+    assert store.get("k" * 64) is None

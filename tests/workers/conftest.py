@@ -4,6 +4,7 @@ migrated SQLite database (one per test) with local storage and the filesystem br
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,21 @@ from app.db.session import get_engine, get_sessionmaker
 from app.settings import get_settings
 from app.storage import get_storage
 from scripts.train_digits import train_and_save
+from tests.fixtures.stack import _postgres_database, unavailable
 from workers.inspect import inspect_model
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each backend: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'modelpress.db'}"
+        return
+    server = os.environ.get("MODELPRESS_TEST_DATABASE_URL")
+    if not server:
+        unavailable("MODELPRESS_TEST_DATABASE_URL is not set")
+    assert server is not None
+    yield from _postgres_database(server)
 
 
 def _clear_caches() -> None:

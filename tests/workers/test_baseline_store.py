@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,19 +20,7 @@ from app.baselines.store import TenantBaselines
 from app.storage.local import LocalStorage
 from compressor.baseline import StoredBaseline
 from compressor.measure.runtime import RuntimeMeasurement
-from tests.fixtures.stack import ROOT, _postgres_database, unavailable
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'modelpress.db'}"
-        return
-    server = os.environ.get("MODELPRESS_TEST_DATABASE_URL")
-    if not server:
-        unavailable("MODELPRESS_TEST_DATABASE_URL is not set")
-    assert server is not None
-    yield from _postgres_database(server)
+from tests.fixtures.stack import ROOT
 
 
 @pytest.fixture

@@ -7,16 +7,14 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, Webhook, WebhookAttempt, WebhookDelivery
 from tests.fixtures.rows import model_row
-from tests.fixtures.stack import ROOT, _postgres_database, unavailable
+from tests.fixtures.stack import ROOT
 
 BEFORE = "a3d5e7f9b1c2"
 
@@ -40,18 +38,6 @@ def _job_at_before(session: Session, *, tenant: str | None, model_id: str) -> st
         )
     )
     return job_id
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'modelpress.db'}"
-        return
-    server = os.environ.get("MODELPRESS_TEST_DATABASE_URL")
-    if not server:
-        unavailable("MODELPRESS_TEST_DATABASE_URL is not set")
-    assert server is not None
-    yield from _postgres_database(server)
 
 
 def test_crossed_deliveries_are_deleted_and_own_ones_kept(

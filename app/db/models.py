@@ -126,8 +126,9 @@ class Job(Base):
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
     status: Mapped[JobStatus] = mapped_column(String(16), default=JobStatus.QUEUED)
     queue: Mapped[str] = mapped_column(String(16), default="cpu")
-    # A goal job's recipe is JSON null until its search chose one (see migration a3d5e7f9b1c2).
-    recipe: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A goal job's recipe is JSON null until its search chose one (see migration a3d5e7f9b1c2):
+    # the column stays NOT NULL, and JSON stores Python None as the JSON value null.
+    recipe: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=False)
     target: Mapped[dict[str, Any]] = mapped_column(JSON)
     goal: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     # A goal job's candidates are ordinary jobs under it, cancelled and deleted with it.

@@ -22,6 +22,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import onnxruntime as ort
@@ -59,14 +60,17 @@ class Prepared:
 
 
 @contextmanager
-def _stack(work: Path, workers: int) -> Iterator[Stack]:
-    kind = (
-        "scaleout"
-        if os.environ.get("MODELPRESS_TEST_DATABASE_URL")
-        and os.environ.get("MODELPRESS_TEST_BROKER_URL")
-        else "embedded"
-    )
-    with running_stack(kind, work) as stack:
+def _stack(work: Path, workers: int, *, redis_db_offset: int = 0) -> Iterator[Stack]:
+    """``redis_db_offset``: deployments up at the same time need Redis databases of their own,
+    or one's workers take the other's messages (and find no such job in their database)."""
+    broker = os.environ.get("MODELPRESS_TEST_BROKER_URL")
+    kind = "scaleout" if os.environ.get("MODELPRESS_TEST_DATABASE_URL") and broker else "embedded"
+    own_broker = None
+    if kind == "scaleout" and broker and redis_db_offset:
+        url = urlsplit(broker)
+        db = (int(url.path.strip("/") or 0) + redis_db_offset) % 16
+        own_broker = urlunsplit(url._replace(path=f"/{db}"))
+    with running_stack(kind, work, broker_url=own_broker) as stack:
         for n in range(2, workers + 1):
             stack.start_worker(f"worker{n}")
         yield stack
@@ -220,7 +224,10 @@ def goal_scaling(work: Path) -> list[Row]:
     runs: dict[int, list[tuple[float, int, int, float, float]]] = {1: [], 2: []}
     goal = {"objective": "size", "max_accuracy_drop": BUDGET, "time_budget_s": TIME_BUDGET_S}
     with ExitStack() as up:
-        stacks = {w: up.enter_context(_stack(work / f"stack-{w}", workers=w)) for w in (1, 2)}
+        stacks = {
+            w: up.enter_context(_stack(work / f"stack-{w}", workers=w, redis_db_offset=w - 1))
+            for w in (1, 2)
+        }
         prepared = {w: _prepare(stacks[w], work / f"w{w}", seed) for w in stacks}
         for _round in range(SCALING_ROUNDS):
             for workers, stack in stacks.items():

@@ -23,6 +23,7 @@ from compressor.inputs import InvalidDatasetError
 from compressor.llm import evaluate as ev
 from compressor.llm.candidates import Candidate, best, load_causal_lm, run_candidate
 from compressor.llm.gguf_sink import BLOCK as GGUF_BLOCK
+from compressor.llm.layerwise import HEAD_GROUP
 from compressor.llm.report import LLMReport, MemoryFigures
 from compressor.llm.rules import memory_bound
 from compressor.llm.texts import (
@@ -347,7 +348,7 @@ def _embeddings_note(runtime: str, bits: int) -> str:
             "loader serves quantized Linear layers only (a tied table stays tied)"
         )
     how = (
-        "by the same method as the layers, groups of 32"
+        f"by the same method as the layers, groups of {HEAD_GROUP}"
         if bits == 4
         else "round to nearest, by the ONNX Runtime GenAI builder"
     )

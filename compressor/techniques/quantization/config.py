@@ -44,7 +44,7 @@ class QuantizationConfig(StepConfig):
         description=(
             "int8_dynamic: bits of the largest (vocabulary) embedding table. A causal LM for "
             "onnxruntime-genai: bits of its LM head and embedding table (4: quantized with the "
-            "layers' method, groups of 32; 8: the GenAI builder's round to nearest)."
+            "layers' method, groups of 16; 8: the GenAI builder's round to nearest)."
         ),
     )
     small_table_bits: Literal[4, 8] = Field(

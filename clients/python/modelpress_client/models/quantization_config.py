@@ -27,7 +27,7 @@ class QuantizationConfig:
             QuantizationConfigCalibrationMethod.AUTO.
         embedding_bits (QuantizationConfigEmbeddingBits | Unset): int8_dynamic: bits of the largest (vocabulary)
             embedding table. A causal LM for onnxruntime-genai: bits of its LM head and embedding table (4: quantized with
-            the layers' method, groups of 32; 8: the GenAI builder's round to nearest). Default:
+            the layers' method, groups of 16; 8: the GenAI builder's round to nearest). Default:
             QuantizationConfigEmbeddingBits.VALUE_8.
         exclude (list[str] | Unset): Node-name substrings to keep in float, e.g. sensitive layers.
         float_fallback (int | Unset): int8_dynamic/int8_static: keep this many MatMuls in float, the ones with the

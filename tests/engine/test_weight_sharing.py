@@ -56,7 +56,13 @@ def test_a_step_that_retrains_after_sharing_is_refused() -> None:
     shared = {"technique": "weight_sharing", "clusters": 16}
     with pytest.raises(ValueError, match="off their shared values"):
         Recipe.model_validate(
-            {"steps": [{"technique": "pruning"}, shared, {"technique": "distillation", "student": "current"}]}
+            {
+                "steps": [
+                    {"technique": "pruning"},
+                    shared,
+                    {"technique": "distillation", "student": "current"},
+                ]
+            }
         )
     Recipe.model_validate(
         {"steps": [{"technique": "pruning"}, shared, {"technique": "quantization"}]}

@@ -184,20 +184,25 @@ def _load(
         train_texts=train_texts,
     )
     if kind == "onnx" and source.module is not None and (calibration_data or train_data):
-        _check_conversion_on_data(source_dir, source.module, plan.calibration)
+        _check_conversion_on_data(
+            source_dir, source.module, plan.calibration, rows=source.fixed_batch or 2
+        )
     return _Loaded(source_dir, source, plan, train)
 
 
-def _check_conversion_on_data(source_dir: Path, module: Any, calibration: EvalInputs) -> None:
-    """The converted graph against ONNX Runtime on two rows of the job's own data: inspection
-    may only have had generated shapes, which a network with dynamic height and width may not
-    take (compressor/formats/probe_shapes.py)."""
+def _check_conversion_on_data(
+    source_dir: Path, module: Any, calibration: EvalInputs, *, rows: int
+) -> None:
+    """The converted graph against ONNX Runtime on ``rows`` rows of the job's own data (the
+    graph's fixed batch, else 2): inspection may only have had generated shapes, which a
+    network with dynamic height and width may not take (compressor/formats/probe_shapes.py)."""
     from compressor.formats.detect import find_onnx_file
+    from compressor.formats.onnx_shapes import rows as take_rows
     from compressor.formats.onnx_torch import check_on_inputs
 
     path = find_onnx_file(source_dir)
     if path is not None:
-        check_on_inputs(path, module, {k: v[:2] for k, v in calibration.tensors.items()})
+        check_on_inputs(path, module, take_rows(dict(calibration.tensors), 0, rows, pad=True))
 
 
 def _llm_kind(source_dir: Path, kind: str) -> dict[str, Any] | None:

@@ -437,7 +437,12 @@ def inspect_conversion(root: Path, inspection: dict[str, Any]) -> dict[str, Any]
     assert path is not None
     try:
         model = onnx.load(str(path), load_external_data=False)
-        probe = probe_inputs(path, inspection["inputs"], rows=declared_batch(model) or 2)
+        # A graph with ops no converter takes is refused without running it: running a
+        # hostile graph (an endless Loop) in the inspection would hold the worker.
+        if prepare_for_torch(model)[1]:
+            probe = Probe(None, None, [])
+        else:
+            probe = probe_inputs(path, inspection["inputs"], rows=declared_batch(model) or 2)
     except Exception as exc:  # an input we cannot generate must not reject the upload
         error = one_line(f"no inputs could be generated: {exc}")
         probe = Probe(None, None, [{"shape": None, "error": error}])

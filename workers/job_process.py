@@ -96,7 +96,7 @@ def run(run: JobRun) -> None:
         documents={"recipe.json": job.recipe},
         # The original's figures, kept for this tenant: a goal's children and later jobs on
         # the same model and target reuse them instead of measuring the original again.
-        baselines=TenantBaselines(job.tenant, transact=in_transaction),
+        baselines=TenantBaselines(job.tenant, model_sha256=model.sha256, transact=in_transaction),
         **data,
     )
     run.progress(JobPhase.UPLOADING, 0.96)

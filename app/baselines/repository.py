@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,13 +24,28 @@ def put(
     figures: dict[str, Any],
     outputs_key: str,
     measured_at: datetime,
+    model_sha256: str,
 ) -> None:
     """Insert, or replace the row two jobs measuring the same key at once may both write."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    values = {"figures": figures, "outputs_key": outputs_key, "measured_at": measured_at}
+    values = {
+        "figures": figures,
+        "outputs_key": outputs_key,
+        "measured_at": measured_at,
+        "model_sha256": model_sha256,
+    }
     upsert = (
         dialect.insert(Baseline.__table__)
         .values(tenant=tenant, key=key, **values)
         .on_conflict_do_update(index_elements=["tenant", "key"], set_=values)
     )
     session.connection().execute(upsert)
+
+
+def delete_measured_from(session: Session, *, tenant: str | None, model_sha256: str) -> list[str]:
+    """Delete the tenant's baselines measured from uploads with these bytes; their outputs'
+    storage keys, for the caller to delete once this has committed."""
+    measured_from = (Baseline.tenant == (tenant or "")) & (Baseline.model_sha256 == model_sha256)
+    keys = list(session.scalars(select(Baseline.outputs_key).where(measured_from)))
+    session.execute(delete(Baseline).where(measured_from))
+    return keys

@@ -33,8 +33,16 @@ def outputs_key(key: str) -> str:
 
 
 class TenantBaselines:
-    def __init__(self, tenant: str | None, *, transact: Transact, storage: Storage | None = None):
+    def __init__(
+        self,
+        tenant: str | None,
+        *,
+        model_sha256: str,
+        transact: Transact,
+        storage: Storage | None = None,
+    ):
         self.tenant = tenant or ""
+        self.model_sha256 = model_sha256  # the job's upload: its deletion deletes what it measured
         self._transact = transact
         self._storage = storage or get_storage()
 
@@ -86,6 +94,7 @@ class TenantBaselines:
                 figures=figures,
                 outputs_key=new_key,
                 measured_at=baseline.measured_at,
+                model_sha256=self.model_sha256,
             )
 
         self._transact(f"storing baseline {key}", write)

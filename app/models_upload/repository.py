@@ -38,6 +38,16 @@ def job_artifact_keys(session: Session, model_id: str) -> list[str]:
     return [key for key in session.scalars(stmt).all() if key]
 
 
+def same_bytes_elsewhere(session: Session, model: ModelFile) -> bool:
+    """Another of the tenant's models holds an upload with the same bytes."""
+    others = select(ModelFile.id).where(
+        ModelFile.tenant.is_(None) if model.tenant is None else ModelFile.tenant == model.tenant,
+        ModelFile.sha256 == model.sha256,
+        ModelFile.id != model.id,
+    )
+    return session.scalar(select(others.exists())) or False
+
+
 def delete(session: Session, model: ModelFile) -> None:
     """Drops the model, its (finished) jobs, and the history rows of finished jobs that
     trained it as a student. Rows of active jobs stay, so their RESTRICT key fails the delete

@@ -13,6 +13,7 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from app import errors, upload_common
+from app.baselines import repository as baselines
 from app.db.models import ModelFile, ModelStatus
 from app.labels import LabelFilters
 from app.models_upload import repository
@@ -93,4 +94,9 @@ def delete_model(session: Session, *, model_id: str) -> None:
     if repository.has_active_jobs(session, model_id):
         raise in_use
     keys = [model.storage_key, *repository.job_artifact_keys(session, model_id)]
+    if not repository.same_bytes_elsewhere(session, model):
+        # The figures measured from these bytes go with the tenant's last copy of them.
+        keys += baselines.delete_measured_from(
+            session, tenant=model.tenant, model_sha256=model.sha256
+        )
     upload_common.delete_stored(session, model, delete=repository.delete, keys=keys, in_use=in_use)

@@ -123,8 +123,11 @@ def test_the_job_stores_the_engines_archive_without_packing_again(
     monkeypatch.setattr(job_process, "_job_data", lambda job, source, workdir: {})
     monkeypatch.setattr(job_process, "publish", publish)
     packs = _spy_on_packers(monkeypatch)
-    job = SimpleNamespace(goal=None, recipe=RECIPE, target=TARGET.model_dump(mode="json"), data={})
-    inputs = SimpleNamespace(job=job, model=SimpleNamespace(storage_key="k"), students=[])
+    job = SimpleNamespace(
+        goal=None, tenant=None, recipe=RECIPE, target=TARGET.model_dump(mode="json"), data={}
+    )
+    model = SimpleNamespace(storage_key="k", sha256="0" * 64)
+    inputs = SimpleNamespace(job=job, model=model, students=[])
     run = SimpleNamespace(load=lambda: inputs, progress=lambda *a: None, workdir=tmp_path)
     job_process.run(run)  # type: ignore[arg-type]
     assert packs.folders == []

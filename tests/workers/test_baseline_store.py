@@ -1,5 +1,6 @@
 """The baselines table (migration d4b7e1a96c20) and the service's store on both databases:
-stored figures and outputs read back, a second put replaces the first, tenants never share."""
+stored figures and outputs read back, a second put replaces the first, tenants never share,
+and a tenant's baselines go with its last upload of the bytes they were measured from."""
 
 from __future__ import annotations
 
@@ -16,11 +17,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.baselines import repository
 from app.baselines.store import TenantBaselines
+from app.db.models import Baseline, ModelFile
+from app.models_upload.repository import same_bytes_elsewhere
 from app.storage.local import LocalStorage
 from compressor.baseline import StoredBaseline
 from compressor.measure.runtime import RuntimeMeasurement
 from tests.fixtures.stack import ROOT
+
+SHA = "a" * 64
 
 
 @pytest.fixture
@@ -59,7 +65,7 @@ def test_stored_baselines_read_back_replace_and_stay_in_their_tenant(
     transact: Callable[[str, Any], Any], tmp_path: Path
 ) -> None:
     storage = LocalStorage(tmp_path / "storage")
-    ours = TenantBaselines("alpha", transact=transact, storage=storage)
+    ours = TenantBaselines("alpha", model_sha256=SHA, transact=transact, storage=storage)
     assert ours.get("k" * 64) is None
     outputs = np.arange(24, dtype=np.float32).reshape(8, 3)
     ours.put("k" * 64, _baseline(2.5, outputs))
@@ -72,8 +78,14 @@ def test_stored_baselines_read_back_replace_and_stay_in_their_tenant(
     np.testing.assert_array_equal(found.measurement.outputs, outputs)
 
     # The same key in another tenant, or with authentication off, is another row.
-    assert TenantBaselines("beta", transact=transact, storage=storage).get("k" * 64) is None
-    assert TenantBaselines(None, transact=transact, storage=storage).get("k" * 64) is None
+    assert (
+        TenantBaselines("beta", model_sha256=SHA, transact=transact, storage=storage).get("k" * 64)
+        is None
+    )
+    assert (
+        TenantBaselines(None, model_sha256=SHA, transact=transact, storage=storage).get("k" * 64)
+        is None
+    )
 
     ours.put("k" * 64, _baseline(3.0, outputs + 1))  # measured again: replaced, old object gone
     again = ours.get("k" * 64)
@@ -86,8 +98,44 @@ def test_a_row_whose_outputs_are_gone_reads_as_not_stored(
     transact: Callable[[str, Any], Any], tmp_path: Path
 ) -> None:
     storage = LocalStorage(tmp_path / "storage")
-    store = TenantBaselines("alpha", transact=transact, storage=storage)
+    store = TenantBaselines("alpha", model_sha256=SHA, transact=transact, storage=storage)
     store.put("k" * 64, _baseline(2.5, np.zeros((8, 3), dtype=np.float32)))
     for path in (tmp_path / "storage").rglob("*.npz"):
         path.unlink()
     assert store.get("k" * 64) is None
+
+
+def _model(tenant: str | None, sha256: str) -> ModelFile:
+    return ModelFile(
+        tenant=tenant, filename="m.zip", format="pytorch", size_bytes=1, sha256=sha256,
+        storage_key="models/x/upload",
+    )  # fmt: skip
+
+
+def test_baselines_go_with_the_tenants_last_upload_of_their_bytes(
+    transact: Callable[[str, Any], Any], tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path / "storage")
+    outputs = np.zeros((8, 3), dtype=np.float32)
+    for tenant, sha, key in [("alpha", SHA, "k"), ("alpha", "b" * 64, "l"), ("beta", SHA, "k")]:
+        TenantBaselines(tenant, model_sha256=sha, transact=transact, storage=storage).put(
+            key * 64, _baseline(2.5, outputs)
+        )
+
+    def models(session: Session) -> tuple[bool, bool]:
+        first, second, other = _model("alpha", SHA), _model("alpha", SHA), _model("beta", "c" * 64)
+        session.add_all([first, second, other])
+        session.flush()
+        return same_bytes_elsewhere(session, first), same_bytes_elsewhere(session, other)
+
+    assert transact("models", models) == (True, False)
+    deleted = transact(
+        "deleting",
+        lambda s: repository.delete_measured_from(s, tenant="alpha", model_sha256=SHA),
+    )
+    assert len(deleted) == 1 and deleted[0].startswith(f"baselines/{'k' * 64}/")
+    remaining = transact(
+        "reading",
+        lambda s: sorted((b.tenant, b.model_sha256) for b in s.scalars(sa.select(Baseline))),
+    )
+    assert remaining == [("alpha", "b" * 64), ("beta", SHA)]  # other bytes, other tenant

@@ -36,11 +36,13 @@ CLIENTS = 20
 ROUNDS = 3
 # The cheapest real job: int8 weights for a 64-300-100-10 MLP, measured briefly.
 SMALL_RECIPE = {"steps": [{"technique": "quantization", "scheme": "int8_dynamic"}]}
-OVERHEAD_GOAL_S = 2.0
+# Issue 24: a small job end to end within the engine alone + 1 s + 10%, and within 4 s.
+OVERHEAD_GOAL_S = 1.0
 OVERHEAD_GOAL_FRACTION = 0.10
+END_TO_END_GOAL_S = 4.0
 GOAL = (
-    f"service overhead on a small job < {OVERHEAD_GOAL_S:.0f} s + "
-    f"{OVERHEAD_GOAL_FRACTION:.0%} of the engine's time"
+    f"small job end to end <= engine alone + {OVERHEAD_GOAL_S:.0f} s + "
+    f"{OVERHEAD_GOAL_FRACTION:.0%}, and <= {END_TO_END_GOAL_S:.0f} s"
 )
 
 
@@ -145,7 +147,16 @@ def engine_seconds(source: Path, workdir: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def end_to_end_seconds(client: httpx.Client, model_id: str, *, timeout: float = 300) -> float:
+@dataclass(frozen=True)
+class EndToEnd:
+    seconds: float
+    phases: list[dict[str, Any]]  # the job's own GET /v1/jobs/{id}/phases
+
+    def where(self) -> str:
+        return ", ".join(f"{p['phase']} {p['seconds']:.2f} s" for p in self.phases)
+
+
+def end_to_end(client: httpx.Client, model_id: str, *, timeout: float = 300) -> EndToEnd:
     """One small job on an otherwise idle deployment: its row's created_at -> finished_at."""
     response = client.post("/v1/jobs", json={"model_id": model_id, "recipe": SMALL_RECIPE})
     response.raise_for_status()
@@ -154,7 +165,9 @@ def end_to_end_seconds(client: httpx.Client, model_id: str, *, timeout: float = 
     while time.monotonic() < deadline:
         job = client.get(f"/v1/jobs/{job_id}").json()
         if job["status"] == "succeeded":
-            return (_at(job["finished_at"]) - _at(job["created_at"])).total_seconds()
+            seconds = (_at(job["finished_at"]) - _at(job["created_at"])).total_seconds()
+            phases = client.get(f"/v1/jobs/{job_id}/phases").json()["phases"]
+            return EndToEnd(seconds, phases)
         if job["status"] in ("failed", "cancelled"):
             raise RuntimeError(f"the small job ended {job['status']}: {job['error']}")
         time.sleep(0.2)
@@ -192,16 +205,17 @@ def service_under_load(work: Path) -> list[Row]:
     with deployment(work) as stack, stack.client() as client:
         model_id = upload_ready(client, model_zip)["id"]
         engine_seconds(work / "mlp", work / "engine", stack.env)  # imports, caches
-        end_to_end_seconds(client, model_id)
+        end_to_end(client, model_id)
         # Alternated, best of each: a neighbour's burst on a shared machine penalises neither.
         rounds = [
             (
-                end_to_end_seconds(client, model_id),
+                end_to_end(client, model_id),
                 engine_seconds(work / "mlp", work / "engine", stack.env),
             )
             for _ in range(ROUNDS)
         ]
-        overhead = Overhead(min(e for e, _ in rounds), min(g for _, g in rounds))
+        best = min((e for e, _ in rounds), key=lambda e: e.seconds)
+        overhead = Overhead(best.seconds, min(g for _, g in rounds))
         submitted = submit_concurrently(stack, model_id)
         finished = cancel_unfinished(client, submitted.job_ids)
     return [
@@ -225,10 +239,14 @@ def service_under_load(work: Path) -> list[Row]:
                 f"engine alone (compress_model, warm process, best of {ROUNDS})": f"{overhead.engine_s:.2f} s",
                 "service overhead": f"{overhead.service_s:.2f} s",
                 "allowed": f"{overhead.allowed_s:.2f} s",
+                "where the best run's time went (its /phases)": best.where(),
             },
             goal=GOAL,
-            met=overhead.service_s < overhead.allowed_s,
-            reached=f"{overhead.service_s:.2f} s against {overhead.allowed_s:.2f} s allowed",
+            met=overhead.service_s <= overhead.allowed_s and best.seconds <= END_TO_END_GOAL_S,
+            reached=(
+                f"{best.seconds:.2f} s end to end; overhead {overhead.service_s:.2f} s against "
+                f"{overhead.allowed_s:.2f} s allowed"
+            ),
             notes=f"1-minute load average of the machine at the end: {os.getloadavg()[0]:.1f}",
         ),
     ]

@@ -151,6 +151,25 @@ class TestS3Storage:
         assert max(len(c) for c in chunks) <= 10_000
         assert len(chunks) >= len(second) // 10_000
 
+    def test_copy_is_made_by_the_store_not_through_the_caller(
+        self, moto_url: str, bucket: str, tmp_path: Path
+    ) -> None:
+        storage = storage_for(moto_url, bucket)
+        data = os.urandom(200_000)
+        storage.put_file("artifacts/child/attempt-1/artifact.zip", _write(tmp_path / "a", data))
+        calls: list[str] = []
+        storage.client.meta.events.register(
+            "before-call.s3", lambda model, **_: calls.append(model.name)
+        )
+        storage.copy(
+            "artifacts/child/attempt-1/artifact.zip", "artifacts/goal/attempt-1/artifact.zip"
+        )
+        # one server-side copy (plus s3transfer's size lookup): no GetObject, no upload
+        assert "CopyObject" in calls and not {"GetObject", "PutObject", "UploadPart"} & set(calls)
+        assert calls.count("CopyObject") == 1, calls
+        chunks = storage.iter_bytes("artifacts/goal/attempt-1/artifact.zip")
+        assert b"".join(chunks) == data
+
     def test_interrupted_multipart_put_keeps_the_old_object(
         self, moto_url: str, bucket: str, tmp_path: Path
     ) -> None:
@@ -312,7 +331,11 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path, kind: str) ->
 
         archive = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]["artifact"]["archive"]
         artifact_key = f"artifacts/{job['id']}/attempt-{job['attempts']}/artifact.{archive}"
-        assert keys_in(moto_url, bucket) == sorted([artifact_key, f"models/{model_id}/upload"])
+        stored = keys_in(moto_url, bucket)
+        # the original's measurement, kept for the tenant's later jobs (issue 24)
+        baselines = [key for key in stored if key.startswith("baselines/")]
+        assert len(baselines) == 1 and baselines[0].endswith(".npz"), stored
+        assert stored == sorted([artifact_key, *baselines, f"models/{model_id}/upload"])
         downloaded = client.get(f"/v1/jobs/{job['id']}/artifact")
         assert downloaded.status_code == 200
         in_bucket = s3_client(moto_url).get_object(Bucket=bucket, Key=artifact_key)["Body"].read()
@@ -327,7 +350,7 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path, kind: str) ->
         assert stored_files(stack) == []
         assert not (stack.data_dir / "storage").exists()
 
-        # Deleting the model removes its upload and its jobs' artifacts from the bucket.
+        # Deleting the model removes its upload, its jobs' artifacts and its baseline.
         assert client.delete(f"/v1/models/{model_id}").status_code == 204
         assert keys_in(moto_url, bucket) == []
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from app.settings import get_settings
 from app.storage import get_storage
 from compressor.artifacts import PackedFile
 from workers.patience import patiently
-from workers.register import hand_off
+from workers.register import hand_off, wants_registration
 
 T = TypeVar("T")
 
@@ -115,34 +116,86 @@ def publish(
     *,
     report: dict[str, Any],
     artifact_format: str,
-    recipe: dict[str, Any] | None = None,
 ) -> None:
     """Store the archive, then mark the job succeeded; a job no longer ours keeps nothing."""
-    archive, size, sha256 = packed.path, packed.bytes, packed.sha256
-    key = artifact_key(job.id, job.attempts, archive.name)
-    get_storage().put_file(key, archive)
+    stored = StoredArchive(
+        key=artifact_key(job.id, job.attempts, packed.path.name),
+        name=packed.path.name,
+        bytes=packed.bytes,
+        sha256=packed.sha256,
+        format=artifact_format,
+    )
+    get_storage().put_file(stored.key, packed.path)
+    _succeed(run, job, stored, report=report, local=lambda: packed.path)
+
+
+def publish_copy(
+    run: JobRun, job: Job, chosen: Job, *, report: dict[str, Any], recipe: dict[str, Any]
+) -> None:
+    """A goal job's artifact: its chosen candidate's, copied inside the storage (a server-side
+    copy on S3). Its size and sha256 come from the candidate's row: nothing is downloaded,
+    hashed or uploaded again, unless MLflow registration needs the file here."""
+    assert chosen.artifact_key and chosen.artifact_bytes and chosen.artifact_sha256
+    name = chosen.artifact_key.rsplit("/", 1)[-1]
+    stored = StoredArchive(
+        key=artifact_key(job.id, job.attempts, name),
+        name=name,
+        bytes=chosen.artifact_bytes,
+        sha256=chosen.artifact_sha256,
+        format=chosen.artifact_format or "onnx",
+    )
+    get_storage().copy(chosen.artifact_key, stored.key)
+
+    def local() -> Path:
+        path = run.workdir / name
+        get_storage().fetch_to(stored.key, path)
+        return path
+
+    job.recipe = recipe  # MLflow records the recipe the search chose
+    _succeed(run, job, stored, report=report, local=local, recipe=recipe)
+
+
+@dataclass(frozen=True)
+class StoredArchive:
+    key: str
+    name: str
+    bytes: int
+    sha256: str
+    format: str
+
+
+def _succeed(
+    run: JobRun,
+    job: Job,
+    stored: StoredArchive,
+    *,
+    report: dict[str, Any],
+    local: Callable[[], Path],
+    recipe: dict[str, Any] | None = None,
+) -> None:
     artifact = {
-        "bytes": size,
-        "sha256": sha256,
-        "format": artifact_format,
-        "archive": archive_kind(archive.name),
+        "bytes": stored.bytes,
+        "sha256": stored.sha256,
+        "format": stored.format,
+        "archive": archive_kind(stored.name),
     }
     report = {**report, "artifact": artifact}
-    if recipe is not None:  # a goal job's: MLflow records the recipe its search chose
-        job.recipe = recipe
-    registered = hand_off(settings=get_settings().mlflow, job=job, report=report, archive=archive)
-    if registered is not None:
-        report[REGISTERED] = registered
+    if wants_registration(job):
+        registered = hand_off(
+            settings=get_settings().mlflow, job=job, report=report, archive=local()
+        )
+        if registered is not None:
+            report[REGISTERED] = registered
     # Scratch files go before the job is marked done, so a finished job leaves nothing behind.
     shutil.rmtree(run.workdir, ignore_errors=True)
     finished = run.succeed(
         report=report,
-        artifact_key=key,
-        artifact_bytes=size,
-        artifact_sha256=sha256,
-        artifact_format=artifact_format,
+        artifact_key=stored.key,
+        artifact_bytes=stored.bytes,
+        artifact_sha256=stored.sha256,
+        artifact_format=stored.format,
         recipe=recipe,
     )
     if not finished:
-        get_storage().delete(key)
+        get_storage().delete(stored.key)
         raise JobCancelled

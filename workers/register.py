@@ -181,6 +181,11 @@ def log_and_register(
     return MlflowRegistered(model_name=model_name, run_id=run_id, version=str(version.version))
 
 
+def wants_registration(job: Job) -> bool:
+    """The job asked to be registered (its report holds the pending registration)."""
+    return (job.report or {}).get(REGISTERED) is not None
+
+
 def hand_off(
     *, settings: MlflowSettings, job: Job, report: dict[str, Any], archive: Path
 ) -> dict[str, Any] | None:

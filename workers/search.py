@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,12 +25,8 @@ from sqlalchemy.orm import Session
 from app.db.models import Job, JobStatus
 from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
-from app.jobs.artifacts import archive_kind
 from app.jobs.errors import JobError
 from app.jobs.lifecycle import RunInputs, owner_node
-from app.storage import get_storage
-from compressor.artifacts import PackedFile
-from compressor.digest import sha256_file
 from compressor.search.goal import Goal
 from compressor.search.outcome import budget_words, choose, figures, mark_front
 from compressor.search.planner import (
@@ -46,7 +41,7 @@ from compressor.search.planner import (
 from compressor.search.report import CandidateResult, OriginalFigures, SearchReport
 from compressor.target import Target
 from workers.execute import execute_job
-from workers.job_run import JobRun, in_transaction, publish, reading
+from workers.job_run import JobRun, in_transaction, publish_copy, reading
 
 log = logging.getLogger("modelpress.search")
 POLL_S = 1.0
@@ -172,20 +167,6 @@ def _original(report: dict[str, Any]) -> OriginalFigures:
     )
 
 
-def _adopt(chosen: Job, workdir: Path) -> PackedFile:
-    """The chosen candidate's archive, stored again as this job's own."""
-    assert chosen.artifact_key is not None
-    name = chosen.artifact_key.rsplit("/", 1)[-1]
-    local = workdir / name
-    get_storage().fetch_to(chosen.artifact_key, local)
-    return PackedFile(
-        path=local,
-        format=archive_kind(name),  # type: ignore[arg-type]
-        bytes=local.stat().st_size,
-        sha256=sha256_file(local),
-    )
-
-
 def run_search(run: JobRun, inputs: RunInputs) -> None:
     """The goal job's body, in its job process."""
     job, model = inputs.job, inputs.model
@@ -252,15 +233,8 @@ def run_search(run: JobRun, inputs: RunInputs) -> None:
         stopped_by=stopped_by,  # type: ignore[arg-type]
     )
     report = {**(row.report or {}), "search": search.model_dump(mode="json")}
-    packed = _adopt(row, run.workdir)
-    publish(
-        run,
-        job,
-        packed,
-        report=report,
-        artifact_format=row.artifact_format or "onnx",
-        recipe=row.recipe,
-    )
+    assert row.recipe is not None
+    publish_copy(run, job, row, report=report, recipe=row.recipe)
 
 
 def _child(job_id: str, *, tenant: str | None) -> Job:

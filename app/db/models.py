@@ -189,6 +189,19 @@ class JobEvent(Base):
     message: Mapped[str] = mapped_column(Text)
 
 
+class JobPhaseTime(Base):
+    """One phase of a finished job and its seconds (app/jobs/phases.py), kept in order for
+    the ``modelpress_job_phase_seconds`` histogram; ``label`` is the bounded name it counts as."""
+
+    __tablename__ = "job_phases"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phase: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str] = mapped_column(String(64), index=True)
+    seconds: Mapped[float] = mapped_column(Float)
+
+
 class JobResult(Base):
     """A succeeded job's headline figures, copied out of its report so jobs can be filtered and
     ranked in SQL. The report JSON stays the full record; these columns are a typed index of it.
@@ -341,3 +354,8 @@ class Baseline(Base):
     figures: Mapped[dict[str, Any]] = mapped_column(JSON)
     outputs_key: Mapped[str] = mapped_column(String(255))
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The upload (ModelFile.sha256) that measured it: deleting a tenant's last model with
+    # those bytes deletes the baselines measured from it (app/models_upload/service.py).
+    model_sha256: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_baselines_tenant_model_sha256", "tenant", "model_sha256"),)

@@ -25,6 +25,7 @@ from app.db.models import EventLevel, Job, JobPhase, JobStatus, ModelFile, utcno
 from app.db.session import on_commit
 from app.jobs import repository, shares
 from app.jobs.errors import AttemptsExhausted, JobError, WorkerLost
+from app.jobs.phases import PhaseTime, phase_times
 from app.jobs.recipes import uploaded_students
 from app.models_upload import repository as models_repository
 from app.pools import repository as pools_repository
@@ -260,9 +261,33 @@ def _settle(
     )
     if done:
         repository.add_event(session, job_id, message, level)
+        _keep_phases(session, job_id)
         webhooks.emit_job_ended(session, job_id, values["status"])
         _release_share(session, job_id)
     return done
+
+
+def phases_of(session: Session, job: Job) -> list[PhaseTime]:
+    """Where the job's time went so far: kept once it finished, else read from its log."""
+    if job.finished_at is not None:
+        kept = repository.kept_phases(session, job.id)
+        if kept:
+            return kept
+    return phase_times(
+        job.created_at,
+        repository.events(session, job.id),
+        finished=job.finished_at is not None,
+        now=utcnow(),
+    )
+
+
+def _keep_phases(session: Session, job_id: str) -> None:
+    """Called as the job's final event is added: that event is its end."""
+    job = repository.get(session, job_id)
+    if job is not None:
+        events = repository.events(session, job_id)
+        times = phase_times(job.created_at, events, finished=True, now=utcnow())
+        repository.keep_phases(session, job_id, times)
 
 
 def succeed(
@@ -376,6 +401,7 @@ def _cancel_one(session: Session, job_id: str) -> bool:
     )
     if cancelled:
         repository.add_event(session, job_id, "cancelled while queued", EventLevel.WARNING)
+        _keep_phases(session, job_id)
         webhooks.emit_job_ended(session, job_id, JobStatus.CANCELLED)
         if was_sent:  # a held job took no slot (and waiting here on the lock could deadlock)
             _release_share(session, job_id)

@@ -4,11 +4,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import EventLevel, Job, JobEvent, JobInput, JobStatus, TenantShare, utcnow
+from app.db.models import (
+    EventLevel,
+    Job,
+    JobEvent,
+    JobInput,
+    JobPhaseTime,
+    JobStatus,
+    TenantShare,
+    utcnow,
+)
 from app.db.repository_base import RepositoryBase
+from app.jobs.phases import PhaseTime, metric_label
 
 _jobs = RepositoryBase(Job)
 get = _jobs.get
@@ -199,3 +209,43 @@ def queued_per_pool(session: Session) -> dict[str, int]:
         select(Job.queue, func.count()).where(Job.status == JobStatus.QUEUED).group_by(Job.queue)
     ).all()
     return {queue: count for queue, count in rows}
+
+
+def keep_phases(session: Session, job_id: str, times: Sequence[PhaseTime]) -> None:
+    session.add_all(
+        JobPhaseTime(
+            job_id=job_id,
+            position=n,
+            phase=time.phase[:128],
+            label=metric_label(time.phase),
+            seconds=time.seconds,
+        )
+        for n, time in enumerate(times)
+    )
+    session.flush()
+
+
+def kept_phases(session: Session, job_id: str) -> list[PhaseTime]:
+    rows = session.scalars(
+        select(JobPhaseTime).where(JobPhaseTime.job_id == job_id).order_by(JobPhaseTime.position)
+    )
+    return [PhaseTime(row.phase, row.seconds) for row in rows]
+
+
+def phase_histogram(session: Session, edges: Sequence[float]) -> Sequence[Row[Any]]:
+    """Per phase label: the count, the sum of seconds, and how many took at most each edge,
+    counted in the database (one row a label, however many jobs have finished)."""
+    within = [
+        func.sum(case((JobPhaseTime.seconds <= edge, 1), else_=0)).label(f"le_{n}")
+        for n, edge in enumerate(edges)
+    ]
+    return session.execute(
+        select(
+            JobPhaseTime.label,
+            func.count().label("count"),
+            func.sum(JobPhaseTime.seconds).label("total"),
+            *within,
+        )
+        .group_by(JobPhaseTime.label)
+        .order_by(JobPhaseTime.label)
+    ).all()

@@ -15,7 +15,7 @@ from app.jobs import service
 from app.jobs.artifacts import ARCHIVES
 from app.jobs.delivery import ARTIFACT_HEADERS, CONTENT_RANGE, Conditions
 from app.jobs.events import LAST_EVENT_ID_PATTERN, event_stream_response
-from app.jobs.schemas import JobCreate, JobRead, JobReport
+from app.jobs.schemas import JobCreate, JobPhases, JobRead, JobReport, PhaseSeconds
 from app.labels import LabelFiltersDep
 from app.openapi import LOCATION, binary_content
 from app.pagination import Page
@@ -101,7 +101,24 @@ def cancel_job(job_id: str, session: SessionDep) -> JobRead:
 def get_job_report(job_id: str, session: SessionDep) -> JobReport:
     """The engine's typed CompressionReport (schema version in ``report.version``)."""
     stored = service.get_report(session, job_id=job_id)
-    return JobReport(job_id=job_id, report=CompressionReport.model_validate(stored))
+    _, times = service.get_phases(session, job_id=job_id)
+    return JobReport(
+        job_id=job_id,
+        report=CompressionReport.model_validate(stored),
+        phases=[PhaseSeconds(phase=t.phase, seconds=t.seconds) for t in times],
+    )
+
+
+@router.get("/{job_id}/phases", response_model=JobPhases, responses=problem_responses(404))
+def get_job_phases(job_id: str, session: SessionDep) -> JobPhases:
+    """Where the job's time went: queue wait, process start, then each phase, in seconds."""
+    job, times = service.get_phases(session, job_id=job_id)
+    return JobPhases(
+        job_id=job_id,
+        status=job.status,
+        total_seconds=round(sum(t.seconds for t in times), 3),
+        phases=[PhaseSeconds(phase=t.phase, seconds=t.seconds) for t in times],
+    )
 
 
 def _conditions(

@@ -140,9 +140,30 @@ class JobRead(BaseModel):
     finished_at: datetime | None
 
 
+class PhaseSeconds(BaseModel):
+    phase: str = Field(
+        description="queue wait, earlier attempts, process start, then the job's own phases "
+        "in order (fetching model, loading, exporting original, step 1/2: pruning, exporting, "
+        "saving, measuring original, measuring compressed, packing, uploading artifact, ...)"
+    )
+    seconds: float
+
+
+class JobPhases(BaseModel):
+    """Where a job's time went, from its log: a running job's last phase runs to now."""
+
+    job_id: str
+    status: JobStatus
+    total_seconds: float
+    phases: list[PhaseSeconds]
+
+
 class JobReport(BaseModel):
     job_id: str
     report: CompressionReport
+    phases: list[PhaseSeconds] = Field(
+        default_factory=list, description="where the job's time went (GET .../phases)"
+    )
 
 
 class JobEventRead(BaseModel):

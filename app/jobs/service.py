@@ -17,6 +17,7 @@ from app.db.models import Job, JobEvent, JobStatus, ModelFile, new_id, utcnow
 from app.jobs import delivery, devices, goals, lifecycle, repository
 from app.jobs.artifacts import media_type
 from app.jobs.delivery import Artifact, Conditions
+from app.jobs.phases import PhaseTime
 from app.jobs.recipes import uploaded_students
 from app.jobs.schemas import REGISTERED, JobCreate
 from app.models_upload import repository as models_repository
@@ -257,6 +258,11 @@ def get_report(session: Session, *, job_id: str) -> dict[str, object]:
             f"job {job_id} is {job.status}; its report exists once it has succeeded"
         )
     return {k: v for k, v in job.report.items() if k != REGISTERED}
+
+
+def get_phases(session: Session, *, job_id: str) -> tuple[Job, list[PhaseTime]]:
+    job = get_job(session, job_id=job_id)
+    return job, lifecycle.phases_of(session, job)
 
 
 def get_artifact(session: Session, *, job_id: str) -> Artifact:

@@ -17,6 +17,8 @@ from app.settings import get_settings
 
 # Seconds from start to finish: jobs run from a few seconds to hours.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
+# Seconds a phase takes: from a fraction of a second (packing a small model) to hours (training).
+PHASE_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
@@ -31,11 +33,13 @@ class JobCollector(Collector):
     def collect(self) -> Iterator[Any]:
         with get_sessionmaker()() as session:
             finished = jobs_repository.timings(session, statuses=TERMINAL)
+            phases = jobs_repository.phase_histogram(session, PHASE_BUCKETS)
             queued = jobs_repository.queued_per_pool(session)
             stale = get_settings().worker.stale_after_s
             workers = [node.queues for node in live_workers(session, stale_after_s=stale)]
         yield self._finished(finished)
         yield self._durations(finished)
+        yield self._phases(phases)
         yield self._per_pool("modelpress_jobs_queued", "Jobs waiting in each pool's queue", queued)
         yield self._per_pool(
             "modelpress_workers_live",
@@ -71,6 +75,20 @@ class JobCollector(Collector):
             buckets = [(str(edge), sum(s <= edge for s in seconds)) for edge in DURATION_BUCKETS]
             buckets.append(("+Inf", len(seconds)))
             family.add_metric([status], buckets, sum_value=sum(seconds))
+        return family
+
+    @staticmethod
+    def _phases(rows: Sequence[Any]) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "modelpress_job_phase_seconds",
+            "Seconds each phase of a finished job took (queue wait, process start, fetching "
+            "model, each step by technique, exporting, measuring, packing, uploading, ...)",
+            labels=["phase"],
+        )
+        for row in rows:
+            buckets = [(str(edge), int(row[3 + n] or 0)) for n, edge in enumerate(PHASE_BUCKETS)]
+            buckets.append(("+Inf", int(row.count)))
+            family.add_metric([row.label], buckets, sum_value=float(row.total or 0.0))
         return family
 
     @staticmethod

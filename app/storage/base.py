@@ -15,6 +15,10 @@ class Storage(Protocol):
 
     def fetch_to(self, key: str, dest: Path) -> None: ...
 
+    def copy(self, source: str, key: str) -> None:
+        """Store the object at ``source`` under ``key`` too, inside the store (on S3, a copy the
+        service makes itself): the bytes never pass through the caller."""
+
     def iter_bytes(
         self, key: str, chunk_size: int = 1024 * 1024, *, start: int = 0, stop: int | None = None
     ) -> Iterator[bytes]:

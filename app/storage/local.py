@@ -37,6 +37,9 @@ class LocalStorage:
     def fetch_to(self, key: str, dest: Path) -> None:
         shutil.copyfile(self._path(key), dest)
 
+    def copy(self, source: str, key: str) -> None:
+        self.put_file(key, self._path(source))
+
     def iter_bytes(
         self, key: str, chunk_size: int = 1024 * 1024, *, start: int = 0, stop: int | None = None
     ) -> Iterator[bytes]:

@@ -77,6 +77,11 @@ class S3Storage:
         # s3transfer downloads to a temporary name beside ``dest`` and renames it at the end.
         self.client.download_file(self.bucket, _check_key(key), str(dest), Config=self._transfer)
 
+    def copy(self, source: str, key: str) -> None:
+        # A managed copy: CopyObject, or UploadPartCopy parts above the multipart threshold.
+        where = {"Bucket": self.bucket, "Key": _check_key(source)}
+        self.client.copy(where, self.bucket, _check_key(key), Config=self._transfer)
+
     def iter_bytes(
         self, key: str, chunk_size: int = 1024 * 1024, *, start: int = 0, stop: int | None = None
     ) -> Iterator[bytes]:

@@ -202,6 +202,7 @@ def job_page(job_id: str, request: Request, session: SessionDep, caller: UiCalle
         else None,
         warnings=list((job.report or {}).get("warnings", [])),
         terminal=JobStatus(job.status).terminal,
+        phases=jobs.get_phases(session, job_id=job_id)[1],
     )
 
 

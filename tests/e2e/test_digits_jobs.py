@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +319,39 @@ class TestMetrics:
         assert after[("modelpress_workers_live", (("pool", "cpu"),))] >= 1
         requests = ("method", "GET"), ("route", "/v1/jobs/{job_id}"), ("status", "200")
         assert after[("modelpress_http_requests_total", requests)] >= 1
+
+    def test_each_phase_of_a_job_is_timed_reported_and_counted(
+        self, stack: Stack, digits: dict[str, Any]
+    ) -> None:
+        model = digits["mlp"]
+        steps = [{"technique": "quantization", "scheme": "int8_dynamic"}]
+        body = {
+            "model_id": model["model"],
+            "recipe": {"steps": steps},
+            "data": {"eval": model["eval"]},
+        }
+        before = _scrape(stack)
+        with stack.client() as client:
+            submitted = client.post("/v1/jobs", json=body)
+            assert submitted.status_code == 202, submitted.text
+            job = wait_for_job(client, submitted.json()["id"], stack=stack)
+            assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+            timed = client.get(f"/v1/jobs/{job['id']}/phases").json()
+            report = client.get(f"/v1/jobs/{job['id']}/report").json()
+        names = [p["phase"] for p in timed["phases"]]
+        assert names[:3] == ["queue wait", "process start", "fetching model"], names
+        for phase in ("loading", "step 1/1: quantization", "measuring compressed", "packing"):
+            assert phase in names, names
+        assert names[-1] == "uploading artifact", names
+        assert all(p["seconds"] >= 0 for p in timed["phases"])
+        # the phases tile the job's life: created to finished, nothing lost or counted twice
+        created, finished = (datetime.fromisoformat(job[k]) for k in ("created_at", "finished_at"))
+        assert timed["total_seconds"] == pytest.approx(
+            (finished - created).total_seconds(), abs=0.1
+        )
+        assert report["phases"] == timed["phases"]
+
+        after = _scrape(stack)
+        for label in ("queue wait", "process start", "step: quantization", "uploading artifact"):
+            key = ("modelpress_job_phase_seconds_count", (("phase", label),))
+            assert after[key] == before.get(key, 0) + 1, label

@@ -165,6 +165,8 @@ def test_recipe_job_page_follows_progress_then_shows_figures_and_plot(
     accuracy = report["fidelity"]["accuracy_compressed"]
     assert f"{accuracy:.4g}" in figures["figure-accuracy"], figures
     assert _plot_loaded(browser) > 0
+    phases = browser.find_element(By.ID, "phases").text
+    assert "queue wait" in phases and "uploading artifact" in phases, phases
 
 
 def test_index_lists_jobs_and_models_newest_first(

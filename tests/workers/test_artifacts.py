@@ -47,3 +47,46 @@ def test_a_stale_attempt_leaves_the_winners_artifact(db: Path, digits_model: str
     fetched = db / "fetched"
     get_storage().fetch_to(key, fetched)
     assert sha256_file(fetched) == sha256
+
+
+def test_a_goal_job_adopts_its_candidates_artifact_by_a_copy_in_the_store(
+    db: Path, digits_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24: no download, no re-hash, no upload: one copy inside the store."""
+    from workers import job_run
+
+    child_id = add_job(model_id=digits_model)
+    execute_job(child_id, node="cpu@test")
+    with session() as s:
+        child = jobs_repository.get(s, child_id)
+        assert child is not None and child.status == JobStatus.SUCCEEDED
+        s.expunge(child)
+    goal_id = add_job(model_id=digits_model)
+    assert claim(goal_id, DEAD_RUNNER) is not None
+    run = JobRun(goal_id, DEAD_RUNNER, db / "goal")
+    job = run.load().job
+
+    store = get_storage()
+    calls: list[str] = []
+
+    class Recording:
+        def __getattr__(self, name: str) -> object:
+            calls.append(name)
+            return getattr(store, name)
+
+    monkeypatch.setattr(job_run, "get_storage", Recording)
+    assert child.recipe is not None and child.report is not None
+    job_run.publish_copy(run, job, child, report=child.report, recipe=child.recipe)
+    assert calls == ["copy"]
+
+    with session() as s:
+        adopted = jobs_repository.get(s, goal_id)
+        assert adopted is not None and adopted.status == JobStatus.SUCCEEDED
+        assert adopted.recipe == child.recipe
+        assert adopted.artifact_key != child.artifact_key
+        key, sha256, size = adopted.artifact_key, adopted.artifact_sha256, adopted.artifact_bytes
+    assert (sha256, size) == (child.artifact_sha256, child.artifact_bytes)
+    assert key is not None
+    fetched = db / "adopted"
+    store.fetch_to(key, fetched)
+    assert sha256_file(fetched) == sha256 and fetched.stat().st_size == size

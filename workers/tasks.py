@@ -6,9 +6,9 @@ from typing import Any
 
 from celery import signals
 
-from app.broker import TaskName
+from app.broker import QueueName, TaskName
 from app.settings import get_settings
-from workers import registry
+from workers import registry, spare
 from workers.celery_app import celery_app
 from workers.execute import execute_job
 from workers.inspect import inspect_model
@@ -37,6 +37,18 @@ def inspect_dataset_task(dataset_id: str) -> None:
 @celery_app.task(name=str(TaskName.DELIVER_WEBHOOK))
 def deliver_webhook_task(delivery_id: str) -> None:
     deliver(delivery_id)
+
+
+@signals.worker_process_init.connect
+def _start_warm(**_kwargs: Any) -> None:
+    """A pool process of a worker that runs jobs has its first job's process ready before that
+    job arrives (workers/spare.py), not only its later jobs'."""
+    try:
+        queues = {q.name for q in celery_app.amqp.queues.consume_from.values()}
+    except Exception:  # no queue selection to read: the first job starts cold
+        return
+    if queues & {str(QueueName.CPU), str(QueueName.GPU)}:
+        spare.prepare_next()
 
 
 @signals.worker_ready.connect

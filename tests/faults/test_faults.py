@@ -20,6 +20,7 @@ import torch
 
 from scripts.train_digits import train_and_save
 from tests.fixtures.helpers import (
+    job_process_pids,
     row_count,
     upload_ready,
     wait_for_dataset,
@@ -173,11 +174,9 @@ class TestLimits:
                 90,
                 "the job to report an ETA",
             )
-            pids = subprocess.run(
-                ["pgrep", "-f", f"workers.job_process {job_id}"], capture_output=True, text=True
-            ).stdout.split()
+            pids = job_process_pids(job_id)
             assert len(pids) == 1, pids
-            os.kill(int(pids[0]), signal.SIGKILL)
+            os.kill(pids[0], signal.SIGKILL)
             job = wait_for_job(client, job_id, stack=stack, timeout=30)
         assert job["status"] == "failed"
         assert "out of memory" in job["error"]

@@ -79,11 +79,20 @@ def processes_of(data_dir: Path) -> dict[int, str]:
 
 
 def job_processes(data_dir: Path) -> dict[int, str]:
+    """Job processes and their probes; a process started ahead (workers/spare.py) and still
+    waiting for a job holds none, and is not one."""
     return {
         pid: command
         for pid, command in processes_of(data_dir).items()
-        if "workers.job_process" in command or "compressor.measure" in command
+        if ("workers.job_process" in command or "compressor.measure" in command)
+        and not ("workers.job_process_spare" in command and not _named_for_a_job(pid))
     }
+
+
+def _named_for_a_job(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().startswith("job-")
+    return False
 
 
 def eventually_empty(probe: Callable[[], dict[int, str]], seconds: float = 10) -> dict[int, str]:

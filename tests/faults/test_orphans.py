@@ -14,6 +14,7 @@ from tests.faults.test_faults import submit
 from tests.fixtures.helpers import upload_ready, wait_for_job, wait_until
 from tests.fixtures.onnx_graphs import endless_loop
 from tests.fixtures.stack import PATIENCE, Stack
+from workers.spare import process_name
 
 pytestmark = pytest.mark.e2e
 # Smoothing would run the graph inside the job process; without it the first run of the
@@ -22,13 +23,15 @@ QUANTIZE = [{"technique": "quantization", "scheme": "int8_dynamic", "smoothing":
 
 
 def processes_of(job_id: str) -> dict[int, str]:
-    """Live processes whose command line names the job (its job process, its probes)."""
+    """Live processes whose command line names the job (its probes, a job process started for
+    it), or named for it (a job process started ahead: workers/spare.py)."""
     found = {}
     for proc in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, IndexError):
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if job_id in command and state != "Z":
+            named = (proc / "comm").read_text().strip() == process_name(job_id)
+            if (job_id in command or named) and state != "Z":
                 found[int(proc.name)] = command
     return found
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import select
 import sys
 import tempfile
 from pathlib import Path
@@ -110,17 +111,28 @@ def run(run: JobRun) -> None:
 def warm() -> None:
     """What a job spends its first seconds on, done before it arrives (issue 24): the engine's
     imports (this module's, transformers) and the exporter's first export, whose tracing
-    machinery costs seconds once per process."""
+    machinery costs seconds once per process. A job that arrives meanwhile stops the rest:
+    warming for it would only delay it."""
     import torch
-    import transformers  # noqa: F401  (loaded lazily by the loaders, seconds on first use)
-
-    from compressor.formats.onnx_io import export_onnx
 
     torch.set_num_threads(get_settings().worker.worker_threads)
+    if _job_waiting():
+        return
+    import transformers  # noqa: F401  (loaded lazily by the loaders, seconds on first use)
+
+    if _job_waiting():
+        return
+    from compressor.formats.onnx_io import export_onnx
+
     module = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
     with tempfile.TemporaryDirectory(prefix="modelpress-warm-") as tmp:
         example = {"x": np.zeros((2, 4), dtype=np.float32)}
         export_onnx(module, example, Path(tmp) / "warm.onnx", output_name="y")
+
+
+def _job_waiting() -> bool:
+    """The supervisor has written the job (or closed stdin) already."""
+    return bool(select.select([sys.stdin], [], [], 0)[0])
 
 
 def spare() -> int:

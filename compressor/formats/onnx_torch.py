@@ -292,9 +292,11 @@ def _weights_as_linear(module: torch.fx.GraphModule) -> int:
 def _ort_outputs(path: Path, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime as ort
 
+    from compressor.formats.bounded_run import run_bounded
+
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     wanted = [i.name for i in session.get_inputs()]
-    return [np.asarray(o) for o in session.run(None, {k: feed[k] for k in wanted})]
+    return [np.asarray(o) for o in run_bounded(session, {k: feed[k] for k in wanted})]
 
 
 def _torch_outputs(module: torch.nn.Module, feed: dict[str, np.ndarray]) -> list[np.ndarray]:

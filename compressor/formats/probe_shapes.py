@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from compressor.formats.bounded_run import RUN_LIMIT_S, RunTimedOut, run_bounded
+
 IMAGE_SIZES = (32, 64, 224, 256, 320)
 # What other dynamic dimensions (sequence lengths, feature counts) get, as before.
 OTHER_DIM = 8
@@ -96,8 +98,11 @@ def candidate_specs(specs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [[_sized(s, size) for s in specs] for size in IMAGE_SIZES]
 
 
-def probe_inputs(path: Path, specs: list[dict[str, Any]], *, rows: int) -> Probe:
-    """Generated inputs of ``rows`` rows, at the first candidate shape ONNX Runtime runs."""
+def probe_inputs(
+    path: Path, specs: list[dict[str, Any]], *, rows: int, run_limit_s: float = RUN_LIMIT_S
+) -> Probe:
+    """Generated inputs of ``rows`` rows, at the first candidate shape ONNX Runtime runs. A
+    run over ``run_limit_s`` is stopped, and no other shape is tried."""
     import onnxruntime as ort
 
     from compressor.inputs import generated_tensor_inputs
@@ -111,11 +116,12 @@ def probe_inputs(path: Path, specs: list[dict[str, Any]], *, rows: int) -> Probe
                 session = ort.InferenceSession(
                     str(path), _quiet(ort), providers=["CPUExecutionProvider"]
                 )
-            session.run(None, {i.name: feed[i.name] for i in session.get_inputs()})
+            wanted = {i.name: feed[i.name] for i in session.get_inputs()}
+            run_bounded(session, wanted, seconds=run_limit_s)
         except Exception as exc:  # ORT's own types; a shape the graph cannot take, or no graph
             failures.append({"shape": _shapes(feed), "error": one_line(str(exc))})
-            if session is None:
-                break  # the graph does not load: no other shape will run either
+            if session is None or isinstance(exc, RunTimedOut):
+                break  # the graph does not load, or runs on and on: no other shape will do
             continue
         return Probe(feed, _shapes(feed), failures)
     return Probe(None, None, failures)

@@ -7,6 +7,7 @@ convolutions, a Resize back to the input's size and an Add with the input (the s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,19 @@ def test_image_axes_follow_the_channel_position() -> None:
     assert spatial_axes([None, 16]) is None
     specs = [{"name": "ids", "shape": [None, None], "dtype": "int64"}]
     assert candidate_specs(specs) == [[{**specs[0], "shape": [8, 8]}]]  # as before
+
+
+def test_a_graph_that_runs_on_and_on_is_stopped_not_waited_for(tmp_path: Path) -> None:
+    """Issue 23: inspection runs an uploaded graph on generated inputs; one that never ends
+    (a Loop of 10^15 trips) is stopped at the run limit and no other shape is tried."""
+    from compressor.formats.probe_shapes import probe_inputs
+    from tests.fixtures.onnx_graphs import endless_loop
+
+    path = tmp_path / "endless.onnx"
+    path.write_bytes(endless_loop())
+    specs = [{"name": "x", "shape": [None, 4], "dtype": "float32"}]
+    started = time.monotonic()
+    probe = probe_inputs(path, specs, rows=2, run_limit_s=1.0)
+    assert time.monotonic() - started < 10
+    assert probe.feed is None and len(probe.failures) == 1
+    assert "within 1 s and was stopped" in probe.failures[0]["error"]

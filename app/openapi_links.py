@@ -38,7 +38,6 @@ def _on_job(id_at: str) -> dict[str, Any]:
         "GetJob": _to(JOB, "get", job_id=id_at),
         "CancelJob": _to(f"{JOB}/cancel", "post", job_id=id_at),
         "GetJobReport": _to(f"{JOB}/report", "get", job_id=id_at),
-        "GetJobPhases": _to(f"{JOB}/phases", "get", job_id=id_at),
         "DownloadArtifact": _to(f"{JOB}/artifact", "get", job_id=id_at),
         "StreamJobEvents": _to(f"{JOB}/events", "get", job_id=id_at),
         "GetJobLogs": _to(f"{JOB}/logs", "get", job_id=id_at),

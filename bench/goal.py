@@ -44,7 +44,11 @@ GOAL = (
     "artifact's model and the fp32 upload each packed alone the same way), with "
     f"<= {POINTS} points lost on held-out test data, on each of two differently seeded models"
 )
-SCALING_GOAL = "report the search's wall time with one worker and with two, same goal"
+SCALING_WALL_GOAL_S = 40  # issue 24, on two workers: 85-98 s on the page it replaced
+SCALING_GOAL = (
+    "report the search's wall time with one worker and with two, same goal; "
+    f"<= {SCALING_WALL_GOAL_S} s on two workers (issue 24)"
+)
 SCALING_ROUNDS = 3
 
 
@@ -253,9 +257,10 @@ def goal_scaling(work: Path) -> list[Row]:
             name="goal search wall time, one worker vs two (digits MLP, size goal)",
             figures=figures,
             goal=SCALING_GOAL,
-            met=None,
-            reached=f"{best[1][0] / best[2][0]:.2f}x faster with two workers on {cores} cores "
-            f"(best of {SCALING_ROUNDS} each, load average {min(loads)} to {max(loads)})",
+            met=best[2][0] <= SCALING_WALL_GOAL_S,
+            reached=f"{best[2][0]:.0f} s on two workers, {best[1][0] / best[2][0]:.2f}x faster "
+            f"than one on {cores} cores (best of {SCALING_ROUNDS} each, load average "
+            f"{min(loads)} to {max(loads)})",
             notes="each worker runs one job at a time with one thread; the goal job's own process "
             f"runs candidates too, so one worker still searches; {SCALING_ROUNDS} rounds, each a "
             "one-worker search then a two-worker one, on two deployments started once side by "

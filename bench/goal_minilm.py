@@ -48,10 +48,12 @@ EVAL_SENTENCES = 128
 ROUNDS = 3
 ITERATIONS = 50
 FINALISTS = 2
+WALL_GOAL_S = 300  # issue 24: 937 s on the page it replaced
 GOAL = (
     f"(latency, min_cosine {MIN_COSINE} on unlabelled sentences) p50 below the best ONNX "
     "Runtime int8 peer's (quantize_dynamic on the plain graph, or on the transformer "
-    f"optimizer's fused graph), bytes <= that peer's, held-out min cosine >= {MIN_COSINE}"
+    f"optimizer's fused graph), bytes <= that peer's, held-out min cosine >= {MIN_COSINE}; "
+    f"the search within {WALL_GOAL_S} s on two workers (issue 24)"
 )
 
 
@@ -239,13 +241,14 @@ def _row(name: str, out: GoalOutcome, run: Int8Run, eval_rows: int, *, reused: b
             "bytes": run.ours_bytes <= peer_bytes,
             "latency": p50["ours"] < p50[best.slug],
             "cosine": cos_ours >= MIN_COSINE,
+            "search wall time": out.wall_s <= WALL_GOAL_S,
         }
         failed = [k for k, good in checks.items() if not good]
         met = not failed
         reached = (
             f"p50 {p50['ours'] / p50[best.slug]:.3f}x best peer, bytes "
-            f"{run.ours_bytes / peer_bytes:.3f}x best peer, held-out min cos {cos_ours:.4f}"
-            + (f" (short on: {', '.join(failed)})" if failed else "")
+            f"{run.ours_bytes / peer_bytes:.3f}x best peer, held-out min cos {cos_ours:.4f}, "
+            f"search {out.wall_s:.0f} s" + (f" (short on: {', '.join(failed)})" if failed else "")
         )
     else:
         met = False

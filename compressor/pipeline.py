@@ -157,7 +157,7 @@ class _Loaded:
 
 def _load(
     source_dir: Path,
-    recipe: Recipe,
+    recipe: Recipe | None,
     *,
     target: Target,
     workdir: Path,
@@ -166,11 +166,16 @@ def _load(
     train_data: Arrays | None,
     train_texts: Sequence[str] | None,
 ) -> _Loaded:
-    recipe.check_target(target)
+    """The upload and its inputs; without a recipe (the original measured alone), as the
+    target runs it, with no conversion for torch steps."""
     kind = detect_kind(source_dir)
-    check_recipe_for_kind(recipe, kind, target, inspection=_llm_kind(source_dir, kind))
+    if recipe is not None:
+        recipe.check_target(target)
+        check_recipe_for_kind(recipe, kind, target, inspection=_llm_kind(source_dir, kind))
     workdir.mkdir(parents=True, exist_ok=True)
-    torch_steps = any(handler_for(s).stage is Stage.TORCH for s in recipe.steps)
+    torch_steps = recipe is not None and any(
+        handler_for(s).stage is Stage.TORCH for s in recipe.steps
+    )
     source = load_source(source_dir, workdir=workdir, torch_steps=torch_steps)
     train = training_inputs(train_data, source.input_specs)
     plan = plan_job_inputs(
@@ -389,18 +394,94 @@ def _measure(
             measured.append(None)
             continue
         progress(phase, fraction)
-        measured.append(
-            measure_in_fresh_process(
-                runtime=runtime,
-                model_path=path,
-                inputs=loaded.plan.measurement,
-                batch_size=loaded.source.fixed_batch or target.batch_size,
-                settings=settings,
-                device=device,
-            )
-        )
+        measured.append(_measure_one(runtime, path, loaded, target, settings, device))
     assert measured[1] is not None
     return measured[0], measured[1]
+
+
+def _measure_one(
+    runtime: str,
+    path: Path,
+    loaded: _Loaded,
+    target: Target,
+    settings: MeasureSettings,
+    device: Device,
+) -> RuntimeMeasurement:
+    return measure_in_fresh_process(
+        runtime=runtime,
+        model_path=path,
+        inputs=loaded.plan.measurement,
+        batch_size=_batch(loaded, target),
+        settings=settings,
+        device=device,
+    )
+
+
+def _batch(loaded: _Loaded, target: Target) -> int:
+    """The batch the upload accepts: its graph's fixed one, else the target's."""
+    return loaded.source.fixed_batch or target.batch_size
+
+
+@dataclass(frozen=True)
+class MeasuredOriginal:
+    """The original's measurement, stored for the jobs that follow, and how every candidate of
+    a goal job is measured: the same inputs, runtime, device and batch, for re-timing alike."""
+
+    inputs: EvalInputs
+    runtime: str
+    device: Device
+    batch_size: int
+    baseline: BaselineNote | None
+
+
+def measure_original(
+    source_dir: Path,
+    *,
+    target: Target,
+    workdir: Path,
+    settings: MeasureSettings,
+    baselines: BaselineStore | None,
+    progress: Progress | None = None,
+    calibration_data: Arrays | None = None,
+    eval_data: Arrays | None = None,
+    train_data: Arrays | None = None,
+    train_texts: Sequence[str] | None = None,
+    **_other_inputs: Any,
+) -> MeasuredOriginal:
+    """The original alone, as ``compress_model`` measures it, stored in ``baselines`` under
+    the key every job on this model, target and data computes: a goal job measures it once,
+    before its candidates fan out, and they all reuse it instead of racing to measure it."""
+    report_progress: Progress = progress or (lambda _phase, _f: None)
+    report_progress("loading", 0.02)
+    loaded = _load(
+        source_dir,
+        None,
+        target=target,
+        workdir=workdir,
+        calibration_data=calibration_data,
+        eval_data=eval_data,
+        train_data=train_data,
+        train_texts=train_texts,
+    )
+    runtime = "onnxruntime" if loaded.source.kind == "onnx" else target.runtime
+    device = job_device(target, runtime=runtime)
+    lookup = _baseline_lookup(loaded, baselines, target=target, settings=settings, runtime=runtime)
+    reused = lookup.found if lookup is not None else None
+    original = _original_baseline(
+        loaded, target=target, workdir=workdir, progress=report_progress, reused=reused
+    )
+    if reused is not None:
+        before = reused.measurement
+    else:
+        report_progress("measuring original", 0.72)
+        before = _measure_one(runtime, original.path, loaded, target, settings, device)
+    return MeasuredOriginal(
+        inputs=loaded.plan.measurement,
+        runtime=runtime,
+        device=device,
+        batch_size=_batch(loaded, target),
+        baseline=_baseline_kept(lookup, original, before),
+    )
 
 
 def compress_model(
@@ -553,7 +634,7 @@ def _baseline_lookup(
         "runtime": runtime,
         "device": device,
         "machine": {"cpu": cpu_model(), "gpu": gpu_name(device)},
-        "batch_size": loaded.source.fixed_batch or target.batch_size,
+        "batch_size": _batch(loaded, target),
     }
     return look_up(
         baselines,

@@ -28,11 +28,18 @@ from app.storage import get_storage
 from compressor.datasets import job_inputs
 from compressor.errors import CompressionError
 from compressor.lifeline import die_with_parent
-from compressor.measure.settings import MeasureSettings
-from compressor.pipeline import compress_model
+from compressor.llm.inspect import LLM_RUNTIMES
+from compressor.pipeline import compress_model, measure_original
 from compressor.recipe import Recipe
 from compressor.target import Target
-from workers.job_run import JobCancelled, JobRun, in_transaction, publish, reading
+from workers.job_run import (
+    JobCancelled,
+    JobRun,
+    in_transaction,
+    measure_settings,
+    publish,
+    reading,
+)
 from workers.patience import patiently
 from workers.search import run_search
 from workers.spare import name_this_process, process_name
@@ -72,35 +79,44 @@ def _job_data(job: Job, source: Path, workdir: Path) -> dict[str, Any]:
 
 
 def run(run: JobRun) -> None:
-    settings = get_settings()
     inputs = run.load()
     job, model = inputs.job, inputs.model
-    if job.goal is not None:
-        run_search(run, inputs)
-        return
     run.progress(JobPhase.FETCHING_MODEL, 0.01)
     source = fetch_model(model.storage_key, run.workdir / "input")
     data = _job_data(job, source, run.workdir)
+    target = Target.model_validate(job.target)
+    # The original's figures, kept for this tenant: a goal's children and later jobs on the
+    # same model and target reuse them instead of measuring the original again.
+    baselines = TenantBaselines(job.tenant, model_sha256=model.sha256, transact=in_transaction)
+    if job.goal is not None:
+        original = None
+        if target.runtime not in LLM_RUNTIMES:
+            # Once, here, before the candidates fan out: they reuse it, none measures it while
+            # another does, and it is timed while this worker has nothing else to do.
+            original = measure_original(
+                source,
+                target=target,
+                workdir=run.workdir / "original",
+                settings=measure_settings(),
+                baselines=baselines,
+                progress=lambda phase, fraction: run.progress(phase, fraction * 0.04),
+                **data,
+            )
+        run_search(run, inputs, original)
+        return
     if inputs.students:
         data["student_dir"] = fetch_model(inputs.students[0].storage_key, run.workdir / "student")
-    measure = MeasureSettings(
-        threads=settings.worker.worker_threads,
-        warmup=settings.worker.measure_warmup,
-        iterations=settings.worker.measure_iterations,
-    )
     result = compress_model(
         source,
         Recipe.model_validate(job.recipe),
-        target=Target.model_validate(job.target),
+        target=target,
         workdir=run.workdir / "work",
-        settings=measure,
+        settings=measure_settings(),
         progress=lambda phase, fraction: run.progress(phase, fraction * 0.95),
         # The engine packs once with its report.json inside; the recipe travels beside it, so
         # a downloaded model says how it was made and the recipe can be resubmitted as it is.
         documents={"recipe.json": job.recipe},
-        # The original's figures, kept for this tenant: a goal's children and later jobs on
-        # the same model and target reuse them instead of measuring the original again.
-        baselines=TenantBaselines(job.tenant, model_sha256=model.sha256, transact=in_transaction),
+        baselines=baselines,
         **data,
     )
     run.progress(JobPhase.UPLOADING, 0.96)

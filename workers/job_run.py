@@ -25,6 +25,7 @@ from app.jobs.schemas import REGISTERED
 from app.settings import get_settings
 from app.storage import get_storage
 from compressor.artifacts import PackedFile
+from compressor.measure.settings import MeasureSettings
 from workers.patience import patiently
 from workers.register import hand_off, wants_registration
 
@@ -33,6 +34,16 @@ T = TypeVar("T")
 
 class JobCancelled(Exception):
     pass
+
+
+def measure_settings() -> MeasureSettings:
+    """How this worker times models: its threads, warm-up and iterations (settings.py)."""
+    worker = get_settings().worker
+    return MeasureSettings(
+        threads=worker.worker_threads,
+        warmup=worker.measure_warmup,
+        iterations=worker.measure_iterations,
+    )
 
 
 def session(tenant: str | None = None) -> Session:

@@ -19,6 +19,7 @@ from app.db.models import EventLevel, JobEvent
 QUEUE_WAIT = "queue wait"
 EARLIER_ATTEMPTS = "earlier attempts"
 PROCESS_START = "process start"
+RETIMING = "re-timing candidates"  # a latency goal's contenders, after its search rounds
 _ATTEMPT = re.compile(r"^attempt \d+ started on ")
 _STEP = re.compile(r"^step \d+/\d+: (?P<technique>[a-z0-9_]+)$")
 _ROUND = re.compile(r"^search round \d+$")
@@ -39,6 +40,7 @@ _NAMED = frozenset(
         "measuring compressed",
         "packing",
         "uploading artifact",
+        RETIMING,
     }
 )
 # The engine's "done" comes a moment before the job's own last phase: its time joins the one

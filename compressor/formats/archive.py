@@ -1,4 +1,4 @@
-"""Safe unpacking of user archives (.zip, .tar, .tar.gz).
+"""Safe unpacking of user archives (.zip, .tar, .tar.gz, .tar.xz).
 
 Archives are untrusted: members may try to escape the target folder, be links,
 or expand to far more than they weigh (bombs). Every member is checked before
@@ -19,6 +19,8 @@ from compressor.errors import InvalidModelError, UnsafeArchiveError
 from compressor.formats.onnx_header import looks_like_onnx
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# xz: the service's own downloads are .tar.xz, and a user may send one back to compress further.
+_XZ_MAGIC = b"\xfd7zXZ\x00"
 _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
@@ -37,7 +39,9 @@ def sniff_archive(path: Path) -> str | None:
         head = fh.read(512)
     if head.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
         return "zip"
-    if head.startswith(_GZIP_MAGIC) or (len(head) >= 262 and head[257:262] == b"ustar"):
+    if head.startswith((_GZIP_MAGIC, _XZ_MAGIC)) or (
+        len(head) >= 262 and head[257:262] == b"ustar"
+    ):
         return "tar"
     return None
 
@@ -76,7 +80,7 @@ def extract_archive(path: Path, dest: Path, *, limits: ArchiveLimits | None = No
             _extract_tar(path, dest, packed, limits)
         else:
             raise InvalidModelError(
-                "unknown file format: expected a .zip, .tar or .tar.gz archive of a "
+                "unknown file format: expected a .zip, .tar, .tar.gz or .tar.xz archive of a "
                 "Hugging Face model directory, or an .onnx file"
             )
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
@@ -220,7 +224,7 @@ EXECUTABLE_REFUSAL = (
     + _SAFE_FORMATS
 )
 _UNKNOWN_FORMAT = (
-    "unknown file format: upload a .zip, .tar or .tar.gz of a Hugging Face model "
+    "unknown file format: upload a .zip, .tar, .tar.gz or .tar.xz of a Hugging Face model "
     "directory, or a single .onnx file"
 )
 

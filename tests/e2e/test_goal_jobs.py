@@ -17,7 +17,7 @@ import pytest
 
 from compressor.measure.fidelity import paired_standard_error
 from tests.fixtures.goal import BUDGET
-from tests.fixtures.helpers import assert_problem, unpack_artifact, wait_until
+from tests.fixtures.helpers import assert_problem, unpack_artifact, wait_for_job, wait_until
 from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +37,16 @@ def test_size_goal_fans_out_on_two_workers_and_holds_on_unseen_data(
     children, content = size_goal_job["children"], size_goal_job["artifact"]
     with goal_stack.client() as client:
         plot = client.get(f"/v1/jobs/{job['id']}/plot")
+        phases = [p["phase"] for p in client.get(f"/v1/jobs/{job['id']}/phases").json()["phases"]]
+        baselines = [
+            client.get(f"/v1/jobs/{c['id']}/report").json()["report"]["original"]["baseline"]
+            for c in children
+            if c["status"] == "succeeded"
+        ]
+    # The goal job measured the original once, before the fan-out; every candidate reused it.
+    assert "measuring original" in phases, phases
+    assert baselines and all(b["reused"] for b in baselines), baselines
+    assert len({b["key"] for b in baselines}) == 1
 
     search = report["search"]
     candidates = search["candidates"]
@@ -136,3 +146,29 @@ def test_cancelling_a_goal_job_cancels_its_candidates(
         statuses = [c["status"] for c in candidates()]
     assert parent["status"] == "cancelled", parent
     assert "cancelled" in statuses, statuses  # the ones not finished by then went with it
+
+
+def test_a_latency_goal_re_times_its_fastest_candidates_before_choosing(
+    goal_stack: Stack, digits_goal: dict[str, Any]
+) -> None:
+    """The candidates were timed by two workers side by side; the ones that decide are timed
+    again by the goal job, in turns, and those figures choose (issue 24)."""
+    goal = {
+        "objective": "latency",
+        "min_top1_agreement": 0.9,
+        "techniques": ["quantization"],
+        "time_budget_s": 120,
+    }
+    body = {"model_id": digits_goal["model"], "goal": goal, "data": digits_goal["data"]}
+    with goal_stack.client() as client:
+        job_id = client.post("/v1/jobs", json=body).json()["id"]
+        job = wait_for_job(client, job_id, stack=goal_stack, timeout=600)
+        assert job["status"] == "succeeded", f"{job}\n{goal_stack.logs()}"
+        search = client.get(f"/v1/jobs/{job_id}/report").json()["report"]["search"]
+        phases = [p["phase"] for p in client.get(f"/v1/jobs/{job_id}/phases").json()["phases"]]
+    retimed = [c for c in search["candidates"] if c["retimed_p50_ms"] is not None]
+    assert len(retimed) >= 2 and all(c["meets_budget"] for c in retimed), search["candidates"]
+    assert search["retimed"] and "re-timing candidates" in phases, (search, phases)
+    chosen = next(c for c in retimed if c["job_id"] == search["chosen_job_id"])
+    assert chosen["retimed_p50_ms"] == min(c["retimed_p50_ms"] for c in retimed)
+    assert "re-timed" in search["why"], search["why"]

@@ -9,8 +9,9 @@ import pytest
 
 import compressor.pipeline as pipeline
 from compressor.baseline import InMemoryBaselines
+from compressor.measure.retime import retime
 from compressor.measure.settings import MeasureSettings
-from compressor.pipeline import compress_model
+from compressor.pipeline import compress_model, measure_original
 from compressor.recipe import Recipe
 from compressor.target import Target
 from scripts.train_digits import train_and_save
@@ -92,3 +93,30 @@ def test_without_a_store_the_report_has_no_baseline_note(mlp_dir: Path, tmp_path
     report = compress_model(mlp_dir, INT8, target=TARGET, workdir=tmp_path, settings=FAST).report
     assert "baseline" not in report["original"]
     assert (tmp_path / "original.onnx").exists()
+
+
+def test_the_original_measured_alone_is_the_one_a_job_then_reuses(
+    mlp_dir: Path, tmp_path: Path, measured: list[Path]
+) -> None:
+    """What a goal job does before its candidates fan out (workers/job_process.py): the key it
+    stores under is the one each candidate computes, so none of them measures the original."""
+    store = InMemoryBaselines()
+    alone = measure_original(
+        mlp_dir, target=TARGET, workdir=tmp_path / "goal", settings=FAST, baselines=store
+    )
+    assert alone.baseline is not None and alone.baseline.reused is False
+    assert len(measured) == 1 and alone.runtime == "onnxruntime" and alone.batch_size == 8
+    candidate = _run(mlp_dir, tmp_path / "candidate", store)["original"]["baseline"]
+    assert candidate["reused"] is True and candidate["key"] == alone.baseline.key
+    assert len(measured) == 2  # the candidate measured only its own model
+
+    timed = retime(
+        {"original": tmp_path / "goal" / "original.onnx", "int8": measured[-1]},
+        runtime=alone.runtime,
+        inputs=alone.inputs,
+        batch_size=alone.batch_size,
+        settings=FAST,
+        rounds=2,
+    )
+    assert set(timed) == {"original", "int8"} and all(v > 0 for v in timed.values())
+    assert len(measured) == 2  # re-timing runs its own probes, not the pipeline's

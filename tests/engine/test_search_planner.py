@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from compressor.search.goal import Goal
-from compressor.search.outcome import choose, figures, mark_front
+from compressor.search.outcome import choose, contenders, figures, mark_front
 from compressor.search.planner import (
     Outcome,
     Proposal,
@@ -150,6 +150,31 @@ def test_front_and_choice_follow_the_objective() -> None:
     assert by_speed is not None and by_speed.job_id == "fast"
     none, why_none = choose(SIZE, [candidates[-1]])
     assert none is None and "none of the 1" in why_none
+
+
+def test_a_latency_choice_rests_on_the_re_timed_contenders() -> None:
+    candidates = mark_front(
+        [
+            _candidate("fast-under-load", 300, 1.0, True),
+            _candidate("close", 200, 1.2, True),
+            _candidate("small", 100, 2.0, True),
+            _candidate("beaten", 400, 3.0, True),
+            _candidate("missed", 50, 0.5, False),
+        ]
+    )
+    # The fastest three meeting the budget, front or not; never one that missed it.
+    assert contenders(candidates) == ["fast-under-load", "close", "small"]
+    latency = Goal(objective="latency", min_cosine=0.9)
+    retimed = {"fast-under-load": 1.1, "close": 0.9, "small": 1.9}
+    again = [
+        c.model_copy(update={"retimed_p50_ms": retimed[c.job_id]}) if c.job_id in retimed else c
+        for c in candidates
+    ]
+    best, why = choose(latency, again)
+    assert best is not None and best.job_id == "close" and "re-timed" in why
+    # Without re-timed figures, the children's own figures decide.
+    first, _ = choose(latency, candidates)
+    assert first is not None and first.job_id == "fast-under-load"
 
 
 def test_latency_walk_doubles_float_fallback_until_met_then_bisects_down() -> None:

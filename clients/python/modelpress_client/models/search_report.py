@@ -33,6 +33,7 @@ class SearchReport:
         why (str): why the chosen candidate, or why none was
         workers (list[str]): the workers that ran candidates
         original (None | OriginalFigures | Unset):
+        retimed (None | str | Unset): how the contenders were timed again before the choice, if they were
     """
 
     budget: str
@@ -46,6 +47,7 @@ class SearchReport:
     why: str
     workers: list[str]
     original: None | OriginalFigures | Unset = UNSET
+    retimed: None | str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.original_figures import OriginalFigures  # noqa: PLC0415
@@ -82,6 +84,12 @@ class SearchReport:
         else:
             original = self.original
 
+        retimed: None | str | Unset
+        if isinstance(self.retimed, Unset):
+            retimed = UNSET
+        else:
+            retimed = self.retimed
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -100,6 +108,8 @@ class SearchReport:
         )
         if original is not UNSET:
             field_dict["original"] = original
+        if retimed is not UNSET:
+            field_dict["retimed"] = retimed
 
         return field_dict
 
@@ -157,6 +167,15 @@ class SearchReport:
 
         original = _parse_original(d.pop("original", UNSET))
 
+        def _parse_retimed(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        retimed = _parse_retimed(d.pop("retimed", UNSET))
+
         search_report = cls(
             budget=budget,
             candidates=candidates,
@@ -169,6 +188,7 @@ class SearchReport:
             why=why,
             workers=workers,
             original=original,
+            retimed=retimed,
         )
 
         return search_report

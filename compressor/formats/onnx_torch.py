@@ -20,7 +20,9 @@ import torch
 from onnx import numpy_helper
 
 from compressor.errors import UnsupportedModelError
+from compressor.formats.onnx_fold import fold_constant_nodes
 from compressor.formats.onnx_shapes import declared_batch
+from compressor.formats.torch_static import static_resizes
 
 # onnx2torch has converters for opsets 9..17; older graphs move to 17 first (the newest it
 # knows well), newer ones only when an op's newer version has no converter.
@@ -179,6 +181,8 @@ def prepare_for_torch(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str
                 _fold_constants(model_copy)
                 _drop_needless_allowzero(model_copy)
                 done.append(f"opset {opset} -> {CONVERT_OPSET}")
+    if not blocked and (folded := fold_constant_nodes(model_copy, _opset(model_copy))):
+        done.append(f"{folded} node(s) computing constants folded")
     if not blocked and _flatten_reshapes(model_copy):
         done.append("flattening Reshapes follow the channel count")
     batch = declared_batch(model_copy)
@@ -209,6 +213,7 @@ def convert_to_torch(model: onnx.ModelProto) -> tuple[torch.nn.Module, dict[str,
             f"the ONNX graph cannot be converted to torch: {type(exc).__name__}: {exc}"
         ) from exc
     _static_reshapes(module)
+    static_resizes(module)
     _weights_as_linear(module)
     _trainable_batchnorm(module)
     return module.eval(), {"opset": _opset(prepared), "rewrites": done}
@@ -372,8 +377,11 @@ def export_like_upload(
     *,
     input_names: list[str],
     output_names: list[str],
+    dynamic_axes: dict[str, list[int]] | None = None,
 ) -> None:
-    """Export with the upload's input and output names and a dynamic batch axis."""
+    """Export with the upload's input and output names, a dynamic batch axis, and the other
+    axes the upload left dynamic (``dynamic_axes``: input name -> axes, e.g. height and width
+    of a detector): the artifact takes the shapes the upload took."""
     from compressor.formats.onnx_io import save_exported
 
     # torch.export specialises a dimension of size 1, so the example holds at least two rows.
@@ -382,13 +390,19 @@ def export_like_upload(
         for n in input_names
     )
     batch = torch.export.Dim("batch")
+    # AUTO: an axis the network in truth fixes (a Reshape to a set size) is specialised, not
+    # an export failure; the others stay dynamic, with what the network requires of them.
+    shapes = tuple(
+        {0: batch, **{a: torch.export.Dim.AUTO for a in (dynamic_axes or {}).get(n, []) if a}}
+        for n in input_names
+    )
     save_exported(
         module.eval(),
         args,
         path,
         input_names=input_names,
         output_names=output_names,
-        dynamic_shapes=tuple({0: batch} for _ in args),
+        dynamic_shapes=shapes,
         failure="export of the converted graph back to ONNX failed",
     )
 
@@ -410,10 +424,19 @@ def torch_from_onnx(onnx_path: Path, *, input_names: list[str]) -> TorchConversi
     model = onnx.load(str(onnx_path), load_external_data=True)
     module, details = convert_to_torch(model)
     output_names = [o.name for o in model.graph.output]
+    dynamic = {
+        i.name: [a for a, d in enumerate(i.type.tensor_type.shape.dim) if not d.dim_value]
+        for i in model.graph.input
+    }
 
     def export(module: torch.nn.Module, example: dict[str, np.ndarray], path: Path) -> None:
         export_like_upload(
-            module, example, path, input_names=input_names, output_names=output_names
+            module,
+            example,
+            path,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic,
         )
 
     return TorchConversion(
@@ -421,7 +444,8 @@ def torch_from_onnx(onnx_path: Path, *, input_names: list[str]) -> TorchConversi
         export=export,
         note=(
             f"the ONNX graph was converted to torch (onnx2torch, opset {details['opset']}) for "
-            "the torch-stage steps and exported back with a dynamic batch axis"
+            "the torch-stage steps and exported back with a dynamic batch axis and the axes "
+            "the upload left dynamic"
         ),
     )
 

@@ -1,13 +1,18 @@
 """Convolutional nets uploaded as ONNX: our int8_static against ONNX Runtime's own tools.
 
-Peers, as a user would run them on the same upload and the same calibration images:
-``quantize_static`` (QDQ, per-channel, the graph first moved to opset 13 by hand, which
-per-channel QDQ needs) and ``quantize_dynamic``. Everything is judged on the held-out digits
-that neither training nor calibration saw.
+Peers, as a user would run them on the same upload and the same calibration images, at their
+best (issue 23): ``quantize_static`` in QDQ form, per channel, after ``quant_pre_process``, with
+each calibration method (MinMax, Percentile, Entropy) and reduce_range off and on, the graph
+first moved to opset 13 (per-channel QDQ needs it); and ``quantize_dynamic``. Every peer setting
+is listed. Everything is judged on the held-out digits that neither training nor calibration saw.
+The nets: a residual CNN and mobilenet_v3_small of ours, and a Paddle-style network
+(tests/fixtures/paddle_style.py: opset 12, dynamic height and width, depthwise, SE, HardSwish,
+Resize) exported the way Paddle2ONNX writes it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +28,19 @@ from scripts.conv_digits import INPUT, export, train
 CALIBRATION_IMAGES = 256
 BATCHES = (1, 32)
 GOAL = (
-    "bytes <= best peer; p50 <= best peer at batch 1 and 32; top-1 agreement and accuracy "
-    ">= best peer's, on held-out images"
+    "no peer setting at equal or better held-out top-1 agreement is smaller, or faster at batch "
+    "1 or 32"
 )
-MODELS = {"residual": "residual CNN with BatchNorm", "mobilenet": "mobilenet_v3_small (32x32)"}
+MODELS = {
+    "residual": "residual CNN with BatchNorm",
+    "mobilenet": "mobilenet_v3_small (32x32)",
+    "paddle": "Paddle-style net (opset 12, dynamic H/W)",
+}
 
 
 class _Reader:
-    def __init__(self, x: np.ndarray) -> None:
-        self._batches = [{INPUT: x[i : i + 8]} for i in range(0, len(x), 8)]
+    def __init__(self, x: np.ndarray, name: str = INPUT) -> None:
+        self._batches = [{name: x[i : i + 8]} for i in range(0, len(x), 8)]
         self._i = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -42,45 +51,95 @@ class _Reader:
         self._i = 0
 
 
-def _peers(upload: Path, calibration: np.ndarray, work: Path) -> dict[str, Path]:
+def _peers(upload: Path, calibration: np.ndarray, work: Path, name: str) -> dict[str, Path]:
     import onnx
     from onnx import version_converter
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     opset13 = work / "user_opset13.onnx"
     onnx.save(version_converter.convert_version(onnx.load(str(upload)), 13), str(opset13))
-    static = work / "ort_static.onnx"
-    quantize_static(
-        str(opset13),
-        str(static),
-        _Reader(calibration),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-    )
+    prepared = work / "user_prepared.onnx"
+    try:
+        quant_pre_process(str(opset13), str(prepared))
+    except Exception:  # ORT's symbolic shape inference gives up on some graphs (Resize scales)
+        quant_pre_process(str(opset13), str(prepared), skip_symbolic_shape=True)
+    peers: dict[str, Path] = {}
+    for method in (
+        CalibrationMethod.MinMax,
+        CalibrationMethod.Percentile,
+        CalibrationMethod.Entropy,
+    ):
+        for reduce_range in (False, True):
+            label = (
+                f"ORT quantize_static {method.name}, reduce_range {'on' if reduce_range else 'off'}"
+            )
+            out = work / f"ort_static_{method.name}_{int(reduce_range)}.onnx"
+            quantize_static(
+                str(prepared),
+                str(out),
+                _Reader(calibration, name),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                reduce_range=reduce_range,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=method,
+            )
+            peers[label] = out
     dynamic = work / "ort_dynamic.onnx"
     quantize_dynamic(str(upload), str(dynamic), weight_type=QuantType.QInt8)
-    return {"ORT quantize_static": static, "ORT quantize_dynamic": dynamic}
+    peers["ORT quantize_dynamic"] = dynamic
+    return peers
+
+
+@dataclass(frozen=True)
+class _Upload:
+    path: Path
+    input: str
+    x_train: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+
+
+def _upload(family: str, work: Path) -> _Upload:
+    """The net as a user uploads it, and its digits: the training split and the held-out one."""
+    if family == "paddle":
+        from scripts.train_digits import digits_split
+        from tests.fixtures.paddle_style import INPUT as PADDLE_INPUT
+        from tests.fixtures.paddle_style import trained_paddle_style
+
+        split = digits_split(image=True)
+        path = work / "upload.onnx"
+        path.write_bytes(trained_paddle_style().onnx_bytes)
+        return _Upload(path, PADDLE_INPUT, split.x_train, split.x_eval, split.y_eval)
+    trained = train(family)
+    path = export(trained.model, trained.x_eval, work / "upload.onnx")
+    return _Upload(path, INPUT, trained.x_train, trained.x_eval, trained.y_eval)
 
 
 def _model_row(family: str, work: Path, settings: MeasureSettings, rounds: int) -> Row:
     work.mkdir(parents=True, exist_ok=True)
-    trained = train(family)
-    x_train, x_eval = trained.x_train, trained.x_eval
-    calibration = x_train[:CALIBRATION_IMAGES]
-    upload = export(trained.model, x_eval, work / "upload.onnx")
+    up = _upload(family, work)
+    calibration = up.x_train[:CALIBRATION_IMAGES]
     ours = work / "ours_int8_static.onnx"
     report = quant_onnx.int8_static(
         QuantizationConfig(scheme="int8_static"),
-        source=upload,
+        source=up.path,
         out=ours,
-        calibration=EvalInputs({INPUT: calibration}, "training split"),
+        calibration=EvalInputs({up.input: calibration}, "training split"),
         batch_size=32,
     )
-    models = {"fp32": upload, "ours int8_static": ours, **_peers(upload, calibration, work)}
+    peers = _peers(up.path, calibration, work, up.input)
+    models = {"fp32": up.path, "ours int8_static": ours, **peers}
     models = {k: stripped_copy(p, work / f"stripped_{p.name}") for k, p in models.items()}
-    held_out = EvalInputs({INPUT: x_eval}, "held-out digits")
+    held_out = EvalInputs({up.input: up.x_eval}, "held-out digits")
     timed = {b: best_of(rounds, models, held_out, b, settings) for b in BATCHES}
     ref = timed[1]["fp32"].outputs
     stats: dict[str, dict[str, float]] = {}
@@ -91,20 +150,28 @@ def _model_row(family: str, work: Path, settings: MeasureSettings, rounds: int) 
             "p50_b1": timed[1][name].latency_p50_ms,
             "p50_b32": timed[32][name].latency_p50_ms,
             "agreement": float((out.argmax(-1) == ref.argmax(-1)).mean()),
-            "accuracy": float((out.argmax(-1) == trained.y_eval).mean()),
+            "accuracy": float((out.argmax(-1) == up.y_eval).mean()),
         }
     return _verdict(MODELS[family], stats, report)
 
 
+_COSTS = ("bytes", "p50_b1", "p50_b32")
+
+
 def _verdict(title: str, stats: dict[str, dict[str, float]], report: dict[str, Any]) -> Row:
+    """Short where a peer setting at equal or better held-out agreement is smaller or faster;
+    the best peer is chosen by the held-out rule ours uses (agreement, then p50 at batch 1)."""
     peers = [k for k in stats if k.startswith("ORT")]
     ours = stats["ours int8_static"]
-    best = {k: (min if k.startswith(("bytes", "p50")) else max) for k in ours}
-    short = [
-        k for k, pick in best.items() if ours[k] != pick(ours[k], pick(stats[p][k] for p in peers))
-    ]
+    beaten_by = {
+        p: [k for k in _COSTS if stats[p][k] < ours[k]]
+        for p in peers
+        if stats[p]["agreement"] >= ours["agreement"]
+    }
+    beaten_by = {p: ks for p, ks in beaten_by.items() if ks}
+    best = max(peers, key=lambda p: (stats[p]["agreement"], -stats[p]["p50_b1"]))
     figures = {
-        name: (
+        ("best peer (held-out rule): " if name == best else "") + name: (
             f"{mb(s['bytes'])}, p50 {s['p50_b1']:.3f} ms (b1) / {s['p50_b32']:.2f} ms (b32), "
             f"top-1 agreement {s['agreement']:.4f}, accuracy {s['accuracy']:.4f}"
         )
@@ -114,13 +181,18 @@ def _verdict(title: str, stats: dict[str, dict[str, float]], report: dict[str, A
     notes = (
         f"ours chose {report['calibration_method']} calibration, {report['format']} form, "
         f"{len(kept)} layer(s) kept float ({', '.join(kept) or 'none'}); opset "
-        f"{report['graph_preparation']['opset']}"
+        f"{report['graph_preparation']['opset']}; {len(peers)} peer settings, each listed"
     )
-    versus = ", ".join(
-        f"{k} {ours[k]:.4g} vs best peer {best[k](stats[p][k] for p in peers):.4g}" for k in ours
+    versus = ", ".join(f"{k} {ours[k]:.4g} vs best peer {stats[best][k]:.4g}" for k in ours)
+    short = sorted({k for ks in beaten_by.values() for k in ks})
+    reached = versus + (
+        f" (short on: {', '.join(short)}, against "
+        + "; ".join(f"{p} ({', '.join(ks)})" for p, ks in beaten_by.items())
+        + ")"
+        if beaten_by
+        else ""
     )
-    reached = versus + (f" (short on: {', '.join(short)})" if short else "")
-    return Row(f"{title}, int8", figures, GOAL, not short, reached, notes)
+    return Row(f"{title}, int8", figures, GOAL, not beaten_by, reached, notes)
 
 
 def cnn_int8(work: Path, settings: MeasureSettings, rounds: int) -> list[Row]:

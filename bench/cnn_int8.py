@@ -12,6 +12,7 @@ Resize) exported the way Paddle2ONNX writes it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,11 @@ def _peers(upload: Path, calibration: np.ndarray, work: Path, name: str) -> dict
     opset13 = work / "user_opset13.onnx"
     onnx.save(version_converter.convert_version(onnx.load(str(upload)), 13), str(opset13))
     prepared = work / "user_prepared.onnx"
-    try:
-        quant_pre_process(str(opset13), str(prepared))
-    except Exception:  # ORT's symbolic shape inference gives up on some graphs (Resize scales)
-        quant_pre_process(str(opset13), str(prepared), skip_symbolic_shape=True)
+    with contextlib.chdir(work):  # where it gives up, ORT writes a debug graph into the cwd
+        try:
+            quant_pre_process(str(opset13), str(prepared))
+        except Exception:  # ORT's symbolic shape inference gives up on some graphs (Resize)
+            quant_pre_process(str(opset13), str(prepared), skip_symbolic_shape=True)
     peers: dict[str, Path] = {}
     for method in (
         CalibrationMethod.MinMax,

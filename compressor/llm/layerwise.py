@@ -23,6 +23,8 @@ from typing import Any, Literal
 import torch
 
 from compressor.errors import UnsupportedModelError
+from compressor.llm.awq import ScaleChoice, scale_layer
+from compressor.llm.linears import linear_weight, quantizable, set_weight
 from compressor.llm.quantized import QuantizedWeight, WeightSink
 from compressor.llm.rounding import default_group_size, gptq, output_error, rtn
 
@@ -45,6 +47,7 @@ class WalkSummary:
     records: list[ModuleRecord] = field(default_factory=list)
     seconds: float = 0.0
     peak_rss_bytes: int = 0
+    scales: dict[str, list[ScaleChoice]] = field(default_factory=dict)  # AWQ's, by layer
 
 
 class _Weights:
@@ -99,22 +102,6 @@ def _layer_list(model: torch.nn.Module) -> tuple[str, torch.nn.ModuleList]:
     raise UnsupportedModelError("found no decoder layer list (model.layers or transformer.h)")
 
 
-def _quantizable(layer: torch.nn.Module) -> dict[str, torch.nn.Module]:
-    from transformers.pytorch_utils import Conv1D
-
-    return {n: m for n, m in layer.named_modules() if isinstance(m, torch.nn.Linear | Conv1D) and n}
-
-
-def _linear_weight(module: torch.nn.Module) -> torch.Tensor:
-    """(out, in) whatever the module: GPT-2's Conv1D stores (in, out)."""
-    w: torch.Tensor = module.weight.data  # type: ignore[union-attr,assignment]
-    return w if isinstance(module, torch.nn.Linear) else w.t()
-
-
-def _set_weight(module: torch.nn.Module, weight: torch.Tensor) -> None:
-    module.weight.data = weight if isinstance(module, torch.nn.Linear) else weight.t().contiguous()
-
-
 def _skeleton(source_dir: Path, weights: _Weights) -> tuple[Any, Any, str, torch.nn.Module]:
     """The model with one layer, its non-layer weights loaded; the layer list's name and the
     template layer."""
@@ -157,7 +144,7 @@ def quantize_causal_lm(
     sink: WeightSink,
     *,
     bits: int,
-    method: Literal["rtn", "gptq"],
+    method: Literal["rtn", "gptq", "awq"],
     calibration: torch.Tensor | None,
     group_size: int | None = None,
     symmetric: bool = False,
@@ -171,8 +158,8 @@ def quantize_causal_lm(
     weights = _Weights(source_dir)
     config, model, prefix, template = _skeleton(source_dir, weights)
     if calibration is None:
-        if method == "gptq":
-            raise ValueError("gptq needs calibration token ids")
+        if method != "rtn":
+            raise ValueError(f"{method} needs calibration token ids")
         calibration = torch.zeros((1, 2), dtype=torch.long)
     with torch.inference_mode():
         caught = _capture(model, _layer_list(model)[1], calibration)
@@ -252,16 +239,28 @@ def _walk_layer(
     symmetric: bool,
     damp: float,
 ) -> list[torch.Tensor]:
-    modules = _quantizable(layer)
+    modules = quantizable(layer)
     with torch.inference_mode():
-        hessians = _hessians(modules, layer, hidden, calls) if method == "gptq" else {}
+        hessians = _hessians(modules, layer, hidden, calls) if method != "rtn" else {}
+
+    def group_of(width: int) -> int:
+        chosen = group_size if group_size and width % group_size == 0 else None
+        return chosen or default_group_size(width)
+
+    if method == "awq":
+        with torch.inference_mode():
+            summary.scales[name] = scale_layer(
+                layer, hessians, lambda: _layer_out(layer, (hidden[0], *calls[0][0]), calls[0][1]),
+                bits=bits, group_of=group_of, symmetric=symmetric,
+            )  # fmt: skip
     quantized_params = set()
     for mod_name, module in modules.items():
-        weight = _linear_weight(module)
-        group = group_size if group_size and weight.shape[1] % group_size == 0 else None
-        group = group or default_group_size(weight.shape[1])
-        q, damp_used, error = _round(weight, hessians.get(mod_name), bits, group, symmetric, damp)
-        _set_weight(module, q.dequantize())
+        weight = linear_weight(module)
+        group = group_of(weight.shape[1])
+        q, damp_used, error = _round(
+            weight, hessians.get(mod_name), bits, group, symmetric, damp, method=method
+        )
+        set_weight(module, q.dequantize())
         bias = getattr(module, "bias", None)
         sink.add_quantized(f"{name}.{mod_name}", q, bias.data if bias is not None else None)
         quantized_params.update({f"{mod_name}.weight", f"{mod_name}.bias"})
@@ -285,9 +284,17 @@ def _round(
     group: int,
     symmetric: bool,
     damp: float,
+    *,
+    method: str,
 ) -> tuple[QuantizedWeight, float | None, float | None]:
+    """GPTQ; or for AWQ (weights already scaled), round to nearest on the grid clipped by the
+    Hessian's diagonal; or plain round to nearest."""
     if hessian is None:
         return rtn(weight, bits=bits, group_size=group, symmetric=symmetric), None, None
+    if method != "gptq":
+        importance = hessian.diagonal()
+        q = rtn(weight, bits=bits, group_size=group, symmetric=symmetric, importance=importance)
+        return q, None, output_error(weight, q.dequantize(), hessian)
     q, stats = gptq(weight, hessian, bits=bits, group_size=group, symmetric=symmetric, damp=damp)
     return q, stats.damp, stats.relative_error
 
@@ -310,7 +317,7 @@ def _quantize_head(
     80.3 MB: the head's scales and zero points double, the layers' do not)."""
     weight = model.get_output_embeddings().weight.detach().float()
     hessian = None
-    if method == "gptq":
+    if method != "rtn":
         norm = model.get_decoder().norm  # Llama-family (the runtimes that take a head on a grid)
         total, rows = torch.zeros(weight.shape[1], weight.shape[1]), 0
         with torch.inference_mode():
@@ -321,7 +328,7 @@ def _quantize_head(
         hessian = 2 * total / max(rows, 1)
     width = weight.shape[1]
     group = HEAD_GROUP if bits == 4 and width % HEAD_GROUP == 0 else default_group_size(width)
-    q, damp_used, error = _round(weight, hessian, bits, group, symmetric, damp)
+    q, damp_used, error = _round(weight, hessian, bits, group, symmetric, damp, method=method)
     summary.records.append(ModuleRecord("lm_head", width, group, damp_used, error))
     return q
 

@@ -20,6 +20,7 @@ from compressor.artifacts import ArtifactFormat, PackedFile
 from compressor.errors import InvalidModelError
 from compressor.formats.hf import copy_side_files, load_tokenizer
 from compressor.inputs import InvalidDatasetError
+from compressor.llm import awq
 from compressor.llm import evaluate as ev
 from compressor.llm.candidates import Candidate, best, load_causal_lm, run_candidate
 from compressor.llm.gguf_sink import BLOCK as GGUF_BLOCK
@@ -41,6 +42,7 @@ CALIBRATION_SEQ = 512
 CALIBRATION_BLOCKS = 64
 EVAL_TOKENS = 8192
 EVAL_WINDOW = 512
+AUTO_METHODS = ("rtn", "gptq", "awq")  # each a full walk, judged on held-out perplexity
 MIN_CALIBRATION_TOKENS = 128
 
 # llama.cpp is not installed on the workers: its decode speed is not measured here.
@@ -165,7 +167,7 @@ def _quantize(
     workdir: Path,
     progress: Progress,
 ) -> tuple[Candidate, list[Candidate]]:
-    methods = ["rtn", "gptq"] if step.method == "auto" else [step.method]
+    methods = list(AUTO_METHODS) if step.method == "auto" else [step.method]
     done: list[Candidate] = []
     for index, method in enumerate(methods):
         base = 0.1 + 0.5 * index / len(methods)
@@ -297,6 +299,7 @@ def _measure(
         ),
         generation=ev.generation_figures(before.greedy, after.greedy),
         decode=decode,
+        awq=awq.figures(chosen.summary.scales) if chosen.method == "awq" else None,
     )
     figures = {
         "before": before,

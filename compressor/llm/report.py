@@ -56,6 +56,19 @@ class CandidateFigures(_Strict):
     seconds: float
 
 
+class AwqFigures(_Strict):
+    pairs: int = Field(description="Norm/linear -> linears pairs AWQ searched a scale for.")
+    scaled: int = Field(description="Pairs scaled (alpha > 0); the rest round as they were.")
+    undone: int = Field(
+        description="Scalings taken back because they changed the float layer's output."
+    )
+    median_alpha: float
+    median_error_ratio: float = Field(
+        description="Median over pairs of the rounded linears' output error on the "
+        "calibration text, scaled over unscaled (below 1: AWQ helped)."
+    )
+
+
 class LLMReport(_Strict):
     method: str
     bits: int
@@ -68,3 +81,4 @@ class LLMReport(_Strict):
     generation: GenerationFigures
     decode: DecodeFigures
     memory: MemoryFigures | None = None
+    awq: AwqFigures | None = Field(None, description="When the chosen method is awq.")

@@ -107,8 +107,19 @@ def _zero(scales: torch.Tensor, zeros: torch.Tensor | None, bits: int) -> torch.
     return torch.full_like(scales, 2 ** (bits - 1)) if zeros is None else zeros.float()
 
 
-def rtn(weight: torch.Tensor, *, bits: int, group_size: int, symmetric: bool) -> QuantizedWeight:
-    scales, zeros = group_grid(weight, bits=bits, group_size=group_size, symmetric=symmetric)
+def rtn(
+    weight: torch.Tensor,
+    *,
+    bits: int,
+    group_size: int,
+    symmetric: bool,
+    importance: torch.Tensor | None = None,
+) -> QuantizedWeight:
+    """Round to nearest on each group's grid (min/max, or clipped as ``group_grid`` says when
+    ``importance`` is given)."""
+    scales, zeros = group_grid(
+        weight, bits=bits, group_size=group_size, symmetric=symmetric, importance=importance
+    )
     column_scale = scales.repeat_interleave(group_size, dim=1)
     column_zero = _zero(scales, zeros, bits).repeat_interleave(group_size, dim=1)
     codes = torch.round(weight.float() / column_scale + column_zero).clamp(0, 2**bits - 1)

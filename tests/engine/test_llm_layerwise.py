@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from compressor.llm import rounding
+from compressor.llm import awq, rounding
 from compressor.llm.ct_sink import CompressedTensorsSink, DequantizedSink
 from compressor.llm.layerwise import quantize_causal_lm
 from compressor.llm.rounding import default_group_size, gptq, group_grid, output_error, rtn
@@ -151,3 +151,85 @@ def _layer_bytes(folder: Path) -> int:
                     tensor = handle.get_tensor(key)
                     total += tensor.numel() * tensor.element_size()
     return total
+
+
+def test_awq_scale_search_favours_the_channels_with_large_activations() -> None:
+    """LLM activations have a few channels far larger than the rest; scaling those columns up
+    before rounding lowers the output error, and alpha = 0 (plain rounding) bounds the search."""
+    torch.manual_seed(0)
+    weight = torch.randn(96, 256)
+    channel = torch.ones(256)
+    channel[torch.randperm(256)[:8]] = 20.0  # outlier channels
+    x = torch.randn(2048, 256) * channel
+    hessian = 2 * x.t() @ x / x.shape[0]
+    s, alpha, ratio = awq.search_scale([weight], hessian, bits=4, group=64, symmetric=False)
+    assert alpha > 0 and ratio < 0.45, (alpha, ratio)  # measured: alpha 0.4, ratio 0.33
+    assert float(s[channel > 1].mean()) > 3 * float(s[channel == 1].mean())
+    flat = torch.randn(2048, 256)  # no outliers: no reason to scale, and never worse than none
+    _, _, flat_ratio = awq.search_scale(
+        [weight], 2 * flat.t() @ flat / 2048, bits=4, group=64, symmetric=False
+    )
+    assert flat_ratio <= 1.0
+
+
+def _with_outlier_channels(source: Path, folder: Path) -> Path:
+    """The same model with a few hidden channels amplified by the norms before the attention
+    and the MLP (and the following linears' columns shrunk to match): the same function in
+    float, with the activation outliers that real LLMs have."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, folder)
+    state = load_file(str(folder / "model.safetensors"))
+    loud = torch.tensor([3, 17, 40])
+    for key in list(state):
+        if key.endswith(("input_layernorm.weight", "post_attention_layernorm.weight")):
+            state[key][loud] *= 30.0
+        if key.endswith(tuple(f"{p}_proj.weight" for p in ("q", "k", "v", "gate", "up"))):
+            state[key][:, loud] /= 30.0
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return folder
+
+
+def test_awq_walk_scales_every_pair_and_beats_rounding_on_outlier_channels(
+    lm_dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    source = _with_outlier_channels(lm_dirs["llama"], tmp_path / "loud")
+    reference = _logits(_load(source))
+    gaps, summaries = {}, {}
+    for method in ("rtn", "awq"):
+        out = tmp_path / method
+        summaries[method] = quantize_causal_lm(
+            source, DequantizedSink(out), bits=4, method=method, calibration=CALIBRATION
+        )
+        gaps[method] = float((_logits(_load(out)) - reference).pow(2).mean())
+    choices = [c for layer in summaries["awq"].scales.values() for c in layer]
+    assert len(choices) == 2 * 3 and not any(c.undone for c in choices), choices
+    assert any(c.alpha > 0 for c in choices), choices
+    assert gaps["awq"] < 0.35 * gaps["rtn"], gaps  # measured: 0.22
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "mistral", "phi3", "gpt2"])
+def test_awq_scalings_keep_the_float_layer_on_other_architectures(
+    lm_dirs: dict[str, Path], arch: str, tmp_path: Path
+) -> None:
+    summary = quantize_causal_lm(
+        lm_dirs[arch], DequantizedSink(tmp_path / "q"), bits=4, method="awq",
+        calibration=CALIBRATION,
+    )  # fmt: skip
+    choices = [c for layer in summary.scales.values() for c in layer]
+    pairs = {"qwen2": 3, "mistral": 3, "phi3": 2, "gpt2": 2}[arch]
+    assert len(choices) == 2 * pairs and not any(c.undone for c in choices), choices
+    if arch != "gpt2":  # the float writer stores Linear layout; no runtime takes GPT-2 (rules)
+        _load(tmp_path / "q")  # the scaled norms and linears load back as the architecture
+
+
+def test_awq_figures_count_what_the_walk_did() -> None:
+    pair = awq.PAIRS[0]
+    summary = {
+        "l.0": [awq.ScaleChoice(pair, 0.5, 0.6), awq.ScaleChoice(pair, 0.0, 1.0)],
+        "l.1": [awq.ScaleChoice(pair, 0.3, 1.0, undone=True)],
+    }
+    fig = awq.figures(summary)
+    assert (fig.pairs, fig.scaled, fig.undone) == (3, 1, 1), fig

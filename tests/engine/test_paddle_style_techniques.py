@@ -70,3 +70,20 @@ def test_torch_stage_technique_on_a_paddle_style_graph(
     floor = accuracy_floor(net.predicted, predicted, split.y_eval) - slack
     assert accuracy >= floor, (accuracy, floor, net.accuracy)
     assert result.report["fidelity"]["accuracy_compressed"] == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_int8_preparation_writes_nothing_into_the_working_directory(
+    paddle: tuple[Path, PaddleStyle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ORT's symbolic shape inference gives up on the computed Resize scales and then saves a
+    debug graph into the cwd: a worker's, shared by concurrent jobs. It goes to the job's
+    folder instead."""
+    from compressor.techniques.quantization.conv import prepare_graph
+
+    cwd, work = tmp_path / "cwd", tmp_path / "job"
+    cwd.mkdir()
+    work.mkdir()
+    monkeypatch.chdir(cwd)
+    prepared, notes = prepare_graph(paddle[0] / "det.onnx", work)
+    assert prepared.exists() and "could not follow" in notes["shape_inference"], notes
+    assert list(cwd.iterdir()) == []

@@ -112,13 +112,15 @@ class QuantizationConfig(StepConfig):
     group_size: Literal[16, 32, 64, 128, 256] | None = Field(
         None, description="Weight-only schemes: weights per quantization group (default 128)."
     )
-    method: Literal["auto", "gptq", "rtn"] = Field(
+    method: Literal["auto", "gptq", "awq", "rtn"] = Field(
         "auto",
         description=(
-            "Causal LMs (runtimes vllm, onnxruntime-genai), weight-only schemes: how weights "
-            "are rounded. gptq: GPTQ with act-order, layer by layer on the calibration text; "
-            "rtn: round to nearest; auto: both, keeping the one with the lower perplexity on "
-            "the held-out quarter of the calibration text."
+            "Causal LMs (runtimes vllm, onnxruntime-genai, llama.cpp), weight-only schemes: how "
+            "weights are rounded. gptq: GPTQ with act-order, layer by layer on the calibration "
+            "text; awq: activation-aware scaling (each norm/linear feeding a group of linears "
+            "scaled per channel, searched for the lowest output error), then round to nearest; "
+            "rtn: round to nearest; auto: all three, keeping the one with the lowest perplexity "
+            "on the held-out quarter of the calibration text."
         ),
     )
     symmetric: bool | None = Field(

@@ -81,11 +81,15 @@ def prepare_graph(source: Path, workdir: Path) -> tuple[Path, dict[str, Any]]:
     onnx.save(model, str(upgraded))
     prepared = workdir / "conv_prepared.onnx"
     shapes = "symbolic and ONNX shape inference"
-    try:
-        quant_pre_process(str(upgraded), str(prepared))
-    except Exception:  # noqa: BLE001 - symbolic inference gives up on some graphs; ONNX's does not
-        shapes = "ONNX shape inference (symbolic shape inference could not follow this graph)"
-        quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
+    # Where symbolic inference gives up, ORT saves a debug copy of the graph into the working
+    # directory ("sym_shape_infer_temp.onnx" + external data): in the job's own folder, not the
+    # worker's, where concurrent jobs would write the same names.
+    with contextlib.chdir(workdir):
+        try:
+            quant_pre_process(str(upgraded), str(prepared))
+        except Exception:  # noqa: BLE001 - symbolic inference gives up on some graphs
+            shapes = "ONNX shape inference (symbolic shape inference could not follow this graph)"
+            quant_pre_process(str(upgraded), str(prepared), skip_symbolic_shape=True)
     result = onnx.load(str(prepared))
     if _io_signature(result) != signature:
         raise UnsupportedModelError(

@@ -310,7 +310,10 @@ def test_gpt2_is_refused_by_name(tmp_path):
         builder_int4_peer(source, tmp_path / "peer", cache_dir=tmp_path / "cache")
 
 
-def test_the_walk_puts_a_tied_head_on_the_int4_grid_that_genai_serves(tmp_path, tokenizer_ids):
+@pytest.mark.parametrize("method", ["gptq", "awq"])  # awq: the scaled norms reach GenAI too
+def test_the_walk_puts_a_tied_head_on_the_int4_grid_that_genai_serves(
+    tmp_path, tokenizer_ids, method
+):
     """head_bits=4: the walker GPTQs the LM head (groups of HEAD_GROUP beside the layers' 64) and a
     tied embedding reads that same table; the torch model of the dequantized walk (what judges
     the candidate) gives GenAI's logits, so the judged model is the served one."""
@@ -321,7 +324,7 @@ def test_the_walk_puts_a_tied_head_on_the_int4_grid_that_genai_serves(tmp_path, 
     source = save_tiny_causal_lm("llama", tmp_path / "source")
     ids = torch.randint(0, 1000, (4, 32), generator=torch.Generator().manual_seed(0))
     sink = _Tee(DequantizedSink(tmp_path / "deq"), GptqCheckpointSink(tmp_path / "gptq"))
-    summary = quantize_causal_lm(source, sink, bits=4, method="gptq", calibration=ids, head_bits=4)
+    summary = quantize_causal_lm(source, sink, bits=4, method=method, calibration=ids, head_bits=4)
     head = next(r for r in summary.records if r.name == "lm_head")
     assert head.group_size == HEAD_GROUP and head.relative_error is not None
     reference = load_file(str(tmp_path / "deq" / "model.safetensors"))

@@ -184,12 +184,13 @@ def _logits(model: Any) -> torch.Tensor:
         return model(input_ids=TOKENS).logits
 
 
+@pytest.mark.parametrize("method", ["rtn", "awq"])  # awq: its scaled norms reach the file too
 def test_transformers_loads_the_gguf_with_the_judged_logits(
-    llama_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    llama_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str
 ) -> None:
     from transformers import AutoModelForCausalLM
 
-    _walk(llama_dir, tmp_path, bits=4, symmetric=False)
+    _walk(llama_dir, tmp_path, bits=4, symmetric=False, method=method)
     judge = AutoModelForCausalLM.from_pretrained(str(tmp_path / "judge"), dtype=torch.float32)
     loaded = AutoModelForCausalLM.from_pretrained(
         str(tmp_path / "gguf"), gguf_file=GGUF_FILE, dtype=torch.float32

@@ -1,6 +1,7 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .attempt_read import AttemptRead
+from .awq_figures import AwqFigures
 from .baseline_note import BaselineNote
 from .body_upload_dataset import BodyUploadDataset
 from .body_upload_model import BodyUploadModel
@@ -117,6 +118,7 @@ from .worker_read import WorkerRead
 
 __all__ = (
     "AttemptRead",
+    "AwqFigures",
     "BaselineNote",
     "BodyUploadDataset",
     "BodyUploadModel",

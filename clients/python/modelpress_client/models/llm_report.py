@@ -8,6 +8,7 @@ from attrs import define as _attrs_define
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.awq_figures import AwqFigures
     from ..models.candidate_figures import CandidateFigures
     from ..models.decode_figures import DecodeFigures
     from ..models.generation_figures import GenerationFigures
@@ -32,6 +33,7 @@ class LLMReport:
         method (str):
         perplexity (PerplexityFigures):
         symmetric (bool):
+        awq (AwqFigures | None | Unset): When the chosen method is awq.
         memory (MemoryFigures | None | Unset):
     """
 
@@ -45,9 +47,11 @@ class LLMReport:
     method: str
     perplexity: PerplexityFigures
     symmetric: bool
+    awq: AwqFigures | None | Unset = UNSET
     memory: MemoryFigures | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.awq_figures import AwqFigures  # noqa: PLC0415
         from ..models.memory_figures import MemoryFigures  # noqa: PLC0415
 
         bits = self.bits
@@ -73,6 +77,14 @@ class LLMReport:
 
         symmetric = self.symmetric
 
+        awq: dict[str, Any] | None | Unset
+        if isinstance(self.awq, Unset):
+            awq = UNSET
+        elif isinstance(self.awq, AwqFigures):
+            awq = self.awq.to_dict()
+        else:
+            awq = self.awq
+
         memory: dict[str, Any] | None | Unset
         if isinstance(self.memory, Unset):
             memory = UNSET
@@ -97,6 +109,8 @@ class LLMReport:
                 "symmetric": symmetric,
             }
         )
+        if awq is not UNSET:
+            field_dict["awq"] = awq
         if memory is not UNSET:
             field_dict["memory"] = memory
 
@@ -104,6 +118,7 @@ class LLMReport:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.awq_figures import AwqFigures  # noqa: PLC0415
         from ..models.candidate_figures import CandidateFigures  # noqa: PLC0415
         from ..models.decode_figures import DecodeFigures  # noqa: PLC0415
         from ..models.generation_figures import GenerationFigures  # noqa: PLC0415
@@ -136,6 +151,23 @@ class LLMReport:
 
         symmetric = d.pop("symmetric")
 
+        def _parse_awq(data: object) -> AwqFigures | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                awq_type_0 = AwqFigures.from_dict(data)
+
+                return awq_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(AwqFigures | None | Unset, data)
+
+        awq = _parse_awq(d.pop("awq", UNSET))
+
         def _parse_memory(data: object) -> MemoryFigures | None | Unset:
             if data is None:
                 return data
@@ -164,6 +196,7 @@ class LLMReport:
             method=method,
             perplexity=perplexity,
             symmetric=symmetric,
+            awq=awq,
             memory=memory,
         )
 

@@ -36,10 +36,11 @@ class QuantizationConfig:
             group (default 128).
         max_output_error (float | Unset): int8_static on convolutional graphs, dense outputs (maps, embeddings): the
             bound on relative output error (L2) on held-out calibration rows. Default: 0.05.
-        method (QuantizationConfigMethod | Unset): Causal LMs (runtimes vllm, onnxruntime-genai), weight-only schemes:
-            how weights are rounded. gptq: GPTQ with act-order, layer by layer on the calibration text; rtn: round to
-            nearest; auto: both, keeping the one with the lower perplexity on the held-out quarter of the calibration text.
-            Default: QuantizationConfigMethod.AUTO.
+        method (QuantizationConfigMethod | Unset): Causal LMs (runtimes vllm, onnxruntime-genai, llama.cpp), weight-only
+            schemes: how weights are rounded. gptq: GPTQ with act-order, layer by layer on the calibration text; awq:
+            activation-aware scaling (each norm/linear feeding a group of linears scaled per channel, searched for the
+            lowest output error), then round to nearest; rtn: round to nearest; auto: all three, keeping the one with the
+            lowest perplexity on the held-out quarter of the calibration text. Default: QuantizationConfigMethod.AUTO.
         min_top1_agreement (float | Unset): int8_static on convolutional graphs, classifier outputs: the most sensitive
             layers stay float until top-1 agreement with the original on held-out calibration rows reaches this. Default:
             0.98.

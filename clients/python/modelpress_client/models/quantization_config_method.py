@@ -3,6 +3,7 @@ from enum import StrEnum
 
 class QuantizationConfigMethod(StrEnum):
     AUTO = "auto"
+    AWQ = "awq"
     GPTQ = "gptq"
     RTN = "rtn"
 

@@ -189,7 +189,7 @@ def run_search(run: JobRun, inputs: RunInputs, original: MeasuredOriginal | None
     job, model = inputs.job, inputs.model
     goal = Goal.model_validate(job.goal)
     target = Target.model_validate(job.target)
-    ctx = SearchContext.of_job(model.format, target, job.data)
+    ctx = SearchContext.of_job(model.format, target, job.data, model.inspection)
     node = owner_node(run.owner)
     started = time.monotonic()
     deadline = started + goal.time_budget_s

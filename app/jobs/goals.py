@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app import errors
 from app.datasets import service as datasets_service
 from compressor.formats.detect import ModelKind
+from compressor.llm.inspect import LLM_RUNTIMES
 from compressor.search.goal import Goal
 from compressor.search.planner import SearchContext, applicable, first_round
 from compressor.target import Target
@@ -22,13 +23,39 @@ def _applicable(
     data: dict[str, str],
     inspection: dict[str, Any] | None,
 ) -> int:
-    proposals = first_round(goal, SearchContext.of_job(kind, target, data))
+    proposals = first_round(goal, SearchContext.of_job(kind, target, data, inspection))
     return len(applicable(proposals, kind, target, inspection))
 
 
-def has_candidates(goal: Goal, kind: ModelKind, target: Target, data: dict[str, str]) -> bool:
+def has_candidates(
+    goal: Goal,
+    kind: ModelKind,
+    target: Target,
+    data: dict[str, str],
+    inspection: dict[str, Any] | None = None,
+) -> bool:
     """Whether the search's first round has something to try on this target."""
-    return bool(_applicable(goal, kind, target, data, None))
+    return bool(_applicable(goal, kind, target, data, inspection))
+
+
+def _check_llm_budget(goal: Goal, *, causal_lm: bool, target: Target) -> None:
+    name, _ = goal.budget
+    if causal_lm and name != "max_perplexity_increase":
+        raise errors.InvalidRecipe(
+            f"a goal over a causal LM is judged on perplexity: give max_perplexity_increase "
+            f"(e.g. 0.05 for 5%) instead of {name}"
+        )
+    if not causal_lm and name == "max_perplexity_increase":
+        raise errors.InvalidRecipe(
+            "max_perplexity_increase applies to causal LMs (a config.json with a *ForCausalLM "
+            "architecture); for this model give max_accuracy_drop, min_cosine, "
+            "min_top1_agreement or max_kl_divergence"
+        )
+    if causal_lm and target.runtime not in LLM_RUNTIMES:
+        raise errors.InvalidRecipe(
+            "a goal over a causal LM searches the formats LLM runtimes serve: set "
+            "target.runtime to 'vllm', 'onnxruntime-genai' or 'llama.cpp'"
+        )
 
 
 def check(
@@ -39,13 +66,8 @@ def check(
     *,
     inspection: dict[str, Any] | None,
 ) -> None:
-    if (inspection or {}).get("kind") == "causal_lm":
-        raise errors.InvalidRecipe(
-            "goal searches over causal LMs are not built yet: submit a recipe with one "
-            "quantization step (int4_weight_only, method auto) on target.runtime "
-            "'onnxruntime-genai', 'vllm' or 'llama.cpp'; its report gives perplexity and greedy "
-            "agreement"
-        )
+    causal_lm = (inspection or {}).get("kind") == "causal_lm"
+    _check_llm_budget(goal, causal_lm=causal_lm, target=target)
     if not _applicable(goal, kind, target, data, inspection):
         allowed = ", ".join(goal.techniques) if goal.techniques else "every technique"
         raise errors.InvalidRecipe(

@@ -44,6 +44,7 @@ BUDGET_FIGURES: dict[str, tuple[str, bool]] = {
     "min_cosine": ("minimum cosine", False),
     "min_top1_agreement": ("top-1 agreement", False),
     "max_kl_divergence": ("KL divergence", True),
+    "max_perplexity_increase": ("perplexity increase", True),
 }
 MISSED = "#9e9e9e"
 # Font and path caches are shared between figures; one render at a time keeps them consistent.

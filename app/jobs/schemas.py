@@ -89,10 +89,17 @@ class JobCreate(BaseModel):
     def _recipe_or_goal(self) -> JobCreate:
         if (self.recipe is None) == (self.goal is None):
             raise ValueError("give either a recipe or a goal, not both and not neither")
-        if self.goal is not None and self.data.eval is None:
+        # A causal LM's perplexity has a default held-out text; the other budgets need data.
+        if (
+            self.goal is not None
+            and self.data.eval is None
+            and self.goal.max_perplexity_increase is None
+        ):
             raise ValueError(
                 "a goal's budget is checked on data.eval: name an eval dataset (labelled for "
-                "max_accuracy_drop; for the other budgets model inputs are enough)"
+                "max_accuracy_drop; for the other budgets model inputs are enough). Only a "
+                "causal LM's max_perplexity_increase may leave it out (a default held-out text "
+                "judges it)"
             )
         return self
 

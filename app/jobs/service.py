@@ -192,7 +192,9 @@ def _plan_goal(
 ) -> tuple[Target, int | None]:
     """A goal job's device and time limit (by default long enough for the search's last round)."""
     target = devices.resolve_device(
-        session, request.target, runs_on=lambda t: goals.has_candidates(goal, kind, t, data)
+        session,
+        request.target,
+        runs_on=lambda t: goals.has_candidates(goal, kind, t, data, model.inspection),
     )
     goals.check(goal, kind, target, data, inspection=model.inspection)
     if target.device == "gpu":

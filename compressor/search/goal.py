@@ -17,12 +17,19 @@ SearchTechnique = Literal[
     "weight_sharing",
 ]
 # The budget keys, each a figure of the report's fidelity on data.eval.
-BUDGETS = ("max_accuracy_drop", "min_cosine", "min_top1_agreement", "max_kl_divergence")
+BUDGETS = (
+    "max_accuracy_drop",
+    "min_cosine",
+    "min_top1_agreement",
+    "max_kl_divergence",
+    "max_perplexity_increase",
+)
 
 
 class Goal(BaseModel):
     """Exactly one budget. It is checked on ``data.eval``: accuracy needs labels there, the
-    label-free budgets (cosine, top-1 agreement, KL) compare with the original's outputs."""
+    label-free budgets (cosine, top-1 agreement, KL) compare with the original's outputs, and
+    a causal LM's perplexity reads its text (or the default held-out text)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -40,6 +47,12 @@ class Goal(BaseModel):
     )
     max_kl_divergence: float | None = Field(
         None, ge=0.0, description="mean KL divergence from the original's softmax on data.eval"
+    )
+    max_perplexity_increase: float | None = Field(
+        None,
+        ge=0.0,
+        description="causal LMs: perplexity's relative increase (0.05 = 5%) on data.eval's "
+        "text, or on the default held-out English text when no data.eval is given",
     )
     techniques: list[SearchTechnique] | None = Field(
         None,

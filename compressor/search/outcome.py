@@ -14,12 +14,15 @@ _BUDGET_WORDS = {
     "min_cosine": "minimum cosine >= {:g}",
     "min_top1_agreement": "top-1 agreement >= {:g}",
     "max_kl_divergence": "KL divergence <= {:g}",
+    "max_perplexity_increase": "perplexity increase <= {:g}",
 }
 
 
 def budget_words(goal: Goal) -> str:
     name, limit = goal.budget
     words = _BUDGET_WORDS[name].format(limit) + " on data.eval"
+    if name == "max_perplexity_increase":
+        words += " (or the default held-out text)"
     if name == "max_accuracy_drop":
         words += ", plus one standard error of the paired difference"
     return words
@@ -37,6 +40,9 @@ def figures(goal: Goal, report: dict[str, Any]) -> dict[str, Any]:
         "min_cosine": fidelity.get("cosine_min"),
         "min_top1_agreement": fidelity.get("top1_agreement"),
         "max_kl_divergence": fidelity.get("kl_divergence"),
+        "max_perplexity_increase": ((report.get("llm") or {}).get("perplexity") or {}).get(
+            "relative_increase"
+        ),
     }[name]
     # A hair of float noise must not turn "no accuracy lost" into a miss.
     meets = value is not None and (

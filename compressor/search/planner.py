@@ -25,6 +25,7 @@ from typing import Any
 from compressor.errors import InvalidRecipeError
 from compressor.recipe import Recipe, check_recipe_for_kind
 from compressor.search.goal import Goal
+from compressor.search.llm_settings import llm_settings
 from compressor.target import Target
 from compressor.techniques import (
     DistillationConfig,
@@ -60,16 +61,24 @@ class SearchContext:
     device: str
     has_train: bool
     has_calibration: bool
+    causal_lm: bool = False
 
     @classmethod
-    def of_job(cls, kind: str, target: Target, data: Mapping[str, str]) -> SearchContext:
-        """From the job's model kind, resolved target and dataset roles."""
+    def of_job(
+        cls,
+        kind: str,
+        target: Target,
+        data: Mapping[str, str],
+        inspection: Mapping[str, Any] | None = None,
+    ) -> SearchContext:
+        """From the job's model kind, resolved target, dataset roles and inspection."""
         return cls(
             kind=kind,
             runtime=target.runtime,
             device=target.device,
             has_train="train" in data,
             has_calibration="calibration" in data,
+            causal_lm=(inspection or {}).get("kind") == "causal_lm",
         )
 
 
@@ -203,7 +212,12 @@ def _reshaped(ctx: SearchContext, goal: Goal) -> list[Proposal]:
 
 def first_round(goal: Goal, ctx: SearchContext) -> list[Proposal]:
     """Round 1: quantization alone, and the knob's bracket (and, for latency, the routes that
-    have no knob here)."""
+    have no knob here). A causal LM's settings are few: all of them in this one round."""
+    if ctx.causal_lm:
+        return [
+            Proposal(Recipe(steps=[step]), purpose)
+            for step, purpose in llm_settings(ctx.runtime, goal)
+        ]
     proposals = _quantized_only(ctx, goal)
     if goal.objective == "size":
         knobbed = [_pruned(ctx, goal, d) for d in FIRST_DENSITIES]
@@ -229,6 +243,8 @@ def _bracket(outcomes: Sequence[Outcome], knob: str) -> tuple[float | None, floa
 
 def next_round(goal: Goal, ctx: SearchContext, outcomes: Sequence[Outcome]) -> list[Proposal]:
     """The next values of each knob, or nothing once every bracket has closed."""
+    if ctx.causal_lm:
+        return []
     if goal.objective == "size":
         return _next_on_knob(goal, ctx, outcomes, "density") or _next_shared(goal, ctx, outcomes)
     return _next_on_knob(goal, ctx, outcomes, "amount") + _next_fallback(goal, ctx, outcomes)

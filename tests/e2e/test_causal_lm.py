@@ -205,3 +205,52 @@ def test_genai_int4_folder_generates_in_onnxruntime_genai(
     assert llm["generation"]["agreed_tokens"] == agreed
     assert llm["decode"]["runtime"] == "onnxruntime-genai"
     assert llm["decode"]["tokens_per_s_compressed"] > 0
+
+
+def test_a_perplexity_goal_picks_the_smallest_setting_within_budget(
+    stack: Stack, tiny_llama: Path, tmp_path: Path
+) -> None:
+    """A size goal with max_perplexity_increase and no data.eval (the default held-out text):
+    one candidate per setting vLLM serves, each child's own report read back, the smallest
+    within budget chosen, and its artifact loads."""
+    from transformers import AutoModelForCausalLM
+
+    with stack.client() as client:
+        model = upload_ready(client, _zip_dir(tiny_llama), "tiny-llama.zip")
+        calibration = upload_dataset_ready(client, _jsonl(CALIBRATION), "calibration.jsonl")
+        goal = {"objective": "size", "max_perplexity_increase": 0.5}
+        body = {
+            "model_id": model["id"],
+            "goal": goal,
+            "target": {"runtime": "vllm"},
+            "data": {"calibration": calibration["id"]},
+        }
+        for wrong, words in (
+            ({"goal": {"objective": "size", "min_cosine": 0.99}}, "max_perplexity_increase"),
+            ({"target": {"runtime": "onnxruntime"}}, "llama.cpp"),
+        ):
+            refused = client.post("/v1/jobs", json={**body, **wrong})
+            assert refused.status_code == 422 and words in refused.json()["detail"], refused.text
+        submitted = client.post("/v1/jobs", json=body)
+        assert submitted.status_code == 202, submitted.text
+        job = wait_for_job(client, submitted.json()["id"], stack=stack)
+        assert job["status"] == "succeeded", f"{job}\n{stack.logs()}"
+        report = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]
+        search = report["search"]
+        own = {
+            c["job_id"]: client.get(f"/v1/jobs/{c['job_id']}/report").json()["report"]
+            for c in search["candidates"]
+        }
+        archive = client.get(f"/v1/jobs/{job['id']}/artifact").content
+    candidates = search["candidates"]
+    assert len(candidates) == 3 and search["rounds"] == 1, candidates
+    for c in candidates:
+        assert c["budget_value"] == own[c["job_id"]]["llm"]["perplexity"]["relative_increase"]
+        assert c["meets_budget"] == (c["budget_value"] <= 0.5)
+        assert own[c["job_id"]]["llm"]["perplexity"]["text"].startswith("modelpress's default")
+    meeting = [c for c in candidates if c["meets_budget"]]
+    assert meeting, candidates
+    assert search["chosen_job_id"] == min(meeting, key=lambda c: c["bytes"])["job_id"]
+    assert "perplexity increase <= 0.5" in search["budget"]
+    folder = unpack_artifact(archive, tmp_path / "artifact")
+    AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)

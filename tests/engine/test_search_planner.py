@@ -204,3 +204,43 @@ def test_structured_walk_stops_stepping_back_below_a_useful_amount() -> None:
         values += list(proposals)
         walked += [Outcome(p, False) for p in proposals.values()]
     assert values == [0.125, 0.0625], values
+
+
+LLM_GOAL = Goal(objective="size", max_perplexity_increase=0.05)
+LLAMA_INSPECTION = {
+    "kind": "causal_lm",
+    "causal_lm": {"architecture": "LlamaForCausalLM", "weight_bytes": 1000},
+}
+
+
+@pytest.mark.parametrize("runtime", ["vllm", "onnxruntime-genai", "llama.cpp"])
+def test_a_causal_lm_goal_tries_what_its_runtime_serves_in_one_round(runtime: str) -> None:
+    from compressor.recipe import check_recipe_for_kind
+    from compressor.target import Target
+
+    ctx = SearchContext(
+        kind="hf", runtime=runtime, device="cpu", has_train=False, has_calibration=True,
+        causal_lm=True,
+    )  # fmt: skip
+    proposals = first_round(LLM_GOAL, ctx)
+    assert len(proposals) == 3 and len({p.purpose for p in proposals}) == 3
+    target = Target(runtime=runtime)  # type: ignore[arg-type]
+    for p in proposals:
+        (step,) = p.recipe.steps
+        assert step.technique == "quantization" and step.method == "auto"  # type: ignore[union-attr]
+        check_recipe_for_kind(p.recipe, "hf", target, inspection=LLAMA_INSPECTION)
+    outcomes = [Outcome(p, True) for p in proposals]
+    assert next_round(LLM_GOAL, ctx, outcomes) == []
+    assert first_round(Goal(**{**LLM_GOAL.model_dump(), "techniques": ["pruning"]}), ctx) == []
+
+
+def test_the_perplexity_budget_reads_the_llm_report() -> None:
+    report = {
+        "artifact": {"bytes": 100},
+        "compressed": {"latency_p50_ms": 12.5},
+        "llm": {"perplexity": {"relative_increase": 0.031}},
+    }
+    got = figures(LLM_GOAL, report)
+    assert got["budget_value"] == 0.031 and got["meets_budget"] and got["latency_p50_ms"] == 12.5
+    worse = {**report, "llm": {"perplexity": {"relative_increase": 0.07}}}
+    assert not figures(LLM_GOAL, worse)["meets_budget"]

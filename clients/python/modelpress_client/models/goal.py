@@ -15,12 +15,15 @@ T = TypeVar("T", bound="Goal")
 @_attrs_define
 class Goal:
     """Exactly one budget. It is checked on ``data.eval``: accuracy needs labels there, the
-    label-free budgets (cosine, top-1 agreement, KL) compare with the original's outputs.
+    label-free budgets (cosine, top-1 agreement, KL) compare with the original's outputs, and
+    a causal LM's perplexity reads its text (or the default held-out text).
 
         Attributes:
             objective (GoalObjective): 'size': the smallest download; 'latency': the fastest p50 on the target
             max_accuracy_drop (float | None | Unset): accuracy lost on data.eval, as a fraction (0.005)
             max_kl_divergence (float | None | Unset): mean KL divergence from the original's softmax on data.eval
+            max_perplexity_increase (float | None | Unset): causal LMs: perplexity's relative increase (0.05 = 5%) on
+                data.eval's text, or on the default held-out English text when no data.eval is given
             min_cosine (float | None | Unset): lowest output cosine to the original on data.eval
             min_top1_agreement (float | None | Unset): share of data.eval rows with the original's top-1
             techniques (list[GoalTechniquesType0Item] | None | Unset): the techniques candidates may use (default: every one
@@ -32,6 +35,7 @@ class Goal:
     objective: GoalObjective
     max_accuracy_drop: float | None | Unset = UNSET
     max_kl_divergence: float | None | Unset = UNSET
+    max_perplexity_increase: float | None | Unset = UNSET
     min_cosine: float | None | Unset = UNSET
     min_top1_agreement: float | None | Unset = UNSET
     techniques: list[GoalTechniquesType0Item] | None | Unset = UNSET
@@ -51,6 +55,12 @@ class Goal:
             max_kl_divergence = UNSET
         else:
             max_kl_divergence = self.max_kl_divergence
+
+        max_perplexity_increase: float | None | Unset
+        if isinstance(self.max_perplexity_increase, Unset):
+            max_perplexity_increase = UNSET
+        else:
+            max_perplexity_increase = self.max_perplexity_increase
 
         min_cosine: float | None | Unset
         if isinstance(self.min_cosine, Unset):
@@ -89,6 +99,8 @@ class Goal:
             field_dict["max_accuracy_drop"] = max_accuracy_drop
         if max_kl_divergence is not UNSET:
             field_dict["max_kl_divergence"] = max_kl_divergence
+        if max_perplexity_increase is not UNSET:
+            field_dict["max_perplexity_increase"] = max_perplexity_increase
         if min_cosine is not UNSET:
             field_dict["min_cosine"] = min_cosine
         if min_top1_agreement is not UNSET:
@@ -122,6 +134,15 @@ class Goal:
             return cast(float | None | Unset, data)
 
         max_kl_divergence = _parse_max_kl_divergence(d.pop("max_kl_divergence", UNSET))
+
+        def _parse_max_perplexity_increase(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        max_perplexity_increase = _parse_max_perplexity_increase(d.pop("max_perplexity_increase", UNSET))
 
         def _parse_min_cosine(data: object) -> float | None | Unset:
             if data is None:
@@ -169,6 +190,7 @@ class Goal:
             objective=objective,
             max_accuracy_drop=max_accuracy_drop,
             max_kl_divergence=max_kl_divergence,
+            max_perplexity_increase=max_perplexity_increase,
             min_cosine=min_cosine,
             min_top1_agreement=min_top1_agreement,
             techniques=techniques,

@@ -25,7 +25,8 @@ class SearchReport:
         candidates (list[CandidateResult]):
         chosen_job_id (None | str):
         goal (Goal): Exactly one budget. It is checked on ``data.eval``: accuracy needs labels there, the
-            label-free budgets (cosine, top-1 agreement, KL) compare with the original's outputs.
+            label-free budgets (cosine, top-1 agreement, KL) compare with the original's outputs, and
+            a causal LM's perplexity reads its text (or the default held-out text).
         method (str): how the search went about it, in words
         rounds (int):
         stopped_by (SearchReportStoppedBy):

@@ -20,6 +20,7 @@ import torch
 
 from compressor.llm.ct_sink import CompressedTensorsSink, DequantizedSink
 from compressor.llm.gguf_sink import GGUF_FILE, GgufJudgeSink, GgufSink
+from compressor.llm.heap import trim
 from compressor.llm.layerwise import WalkSummary, quantize_causal_lm
 from compressor.llm.measure import perplexity
 from compressor.llm.quantized import QuantizedWeight, WeightSink
@@ -114,6 +115,7 @@ def run_candidate(
     model = load_causal_lm(compressed)
     held = perplexity(model, held_out, window=held_out.shape[-1])
     del model
+    trim()  # else the judged model's 1x weights stay in the job's memory (compressor/llm/heap.py)
     figures = CandidateFigures(
         method=method,
         held_out_perplexity=round(held.ppl, 4),

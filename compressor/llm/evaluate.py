@@ -3,6 +3,7 @@ continuations, next-token fidelity, decode speed in the target runtime."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from compressor.llm.heap import trim
 from compressor.llm.measure import (
+    DecodeSpeed,
     PerplexityResult,
     agreement,
     alternate,
@@ -90,12 +93,24 @@ def generation_figures(reference: list[list[int]], candidate: list[list[int]]) -
     )
 
 
-def decode_in_torch(original: Any, compressed: Any, tokenizer: Any, prompt: str) -> DecodeFigures:
-    """Both models generate in transformers, alternately (timings drift on a shared machine)."""
-    timed = alternate(
-        lambda: decode_speed_torch(original, tokenizer, prompt, new_tokens=DECODE_TOKENS),
-        lambda: decode_speed_torch(compressed, tokenizer, prompt, new_tokens=DECODE_TOKENS),
-    )
+def decode_in_torch(
+    load_original: Callable[[], Any],
+    load_compressed: Callable[[], Any],
+    tokenizer: Any,
+    prompt: str,
+) -> DecodeFigures:
+    """Both models generate in transformers, alternately (timings drift on a shared machine),
+    each loaded for its turn and freed after it, so the job never holds two models."""
+
+    def timed_once(load: Callable[[], Any]) -> DecodeSpeed:
+        model = load()
+        try:
+            return decode_speed_torch(model, tokenizer, prompt, new_tokens=DECODE_TOKENS)
+        finally:
+            del model
+            trim()
+
+    timed = alternate(lambda: timed_once(load_original), lambda: timed_once(load_compressed))
     return _decode_figures(
         "transformers",
         timed.a,

@@ -24,6 +24,7 @@ import torch
 
 from compressor.errors import UnsupportedModelError
 from compressor.llm.awq import ScaleChoice, scale_layer
+from compressor.llm.heap import trim
 from compressor.llm.linears import linear_weight, quantizable, set_weight
 from compressor.llm.quantized import QuantizedWeight, WeightSink
 from compressor.llm.rounding import default_group_size, gptq, output_error, rtn
@@ -51,25 +52,42 @@ class WalkSummary:
 
 
 class _Weights:
-    """Tensors by name from the upload's safetensors (one file or shards), read on demand."""
+    """Tensors by name from the upload's safetensors (one file or shards), read on demand.
+
+    The files are memory-mapped, and every page a read touches stays mapped, and counted in
+    the job's memory, for as long as the file is open: ``release`` closes them after each layer
+    (SmolLM2-135M: the walk grew by each layer's 14 MB until it held the whole upload)."""
 
     def __init__(self, folder: Path) -> None:
-        from safetensors import safe_open
-
         index = folder / "model.safetensors.index.json"
         files = (
             sorted(set(json.loads(index.read_text())["weight_map"].values()))
             if index.exists()
             else [p.name for p in sorted(folder.glob("*.safetensors"))]
         )
-        self._handles = [safe_open(str(folder / f), framework="pt") for f in files]
-        self._where = {k: h for h in self._handles for k in h.keys()}  # noqa: SIM118
+        self._paths = [folder / f for f in files]
+        self._handles: dict[Path, Any] = {}
+        self._where: dict[str, Path] = {}
+        for path in self._paths:
+            self._where.update(dict.fromkeys(self._handle(path).keys(), path))
+        self.release()
+
+    def _handle(self, path: Path) -> Any:
+        from safetensors import safe_open
+
+        if path not in self._handles:
+            self._handles[path] = safe_open(str(path), framework="pt")
+        return self._handles[path]
 
     def names(self) -> list[str]:
         return list(self._where)
 
     def get(self, name: str) -> torch.Tensor:
-        return self._where[name].get_tensor(name)
+        return self._handle(self._where[name]).get_tensor(name)
+
+    def release(self) -> None:
+        self._handles.clear()
+        trim()
 
 
 class _Caught(Exception):
@@ -175,6 +193,7 @@ def quantize_causal_lm(
             symmetric=symmetric, damp=damp,
         )  # fmt: skip
         del layer
+        weights.release()
         if progress is not None:
             progress((index + 1) / n_layers)
     head = None

@@ -7,7 +7,6 @@ time (both at once only to time them alternately in transformers)."""
 
 from __future__ import annotations
 
-import gc
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from compressor.llm import awq
 from compressor.llm import evaluate as ev
 from compressor.llm.candidates import Candidate, best, load_causal_lm, run_candidate
 from compressor.llm.gguf_sink import BLOCK as GGUF_BLOCK
+from compressor.llm.heap import trim
 from compressor.llm.layerwise import HEAD_GROUP
 from compressor.llm.report import LLMReport, MemoryFigures
 from compressor.llm.rules import memory_bound
@@ -265,6 +265,8 @@ def _measure(
         original, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
     )
     peak_original = process_tree_pss()
+    del original  # one model in memory at a time: the job's memory bound is 1.5x the weights
+    trim()
     progress("measuring compressed", 0.8)
     if runtime in ("vllm", "llama.cpp"):  # llama.cpp: the float model its GGUF dequantizes to
         compressed = load_causal_lm(chosen.folder)
@@ -272,14 +274,16 @@ def _measure(
             compressed, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
         )
         peak_compressed = process_tree_pss()
+        del compressed
+        trim()
         progress("timing decode", 0.88)
-        decode = ev.decode_in_torch(original, compressed, tokenizer, prompts[0])
+        decode = ev.decode_in_torch(
+            lambda: load_causal_lm(source_dir), lambda: load_causal_lm(chosen.folder),
+            tokenizer, prompts[0],
+        )  # fmt: skip
         if runtime == "llama.cpp":
             decode = decode.model_copy(update={"note": LLAMA_CPP_DECODE_NOTE})
-        del original, compressed
     else:
-        del original  # one model in memory at a time
-        gc.collect()
         after = ev.evaluate_genai(
             artifact_dir, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
         )

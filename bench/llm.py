@@ -147,6 +147,9 @@ def _ours_row(
         "bytes": mb(report["compressed"]["model_bytes"]),
         "decode tokens/s": f"{tps:.1f}" if tps is not None else "n/a (CPU: transformers)",
         "method": f"{llm['method']} g{'/'.join(str(g) for g in llm['group_sizes'])}",
+        "methods tried (held-out perplexity of the calibration text)": ", ".join(
+            f"{c['method']} {c['held_out_perplexity']:.3f}" for c in llm["candidates"]
+        ),
         "greedy agreed": f"{llm['generation']['agreed_mean']:.1f}/{llm['generation']['new_tokens']}",
         "job peak memory": mb(llm["memory"]["peak_bytes"]),
         "memory bound": mb(llm["memory"]["bound_bytes"]),

@@ -41,6 +41,7 @@ from workers.job_run import (
     reading,
 )
 from workers.patience import patiently
+from workers.priority import lower_priority
 from workers.search import run_search
 from workers.spare import name_this_process, process_name
 from workers.unpacking import fetch_model
@@ -128,7 +129,14 @@ def warm() -> None:
     """What a job spends its first seconds on, done before it arrives (issue 24): the engine's
     imports (this module's, transformers) and the exporter's first export, whose tracing
     machinery costs seconds once per process. A job that arrives meanwhile stops the rest:
-    warming for it would only delay it."""
+    warming for it would only delay it. The warming is speculative, so it runs at a lower CPU
+    priority where the process may raise it back afterwards: about 12 s of CPU, which on a
+    small machine took from the jobs running beside it (a goal's candidates)."""
+    with lower_priority():
+        _warm()
+
+
+def _warm() -> None:
     import torch
 
     torch.set_num_threads(get_settings().worker.worker_threads)

@@ -3,7 +3,7 @@ LLM users read (compressor/pipeline.py hands causal LMs on vllm / onnxruntime-ge
 here).
 
 Memory follows the largest decoder layer while quantizing; the measuring loads one model at a
-time (both at once only to time them alternately in transformers)."""
+time, decode timing included (each model loaded for its turn)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from compressor.llm.linears import linear_weight, set_weight
-from compressor.llm.report import AwqFigures
+from compressor.llm.report import ScalingFigures
 from compressor.llm.rounding import rtn
 
 ALPHAS = tuple(i / 10 for i in range(11))
@@ -58,7 +58,13 @@ def pairs_of(layer: torch.nn.Module) -> list[ScalePair]:
     return [p for p in PAIRS if p.source in modules and all(n in modules for n in p.linears)]
 
 
-def _scaled(s: torch.Tensor) -> torch.Tensor:
+# A pair's search: (pair, its linears' weights (out, in)) -> (s, alpha, error over unscaled).
+Search = Callable[[ScalePair, list[torch.Tensor]], tuple[torch.Tensor, float, float]]
+
+
+def normalized(s: torch.Tensor) -> torch.Tensor:
+    """The same scaling centred on 1 (geometric mean of its extremes), so neither the divided
+    op nor the multiplied columns drift far from their float range."""
     return s / (s.max() * s.min()).sqrt()
 
 
@@ -69,7 +75,7 @@ def search_scale(
     magnitude = (hessian.diagonal() / 2).clamp(min=0).sqrt().clamp(min=1e-6)
     errors: list[tuple[float, float, torch.Tensor]] = []
     for alpha in ALPHAS:
-        s = _scaled(magnitude**alpha)
+        s = normalized(magnitude**alpha)
         total = 0.0
         for w in weights:
             q = rtn(w * s, bits=bits, group_size=group, symmetric=symmetric).dequantize() / s
@@ -90,28 +96,38 @@ def _divide_outputs(source: torch.nn.Module, s: torch.Tensor) -> None:
         bias.data = bias.data / s
 
 
+def awq_search(
+    hessians: dict[str, torch.Tensor],
+    *,
+    bits: int,
+    group_of: Callable[[int], int],
+    symmetric: bool,
+) -> Search:
+    def search(pair: ScalePair, weights: list[torch.Tensor]) -> tuple[torch.Tensor, float, float]:
+        group = group_of(weights[0].shape[1])
+        hessian = hessians[pair.linears[0]]
+        return search_scale(weights, hessian, bits=bits, group=group, symmetric=symmetric)
+
+    return search
+
+
 def scale_layer(
     layer: torch.nn.Module,
     hessians: dict[str, torch.Tensor],
     output: Callable[[], torch.Tensor],
     *,
-    bits: int,
-    group_of: Callable[[int], int],
-    symmetric: bool,
+    search: Search,
 ) -> list[ScaleChoice]:
-    """Scale every pair of ``layer`` in place and carry its linears' Hessians into the scaled
-    space (H / s s^T, which keeps each linear's output error the same). ``output`` runs the
-    layer on a calibration row."""
+    """Scale every pair of ``layer`` in place by what ``search`` picks (AWQ's, or SmoothQuant's
+    in compressor/llm/smoothquant.py) and carry its linears' Hessians into the scaled space
+    (H / s s^T, which keeps each linear's output error the same). ``output`` runs the layer on a
+    calibration row."""
     modules = dict(layer.named_modules())
     reference = output()
     chosen = []
     for pair in pairs_of(layer):
-        hessian = hessians[pair.linears[0]]
         weights = [linear_weight(modules[n]).float() for n in pair.linears]
-        group = group_of(weights[0].shape[1])
-        s, alpha, ratio = search_scale(
-            weights, hessian, bits=bits, group=group, symmetric=symmetric
-        )
+        s, alpha, ratio = search(pair, weights)
         if alpha == 0.0:
             chosen.append(ScaleChoice(pair, 0.0, 1.0))
             continue
@@ -126,14 +142,15 @@ def scale_layer(
             chosen.append(ScaleChoice(pair, alpha, 1.0, undone=True))
             continue
         for name in pair.linears:
-            hessians[name] = hessians[name] / (s[:, None] * s[None, :])
+            if name in hessians:
+                hessians[name] = hessians[name] / (s[:, None] * s[None, :])
         chosen.append(ScaleChoice(pair, alpha, ratio))
     return chosen
 
 
-def figures(scales: dict[str, list[ScaleChoice]]) -> AwqFigures:
+def figures(scales: dict[str, list[ScaleChoice]]) -> ScalingFigures:
     choices = [c for layer in scales.values() for c in layer]
-    return AwqFigures(
+    return ScalingFigures(
         pairs=len(choices),
         scaled=sum(1 for c in choices if c.alpha > 0 and not c.undone),
         undone=sum(1 for c in choices if c.undone),
@@ -145,7 +162,10 @@ def figures(scales: dict[str, list[ScaleChoice]]) -> AwqFigures:
 
 
 __all__ = [
+    "awq_search",
     "figures",
+    "normalized",
+    "Search",
     "ALPHAS",
     "ScaleChoice",
     "ScalePair",

@@ -79,6 +79,7 @@ def run_candidate(
     progress: Callable[[float], None],
     head_bits: int | None = None,
     with_gguf: bool = False,
+    w8a8_smoothing: float | None = None,
 ) -> Candidate:
     from compressor.llm.gptq_checkpoint_sink import GptqCheckpointSink
 
@@ -97,7 +98,9 @@ def run_candidate(
         )
     elif checkpoint is None:
         compressed = folder / "compressed-tensors"
-        sink = CompressedTensorsSink(compressed)
+        # W8A8 is judged as transformers loads it: its compressed-tensors forward rounds each
+        # token's activations to int8, as vLLM's int8 GEMM does
+        sink = CompressedTensorsSink(compressed, dynamic_activations=w8a8_smoothing is not None)
     else:  # judged on its dequantized weights; the GenAI folder is built for the winner only
         compressed = folder / "dequantized"
         sink = _Tee(DequantizedSink(compressed), GptqCheckpointSink(checkpoint))
@@ -111,6 +114,7 @@ def run_candidate(
         symmetric=symmetric,
         progress=progress,
         head_bits=head_bits,
+        w8a8_smoothing=w8a8_smoothing,
     )
     model = load_causal_lm(compressed)
     held = perplexity(model, held_out, window=held_out.shape[-1])

@@ -20,8 +20,15 @@ SHARD_BYTES = 1 << 30
 
 
 class CompressedTensorsSink:
-    def __init__(self, out_dir: Path, *, shard_bytes: int = SHARD_BYTES) -> None:
+    """``dynamic_activations``: W8A8, the ``int-quantized`` format: int8 weights per output
+    channel, and each token's activations quantized to int8 at run time (vLLM's int8 GEMM; the
+    compressed-tensors forward wrapper simulates it in transformers)."""
+
+    def __init__(
+        self, out_dir: Path, *, shard_bytes: int = SHARD_BYTES, dynamic_activations: bool = False
+    ) -> None:
         self.out_dir = out_dir
+        self.dynamic_activations = dynamic_activations
         self._shards = ShardWriter(out_dir, shard_bytes=shard_bytes)
         self._schemes: dict[tuple[int, int, bool], list[str]] = {}
         self._float_dtype: torch.dtype | None = None
@@ -39,15 +46,21 @@ class CompressedTensorsSink:
 
         offset = 2 ** (weight.bits - 1)
         signed = (weight.codes.to(torch.int32) - offset).to(torch.int8)
-        self._put(f"{name}.weight_packed", pack_to_int32(signed, weight.bits))
+        if self.dynamic_activations:
+            if weight.bits != 8 or not weight.symmetric or weight.scales.shape[1] != 1:
+                raise ValueError("W8A8 weights are int8, symmetric, one scale per channel")
+            self._put(f"{name}.weight", signed)
+        else:
+            self._put(f"{name}.weight_packed", pack_to_int32(signed, weight.bits))
+            self._put(f"{name}.weight_shape", torch.tensor(list(weight.codes.shape)))
         self._put(f"{name}.weight_scale", self._float(weight.scales))
-        self._put(f"{name}.weight_shape", torch.tensor(list(weight.codes.shape)))
         if weight.zero_points is not None:
             zero = (weight.zero_points.to(torch.int32) - offset).to(torch.int8)
             self._put(f"{name}.weight_zero_point", pack_to_int32(zero, weight.bits, packed_dim=0))
         if bias is not None:
             self._put(f"{name}.bias", self._float(bias))
-        key = (weight.bits, weight.group_size, weight.symmetric)
+        # W8A8: one scale per output channel, whatever the width
+        key = (weight.bits, 0 if self.dynamic_activations else weight.group_size, weight.symmetric)
         self._schemes.setdefault(key, []).append(name)
 
     def add_float(self, name: str, tensor: torch.Tensor) -> None:
@@ -72,6 +85,9 @@ class CompressedTensorsSink:
         )
 
         single = len(self._schemes) == 1
+        per_token = QuantizationArgs(
+            num_bits=8, type="int", symmetric=True, dynamic=True, strategy="token"
+        )
         groups = {
             f"group_{i}": QuantizationScheme(
                 targets=["Linear"] if single else [f"re:^{n.replace('.', '[.]')}$" for n in names],
@@ -79,9 +95,13 @@ class CompressedTensorsSink:
                     num_bits=bits,
                     type="int",
                     symmetric=symmetric,
-                    strategy="group",
-                    group_size=group_size,
+                    **(
+                        {"strategy": "channel"}
+                        if self.dynamic_activations
+                        else {"strategy": "group", "group_size": group_size}
+                    ),
                 ),
+                input_activations=per_token if self.dynamic_activations else None,
             )
             for i, ((bits, group_size, symmetric), names) in enumerate(
                 sorted(self._schemes.items())
@@ -89,7 +109,7 @@ class CompressedTensorsSink:
         }
         config = QuantizationConfig(
             config_groups=groups,
-            format="pack-quantized",
+            format="int-quantized" if self.dynamic_activations else "pack-quantized",
             quantization_status="compressed",
             ignore=["lm_head"],
         )

@@ -23,11 +23,12 @@ from typing import Any, Literal
 import torch
 
 from compressor.errors import UnsupportedModelError
-from compressor.llm.awq import ScaleChoice, scale_layer
+from compressor.llm.awq import ScaleChoice, awq_search, scale_layer
 from compressor.llm.heap import trim
 from compressor.llm.linears import linear_weight, quantizable, set_weight
 from compressor.llm.quantized import QuantizedWeight, WeightSink
 from compressor.llm.rounding import default_group_size, gptq, output_error, rtn
+from compressor.llm.smoothquant import InputStats, quantize_tokens
 
 HEAD_GROUP = 16  # the LM head's groups at 4 bits (see _quantize_head)
 
@@ -48,7 +49,8 @@ class WalkSummary:
     records: list[ModuleRecord] = field(default_factory=list)
     seconds: float = 0.0
     peak_rss_bytes: int = 0
-    scales: dict[str, list[ScaleChoice]] = field(default_factory=dict)  # AWQ's, by layer
+    # AWQ's or SmoothQuant's, by layer
+    scales: dict[str, list[ScaleChoice]] = field(default_factory=dict)
 
 
 class _Weights:
@@ -169,9 +171,13 @@ def quantize_causal_lm(
     damp: float = 0.01,
     progress: Callable[[float], None] | None = None,
     head_bits: int | None = None,
+    w8a8_smoothing: float | None = None,
 ) -> WalkSummary:
     """``head_bits``: also put the LM head (a tied model's shared table) on a grid of that many
-    bits, by the same method; None leaves it to the format writer."""
+    bits, by the same method; None leaves it to the format writer.
+
+    ``w8a8_smoothing``: W8A8 (``bits`` 8): weights symmetric per output channel, activations
+    rounded per token as the runtime does, after SmoothQuant up to that alpha (0: none)."""
     started = time.monotonic()
     weights = _Weights(source_dir)
     config, model, prefix, template = _skeleton(source_dir, weights)
@@ -190,7 +196,7 @@ def quantize_causal_lm(
         hidden = _walk_layer(
             layer, hidden, calls, sink, summary,
             name=f"{prefix}.{index}", bits=bits, method=method, group_size=group_size,
-            symmetric=symmetric, damp=damp,
+            symmetric=symmetric, damp=damp, w8a8_smoothing=w8a8_smoothing,
         )  # fmt: skip
         del layer
         weights.release()
@@ -222,6 +228,7 @@ def _hessians(
     layer: torch.nn.Module,
     hidden: list[torch.Tensor],
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    stats: InputStats | None = None,
 ) -> dict[str, torch.Tensor]:
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = dict.fromkeys(modules, 0)
@@ -231,6 +238,8 @@ def _hessians(
             x = inputs[0].reshape(-1, inputs[0].shape[-1]).float()
             sums[name] = sums.get(name, 0) + x.t() @ x  # type: ignore[assignment]
             counts[name] += x.shape[0]
+            if stats is not None:
+                stats.add(name, x)
 
         return record
 
@@ -257,27 +266,40 @@ def _walk_layer(
     group_size: int | None,
     symmetric: bool,
     damp: float,
+    w8a8_smoothing: float | None = None,
 ) -> list[torch.Tensor]:
     modules = quantizable(layer)
+    w8a8 = w8a8_smoothing is not None
+    stats = InputStats(sum(h.shape[0] * h.shape[1] for h in hidden)) if w8a8 else None
     with torch.inference_mode():
-        hessians = _hessians(modules, layer, hidden, calls) if method != "rtn" else {}
+        hessians = (
+            _hessians(modules, layer, hidden, calls, stats) if method != "rtn" or w8a8 else {}
+        )
 
     def group_of(width: int) -> int:
+        if w8a8:
+            return width  # one scale per output channel: the int8 GEMM's weight grid
         chosen = group_size if group_size and width % group_size == 0 else None
         return chosen or default_group_size(width)
 
-    if method == "awq":
+    def output() -> torch.Tensor:
+        return _layer_out(layer, (hidden[0], *calls[0][0]), calls[0][1])
+
+    search = None
+    if stats is not None and w8a8_smoothing:
+        search = stats.search(max_alpha=w8a8_smoothing)
+    elif method == "awq":
+        search = awq_search(hessians, bits=bits, group_of=group_of, symmetric=symmetric)
+    if search is not None:
         with torch.inference_mode():
-            summary.scales[name] = scale_layer(
-                layer, hessians, lambda: _layer_out(layer, (hidden[0], *calls[0][0]), calls[0][1]),
-                bits=bits, group_of=group_of, symmetric=symmetric,
-            )  # fmt: skip
+            summary.scales[name] = scale_layer(layer, hessians, output, search=search)
+    del stats
     quantized_params = set()
     for mod_name, module in modules.items():
         weight = linear_weight(module)
         group = group_of(weight.shape[1])
         q, damp_used, error = _round(
-            weight, hessians.get(mod_name), bits, group, symmetric, damp, method=method
+            weight, hessians.get(mod_name), bits, group, symmetric or w8a8, damp, method=method
         )
         set_weight(module, q.dequantize())
         bias = getattr(module, "bias", None)
@@ -289,11 +311,25 @@ def _walk_layer(
     for pname, tensor in layer.state_dict().items():
         if pname not in quantized_params:
             sink.add_float(f"{name}.{pname}", tensor)
-    with torch.inference_mode():
+    with torch.inference_mode(), _tokens_rounded(modules.values(), enabled=w8a8):
+        # the next layer reads what the runtime computes: int8 activations included
         return [
             _layer_out(layer, (h, *args), kwargs)
             for h, (args, kwargs) in zip(hidden, calls, strict=True)
         ]
+
+
+@contextlib.contextmanager
+def _tokens_rounded(modules: Any, *, enabled: bool) -> Iterator[None]:
+    def hook(_module: Any, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (quantize_tokens(inputs[0]), *inputs[1:])
+
+    handles = [m.register_forward_pre_hook(hook) for m in modules] if enabled else []
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _round(

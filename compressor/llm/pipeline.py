@@ -43,6 +43,12 @@ CALIBRATION_BLOCKS = 64
 EVAL_TOKENS = 8192
 EVAL_WINDOW = 512
 AUTO_METHODS = ("rtn", "gptq", "awq")  # each a full walk, judged on held-out perplexity
+W8A8_AUTO_METHODS = ("rtn", "gptq")  # SmoothQuant's scaling takes AWQ's place
+W8A8_ACTIVATIONS = (
+    "int8 per token, symmetric, scaled at run time (compressed-tensors int-quantized; vLLM's "
+    "int8 GEMM); weights int8 per output channel. Judged through transformers, whose "
+    "compressed-tensors forward rounds the activations the same way"
+)
 MIN_CALIBRATION_TOKENS = 128
 
 # llama.cpp is not installed on the workers: its decode speed is not measured here.
@@ -167,7 +173,9 @@ def _quantize(
     workdir: Path,
     progress: Progress,
 ) -> tuple[Candidate, list[Candidate]]:
-    methods = list(AUTO_METHODS) if step.method == "auto" else [step.method]
+    w8a8 = step.scheme == "int8_dynamic"
+    auto = W8A8_AUTO_METHODS if w8a8 else AUTO_METHODS
+    methods = list(auto) if step.method == "auto" else [step.method]
     done: list[Candidate] = []
     for index, method in enumerate(methods):
         base = 0.1 + 0.5 * index / len(methods)
@@ -189,6 +197,7 @@ def _quantize(
                 with_gguf=runtime == "llama.cpp",
                 progress=walked,
                 head_bits=_head_bits(step, runtime),
+                w8a8_smoothing=step.smoothing if w8a8 else None,
             )
         )
     return best(done), done
@@ -205,6 +214,8 @@ def _head_bits(step: Any, runtime: str) -> int | None:
 def _symmetric(step: Any, runtime: str) -> bool:
     """The runtime's default: llama.cpp int4 asymmetric (Q4_1, which loses less than Q4_0),
     int8 symmetric (Q8_0: no asymmetric 8-bit type)."""
+    if step.scheme == "int8_dynamic":
+        return True  # W8A8: the int8 GEMM reads symmetric weights
     if step.symmetric is not None:
         return bool(step.symmetric)
     if runtime == "llama.cpp":
@@ -304,6 +315,8 @@ def _measure(
         generation=ev.generation_figures(before.greedy, after.greedy),
         decode=decode,
         awq=awq.figures(chosen.summary.scales) if chosen.method == "awq" else None,
+        activations=W8A8_ACTIVATIONS if step.scheme == "int8_dynamic" else None,
+        smoothing=awq.figures(chosen.summary.scales) if step.scheme == "int8_dynamic" else None,
     )
     figures = {
         "before": before,

@@ -56,8 +56,10 @@ class CandidateFigures(_Strict):
     seconds: float
 
 
-class AwqFigures(_Strict):
-    pairs: int = Field(description="Norm/linear -> linears pairs AWQ searched a scale for.")
+class ScalingFigures(_Strict):
+    """AWQ's or SmoothQuant's per-channel scalings (compressor/llm/awq.py)."""
+
+    pairs: int = Field(description="Norm/linear -> linears pairs a scale was searched for.")
     scaled: int = Field(description="Pairs scaled (alpha > 0); the rest round as they were.")
     undone: int = Field(
         description="Scalings taken back because they changed the float layer's output."
@@ -65,7 +67,7 @@ class AwqFigures(_Strict):
     median_alpha: float
     median_error_ratio: float = Field(
         description="Median over pairs of the rounded linears' output error on the "
-        "calibration text, scaled over unscaled (below 1: AWQ helped)."
+        "calibration text, scaled over unscaled (below 1: the scaling helped)."
     )
 
 
@@ -81,4 +83,10 @@ class LLMReport(_Strict):
     generation: GenerationFigures
     decode: DecodeFigures
     memory: MemoryFigures | None = None
-    awq: AwqFigures | None = Field(None, description="When the chosen method is awq.")
+    awq: ScalingFigures | None = Field(None, description="When the chosen method is awq.")
+    activations: str | None = Field(
+        None, description="W8A8 (int8_dynamic): how activations are quantized at run time."
+    )
+    smoothing: ScalingFigures | None = Field(
+        None, description="W8A8 (int8_dynamic): SmoothQuant's migration of activation outliers."
+    )

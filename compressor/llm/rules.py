@@ -17,7 +17,7 @@ VLLM_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalL
 
 # What each LLM runtime's artifact can hold (compressor/llm/pipeline.py builds them).
 SCHEMES_BY_RUNTIME = {
-    "vllm": ("int4_weight_only", "int8_weight_only"),
+    "vllm": ("int4_weight_only", "int8_weight_only", "int8_dynamic"),
     "onnxruntime-genai": ("int4_weight_only",),
     "llama.cpp": ("int4_weight_only", "int8_weight_only"),
 }
@@ -71,6 +71,8 @@ def check_llm_recipe(
             "vllm artifacts are symmetric (the compressed-tensors loader in transformers reads "
             "no packed zero points): leave 'symmetric' unset or true, or use onnxruntime-genai"
         )
+    if steps[0][1] == "int8_dynamic":
+        _check_w8a8(recipe.steps[0])
     if runtime == "onnxruntime-genai" and architecture is not None:
         from compressor.llm.genai import SUPPORTED_ARCHITECTURES
 
@@ -86,6 +88,25 @@ def check_llm_recipe(
         raise InvalidRecipeError(
             "onnxruntime-genai artifacts are built and measured for CPU here; submit with "
             "target.device 'cpu' (the folder also loads in ONNX Runtime GenAI's CUDA build)"
+        )
+
+
+def _check_w8a8(step: Any) -> None:
+    if step.method == "awq":
+        raise InvalidRecipeError(
+            "int8_dynamic on a causal LM scales activation outliers into the weights with "
+            "SmoothQuant (see 'smoothing'), which takes AWQ's place: set method 'auto', 'gptq' "
+            "or 'rtn'"
+        )
+    if step.symmetric is False:
+        raise InvalidRecipeError(
+            "int8_dynamic weights are symmetric, one scale per output channel (vLLM's int8 "
+            "GEMM): leave 'symmetric' unset or true"
+        )
+    if step.embedding_bits != 8:
+        raise InvalidRecipeError(
+            "vllm artifacts keep the embedding table and lm_head in 16-bit float: leave "
+            "embedding_bits at 8"
         )
 
 

@@ -68,13 +68,15 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_causal_lm("llama", tmp_path_factory.mktemp("lm") / "tiny-llama")
 
 
-def _run_job(stack: Stack, folder: Path, runtime: str, method: str) -> tuple[dict, bytes]:
+def _run_job(
+    stack: Stack, folder: Path, runtime: str, method: str, scheme: str = "int4_weight_only"
+) -> tuple[dict, bytes]:
     with stack.client() as client:
         model = upload_ready(client, _zip_dir(folder), "tiny-llama.zip")
         assert model["inspection"]["kind"] == "causal_lm", model["inspection"]
         calibration = upload_dataset_ready(client, _jsonl(CALIBRATION), "calibration.jsonl")
         evaluation = upload_dataset_ready(client, _jsonl([EVAL_TEXT]), "eval.jsonl")
-        step = {"technique": "quantization", "scheme": "int4_weight_only", "method": method}
+        step = {"technique": "quantization", "scheme": scheme, "method": method}
         body = {
             "model_id": model["id"],
             "recipe": {"steps": [step]},
@@ -156,6 +158,46 @@ def test_vllm_int4_artifact_loads_in_transformers_and_its_figures_hold(
     assert q_proj.dtype == torch.int32 and q_proj.shape == (64, 64 // 8)  # 8 int4 an int32
     # Smaller than the upload; the tiny model is mostly its (16-bit) vocabulary table.
     assert report["compressed"]["model_bytes"] < report["original"]["model_bytes"] / 2
+
+
+def test_vllm_w8a8_artifact_rounds_activations_in_transformers_as_judged(
+    stack: Stack, tiny_llama: Path, tmp_path: Path
+) -> None:
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    report, archive = _run_job(stack, tiny_llama, "vllm", "auto", scheme="int8_dynamic")
+    folder = unpack_artifact(archive, tmp_path / "artifact")
+    quant = json.loads((folder / "config.json").read_text())["quantization_config"]
+    assert quant["format"] == "int-quantized", quant
+    (group,) = quant["config_groups"].values()
+    assert group["input_activations"]["dynamic"] is True, group
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
+        q_proj = handle.get_tensor("model.layers.0.self_attn.q_proj.weight")
+        scale = handle.get_tensor("model.layers.0.self_attn.q_proj.weight_scale")
+    assert q_proj.dtype == torch.int8 and q_proj.shape == (64, 64) and scale.shape == (64, 1)
+
+    original, tokenizer, ids = _original(tiny_llama)
+    compressed = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    llm = report["llm"]
+    assert [c["method"] for c in llm["candidates"]] == ["rtn", "gptq"], llm
+    assert llm["bits"] == 8 and llm["symmetric"] is True and "per token" in llm["activations"]
+    assert llm["smoothing"]["pairs"] == 2 * 3, llm["smoothing"]
+    compressed_ppl = _perplexity(compressed, ids)
+    assert llm["perplexity"]["compressed"] == pytest.approx(compressed_ppl, rel=1e-3)
+    # the activations really are rounded in that figure: the same weights (smoothed norms
+    # included) in float layers give another one
+    weights_only = AutoModelForCausalLM.from_pretrained(str(tiny_llama), dtype=torch.float32)
+    float_state = {
+        k: v.detach().float() for k, v in compressed.named_parameters() if "_scale" not in k
+    }
+    assert weights_only.load_state_dict(float_state, strict=False).unexpected_keys == []
+    assert _perplexity(weights_only.eval(), ids) != pytest.approx(compressed_ppl, rel=1e-6)
+    agreed = [
+        _agreed(_greedy(original, tokenizer, p), _greedy(compressed, tokenizer, p))
+        for p in default_prompts()
+    ]
+    assert llm["generation"]["agreed_tokens"] == agreed
 
 
 def test_genai_int4_folder_generates_in_onnxruntime_genai(

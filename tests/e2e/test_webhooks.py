@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.fixtures.helpers import (
     digits_upload,
     submit_job,
     upload,
+    upload_dataset_ready,
     upload_ready,
     wait_for_job,
     wait_for_model,
@@ -157,8 +159,10 @@ def test_job_event_is_signed_retried_and_listed(
 
 
 ALL_EVENTS = ["model.ready", "model.rejected", "job.succeeded", "job.failed", "job.cancelled"]
-# Distils for a minute against a 10 s limit: fails on time, or waits queued to be cancelled.
-# Longer than the jobs' 10 s limit on any machine: one row a step, for up to a minute.
+# Distils against a 10 s limit on the digits training split, one row a step: 200 epochs of
+# ~1,400 steps take well over a minute on any machine (max_seconds stops it after the first
+# epoch past 60 s), so the job fails on time. On the ~16 calibration rows it used to train on,
+# 200 epochs took 3-8 s and the job sometimes succeeded (CI at 65ff8fc).
 SLOW = [
     {
         "technique": "distillation",
@@ -168,6 +172,16 @@ SLOW = [
         "max_seconds": 60,
     }
 ]
+
+
+def _digits_train(client: httpx.Client) -> str:
+    from scripts.train_digits import digits_split
+
+    split = digits_split(image=False)
+    buf = io.BytesIO()
+    np.savez(buf, input=split.x_train, labels=split.y_train)
+    assert len(split.x_train) >= 1000, len(split.x_train)
+    return str(upload_dataset_ready(client, buf.getvalue(), "train.npz")["id"])
 
 
 def _every_event(client: httpx.Client, tmp_path: Path) -> dict[str, set[str]]:
@@ -181,7 +195,8 @@ def _every_event(client: httpx.Client, tmp_path: Path) -> dict[str, set[str]]:
     assert wait_for_model(client, rejected.json()["id"])["status"] == "rejected"
     fp16 = [{"technique": "quantization", "scheme": "fp16"}]
     succeeded = submit_job(client, model["id"], fp16)
-    failed = submit_job(client, model["id"], SLOW, time_limit_s=10)
+    train = {"train": _digits_train(client)}
+    failed = submit_job(client, model["id"], SLOW, time_limit_s=10, data=train)
     cancelled = submit_job(client, model["id"], SLOW, time_limit_s=10)
     assert client.post(f"/v1/jobs/{cancelled}/cancel").status_code == 200
     return {

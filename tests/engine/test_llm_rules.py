@@ -65,6 +65,20 @@ def test_a_causal_lm_is_refused_where_no_llm_runtime_serves_it() -> None:
     _check({"steps": [{"technique": "quantization", "scheme": "bf16"}]}, "torch", causal=True)
 
 
+def test_w8a8_is_served_by_vllm_and_refused_with_what_it_takes_elsewhere() -> None:
+    w8a8 = {"technique": "quantization", "scheme": "int8_dynamic"}
+    _check({"steps": [w8a8]}, "vllm", causal=True)
+    _check({"steps": [{**w8a8, "method": "gptq", "smoothing": 0.5}]}, "vllm", causal=True)
+    with pytest.raises(InvalidRecipeError, match="SmoothQuant.*takes AWQ's place"):
+        _check({"steps": [{**w8a8, "method": "awq"}]}, "vllm", causal=True)
+    with pytest.raises(InvalidRecipeError, match="symmetric"):
+        _check({"steps": [{**w8a8, "symmetric": False}]}, "vllm", causal=True)
+    with pytest.raises(InvalidRecipeError, match="'int4_weight_only'"):
+        _check({"steps": [w8a8]}, "onnxruntime-genai", causal=True)
+    with pytest.raises(InvalidRecipeError, match="'int4_weight_only' or 'int8_weight_only'"):
+        _check({"steps": [w8a8]}, "llama.cpp", causal=True)
+
+
 def test_a_model_that_cannot_fit_a_job_is_refused_with_the_figures() -> None:
     inspection = {"causal_lm": {"weight_bytes": 4 << 30}}
     assert memory_bound(4 << 30) == 8 << 30

@@ -11,8 +11,10 @@ onnxruntime targets (the step acts on the exported graph):
   fp16              float16 with normalisation/softmax/reductions kept in float32
 torch targets (the step casts the module, saved as HF safetensors):
   fp16, bf16
-causal LMs for the LLM runtimes (vllm, onnxruntime-genai; compressor/llm/):
-  int4_weight_only, int8_weight_only  layer by layer, GPTQ or round-to-nearest (``method``)
+causal LMs for the LLM runtimes (vllm, onnxruntime-genai, llama.cpp; compressor/llm/):
+  int4_weight_only, int8_weight_only  layer by layer, GPTQ, AWQ or round-to-nearest (``method``)
+  int8_dynamic      vllm only, W8A8: SmoothQuant, then int8 weights per channel (GPTQ or
+                    round-to-nearest); activations int8 per token at run time
 """
 
 from __future__ import annotations
@@ -61,7 +63,10 @@ class QuantizationConfig(StepConfig):
         le=1.0,
         description=(
             "int8_dynamic/int8_static: SmoothQuant migration strength alpha; 0 disables. "
-            "Moves activation outliers into the per-channel-quantized weights."
+            "Moves activation outliers into the per-channel-quantized weights. A causal LM "
+            "(int8_dynamic for vllm, W8A8): the largest alpha tried; each norm/linear feeding "
+            "a group of linears keeps the alpha up to it, or none, whose int8 output lies "
+            "nearest the float one on the calibration text."
         ),
     )
     float_fallback: int = Field(
@@ -120,7 +125,8 @@ class QuantizationConfig(StepConfig):
             "text; awq: activation-aware scaling (each norm/linear feeding a group of linears "
             "scaled per channel, searched for the lowest output error), then round to nearest; "
             "rtn: round to nearest; auto: all three, keeping the one with the lowest perplexity "
-            "on the held-out quarter of the calibration text."
+            "on the held-out quarter of the calibration text. int8_dynamic on a causal LM "
+            "(vllm, W8A8): rtn or gptq after SmoothQuant (auto tries both)."
         ),
     )
     symmetric: bool | None = Field(

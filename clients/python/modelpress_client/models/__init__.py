@@ -1,7 +1,6 @@
 """Contains all the data models used in inputs/outputs"""
 
 from .attempt_read import AttemptRead
-from .awq_figures import AwqFigures
 from .baseline_note import BaselineNote
 from .body_upload_dataset import BodyUploadDataset
 from .body_upload_model import BodyUploadModel
@@ -95,6 +94,7 @@ from .ran_on_training_device import RanOnTrainingDevice
 from .recipe import Recipe
 from .registered import Registered
 from .registration import Registration
+from .scaling_figures import ScalingFigures
 from .search_report import SearchReport
 from .search_report_stopped_by import SearchReportStoppedBy
 from .step_report import StepReport
@@ -118,7 +118,6 @@ from .worker_read import WorkerRead
 
 __all__ = (
     "AttemptRead",
-    "AwqFigures",
     "BaselineNote",
     "BodyUploadDataset",
     "BodyUploadModel",
@@ -212,6 +211,7 @@ __all__ = (
     "Recipe",
     "Registered",
     "Registration",
+    "ScalingFigures",
     "SearchReport",
     "SearchReportStoppedBy",
     "StepReport",

@@ -8,12 +8,12 @@ from attrs import define as _attrs_define
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
-    from ..models.awq_figures import AwqFigures
     from ..models.candidate_figures import CandidateFigures
     from ..models.decode_figures import DecodeFigures
     from ..models.generation_figures import GenerationFigures
     from ..models.memory_figures import MemoryFigures
     from ..models.perplexity_figures import PerplexityFigures
+    from ..models.scaling_figures import ScalingFigures
 
 
 T = TypeVar("T", bound="LLMReport")
@@ -33,8 +33,10 @@ class LLMReport:
         method (str):
         perplexity (PerplexityFigures):
         symmetric (bool):
-        awq (AwqFigures | None | Unset): When the chosen method is awq.
+        activations (None | str | Unset): W8A8 (int8_dynamic): how activations are quantized at run time.
+        awq (None | ScalingFigures | Unset): When the chosen method is awq.
         memory (MemoryFigures | None | Unset):
+        smoothing (None | ScalingFigures | Unset): W8A8 (int8_dynamic): SmoothQuant's migration of activation outliers.
     """
 
     bits: int
@@ -47,12 +49,14 @@ class LLMReport:
     method: str
     perplexity: PerplexityFigures
     symmetric: bool
-    awq: AwqFigures | None | Unset = UNSET
+    activations: None | str | Unset = UNSET
+    awq: None | ScalingFigures | Unset = UNSET
     memory: MemoryFigures | None | Unset = UNSET
+    smoothing: None | ScalingFigures | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
-        from ..models.awq_figures import AwqFigures  # noqa: PLC0415
         from ..models.memory_figures import MemoryFigures  # noqa: PLC0415
+        from ..models.scaling_figures import ScalingFigures  # noqa: PLC0415
 
         bits = self.bits
 
@@ -77,10 +81,16 @@ class LLMReport:
 
         symmetric = self.symmetric
 
+        activations: None | str | Unset
+        if isinstance(self.activations, Unset):
+            activations = UNSET
+        else:
+            activations = self.activations
+
         awq: dict[str, Any] | None | Unset
         if isinstance(self.awq, Unset):
             awq = UNSET
-        elif isinstance(self.awq, AwqFigures):
+        elif isinstance(self.awq, ScalingFigures):
             awq = self.awq.to_dict()
         else:
             awq = self.awq
@@ -92,6 +102,14 @@ class LLMReport:
             memory = self.memory.to_dict()
         else:
             memory = self.memory
+
+        smoothing: dict[str, Any] | None | Unset
+        if isinstance(self.smoothing, Unset):
+            smoothing = UNSET
+        elif isinstance(self.smoothing, ScalingFigures):
+            smoothing = self.smoothing.to_dict()
+        else:
+            smoothing = self.smoothing
 
         field_dict: dict[str, Any] = {}
 
@@ -109,21 +127,25 @@ class LLMReport:
                 "symmetric": symmetric,
             }
         )
+        if activations is not UNSET:
+            field_dict["activations"] = activations
         if awq is not UNSET:
             field_dict["awq"] = awq
         if memory is not UNSET:
             field_dict["memory"] = memory
+        if smoothing is not UNSET:
+            field_dict["smoothing"] = smoothing
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
-        from ..models.awq_figures import AwqFigures  # noqa: PLC0415
         from ..models.candidate_figures import CandidateFigures  # noqa: PLC0415
         from ..models.decode_figures import DecodeFigures  # noqa: PLC0415
         from ..models.generation_figures import GenerationFigures  # noqa: PLC0415
         from ..models.memory_figures import MemoryFigures  # noqa: PLC0415
         from ..models.perplexity_figures import PerplexityFigures  # noqa: PLC0415
+        from ..models.scaling_figures import ScalingFigures  # noqa: PLC0415
 
         d = dict(src_dict)
         bits = d.pop("bits")
@@ -151,7 +173,16 @@ class LLMReport:
 
         symmetric = d.pop("symmetric")
 
-        def _parse_awq(data: object) -> AwqFigures | None | Unset:
+        def _parse_activations(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        activations = _parse_activations(d.pop("activations", UNSET))
+
+        def _parse_awq(data: object) -> None | ScalingFigures | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -159,12 +190,12 @@ class LLMReport:
             try:
                 if not isinstance(data, dict):
                     raise TypeError()
-                awq_type_0 = AwqFigures.from_dict(data)
+                awq_type_0 = ScalingFigures.from_dict(data)
 
                 return awq_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(AwqFigures | None | Unset, data)
+            return cast(None | ScalingFigures | Unset, data)
 
         awq = _parse_awq(d.pop("awq", UNSET))
 
@@ -185,6 +216,23 @@ class LLMReport:
 
         memory = _parse_memory(d.pop("memory", UNSET))
 
+        def _parse_smoothing(data: object) -> None | ScalingFigures | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                smoothing_type_0 = ScalingFigures.from_dict(data)
+
+                return smoothing_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(None | ScalingFigures | Unset, data)
+
+        smoothing = _parse_smoothing(d.pop("smoothing", UNSET))
+
         llm_report = cls(
             bits=bits,
             calibration=calibration,
@@ -196,8 +244,10 @@ class LLMReport:
             method=method,
             perplexity=perplexity,
             symmetric=symmetric,
+            activations=activations,
             awq=awq,
             memory=memory,
+            smoothing=smoothing,
         )
 
         return llm_report

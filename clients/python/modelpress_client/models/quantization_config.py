@@ -40,7 +40,8 @@ class QuantizationConfig:
             schemes: how weights are rounded. gptq: GPTQ with act-order, layer by layer on the calibration text; awq:
             activation-aware scaling (each norm/linear feeding a group of linears scaled per channel, searched for the
             lowest output error), then round to nearest; rtn: round to nearest; auto: all three, keeping the one with the
-            lowest perplexity on the held-out quarter of the calibration text. Default: QuantizationConfigMethod.AUTO.
+            lowest perplexity on the held-out quarter of the calibration text. int8_dynamic on a causal LM (vllm, W8A8): rtn
+            or gptq after SmoothQuant (auto tries both). Default: QuantizationConfigMethod.AUTO.
         min_top1_agreement (float | Unset): int8_static on convolutional graphs, classifier outputs: the most sensitive
             layers stay float until top-1 agreement with the original on held-out calibration rows reaches this. Default:
             0.98.
@@ -52,7 +53,9 @@ class QuantizationConfig:
             (positions, token types), block-wise 4-bit by default: they are small and 4 bits there cost no measurable
             fidelity, which pays for the smoothing vectors. Default: QuantizationConfigSmallTableBits.VALUE_4.
         smoothing (float | Unset): int8_dynamic/int8_static: SmoothQuant migration strength alpha; 0 disables. Moves
-            activation outliers into the per-channel-quantized weights. Default: 0.8.
+            activation outliers into the per-channel-quantized weights. A causal LM (int8_dynamic for vllm, W8A8): the
+            largest alpha tried; each norm/linear feeding a group of linears keeps the alpha up to it, or none, whose int8
+            output lies nearest the float one on the calibration text. Default: 0.8.
         symmetric (bool | None | Unset): Causal LMs, weight-only schemes: a grid symmetric around zero (no zero points).
             Default: the runtime's (vllm symmetric, as its kernels and the compressed-tensors loader read it; onnxruntime-
             genai asymmetric, which loses less).

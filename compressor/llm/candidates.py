@@ -80,6 +80,7 @@ def run_candidate(
     head_bits: int | None = None,
     with_gguf: bool = False,
     w8a8_smoothing: float | None = None,
+    sparsity: tuple[int, int] | None = None,
 ) -> Candidate:
     from compressor.llm.gptq_checkpoint_sink import GptqCheckpointSink
 
@@ -100,7 +101,11 @@ def run_candidate(
         compressed = folder / "compressed-tensors"
         # W8A8 is judged as transformers loads it: its compressed-tensors forward rounds each
         # token's activations to int8, as vLLM's int8 GEMM does
-        sink = CompressedTensorsSink(compressed, dynamic_activations=w8a8_smoothing is not None)
+        sink = CompressedTensorsSink(
+            compressed,
+            dynamic_activations=w8a8_smoothing is not None,
+            sparsity=f"{sparsity[0]}:{sparsity[1]}" if sparsity else None,
+        )
     else:  # judged on its dequantized weights; the GenAI folder is built for the winner only
         compressed = folder / "dequantized"
         sink = _Tee(DequantizedSink(compressed), GptqCheckpointSink(checkpoint))
@@ -115,6 +120,7 @@ def run_candidate(
         progress=progress,
         head_bits=head_bits,
         w8a8_smoothing=w8a8_smoothing,
+        sparsity=sparsity,
     )
     model = load_causal_lm(compressed)
     held = perplexity(model, held_out, window=held_out.shape[-1])

@@ -25,10 +25,16 @@ class CompressedTensorsSink:
     compressed-tensors forward wrapper simulates it in transformers)."""
 
     def __init__(
-        self, out_dir: Path, *, shard_bytes: int = SHARD_BYTES, dynamic_activations: bool = False
+        self,
+        out_dir: Path,
+        *,
+        shard_bytes: int = SHARD_BYTES,
+        dynamic_activations: bool = False,
+        sparsity: str | None = None,
     ) -> None:
         self.out_dir = out_dir
         self.dynamic_activations = dynamic_activations
+        self.sparsity = sparsity  # "2:4": the linears are stored dense with that pattern
         self._shards = ShardWriter(out_dir, shard_bytes=shard_bytes)
         self._schemes: dict[tuple[int, int, bool], list[str]] = {}
         self._float_dtype: torch.dtype | None = None
@@ -74,8 +80,29 @@ class CompressedTensorsSink:
         config = dict(config)
         config["tie_word_embeddings"] = tied_embeddings
         config["torch_dtype"] = str(self._float_dtype or torch.float16).removeprefix("torch.")
-        config["quantization_config"] = self.quantization_config()
+        if self._schemes:
+            config["quantization_config"] = self.quantization_config()
+        elif self.sparsity is not None:
+            config["quantization_config"] = self.sparsity_config()
         (self.out_dir / "config.json").write_text(json.dumps(config, indent=2))
+
+    def sparsity_config(self) -> dict[str, Any]:
+        """Sparsity alone, stored dense: transformers loads the weights as they are, and vLLM
+        reads the structure (its 2:4 kernels take 16-bit weights with this pattern)."""
+        from compressed_tensors.config import SparsityCompressionConfig
+
+        sparsity = SparsityCompressionConfig.load_from_registry(
+            "dense", sparsity_structure=self.sparsity, targets=["Linear"], ignore=["lm_head"]
+        )
+        return {
+            "quant_method": "compressed-tensors",
+            "format": "dense",
+            "sparsity_config": sparsity.model_dump(
+                mode="json",
+                exclude_none=True,
+                exclude={"registry_requires_subclass", "global_sparsity"},
+            ),
+        }
 
     def quantization_config(self) -> dict[str, Any]:
         from compressed_tensors.quantization import (

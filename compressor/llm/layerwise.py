@@ -29,6 +29,7 @@ from compressor.llm.linears import linear_weight, quantizable, set_weight
 from compressor.llm.quantized import QuantizedWeight, WeightSink
 from compressor.llm.rounding import default_group_size, gptq, output_error, rtn
 from compressor.llm.smoothquant import InputStats, quantize_tokens
+from compressor.llm.sparsity import prune
 
 HEAD_GROUP = 16  # the LM head's groups at 4 bits (see _quantize_head)
 
@@ -164,7 +165,7 @@ def quantize_causal_lm(
     sink: WeightSink,
     *,
     bits: int,
-    method: Literal["rtn", "gptq", "awq"],
+    method: Literal["rtn", "gptq", "awq", "sparsegpt", "wanda"],
     calibration: torch.Tensor | None,
     group_size: int | None = None,
     symmetric: bool = False,
@@ -172,12 +173,17 @@ def quantize_causal_lm(
     progress: Callable[[float], None] | None = None,
     head_bits: int | None = None,
     w8a8_smoothing: float | None = None,
+    sparsity: tuple[int, int] | None = None,
 ) -> WalkSummary:
     """``head_bits``: also put the LM head (a tied model's shared table) on a grid of that many
     bits, by the same method; None leaves it to the format writer.
 
     ``w8a8_smoothing``: W8A8 (``bits`` 8): weights symmetric per output channel, activations
-    rounded per token as the runtime does, after SmoothQuant up to that alpha (0: none)."""
+    rounded per token as the runtime does, after SmoothQuant up to that alpha (0: none).
+
+    ``sparsity`` (n, m): no grid; every decoder linear keeps n of each m consecutive inputs'
+    weights, pruned by ``method`` (sparsegpt or wanda, compressor/llm/sparsity.py), and is
+    written in float."""
     started = time.monotonic()
     weights = _Weights(source_dir)
     config, model, prefix, template = _skeleton(source_dir, weights)
@@ -196,7 +202,7 @@ def quantize_causal_lm(
         hidden = _walk_layer(
             layer, hidden, calls, sink, summary,
             name=f"{prefix}.{index}", bits=bits, method=method, group_size=group_size,
-            symmetric=symmetric, damp=damp, w8a8_smoothing=w8a8_smoothing,
+            symmetric=symmetric, damp=damp, w8a8_smoothing=w8a8_smoothing, sparsity=sparsity,
         )  # fmt: skip
         del layer
         weights.release()
@@ -267,6 +273,7 @@ def _walk_layer(
     symmetric: bool,
     damp: float,
     w8a8_smoothing: float | None = None,
+    sparsity: tuple[int, int] | None = None,
 ) -> list[torch.Tensor]:
     modules = quantizable(layer)
     w8a8 = w8a8_smoothing is not None
@@ -297,6 +304,12 @@ def _walk_layer(
     quantized_params = set()
     for mod_name, module in modules.items():
         weight = linear_weight(module)
+        if sparsity is not None:  # stays in the layer's state, written with the float tensors
+            record = _prune_module(
+                module, hessians[mod_name], f"{name}.{mod_name}", method, sparsity, damp
+            )
+            summary.records.append(record)
+            continue
         group = group_of(weight.shape[1])
         q, damp_used, error = _round(
             weight, hessians.get(mod_name), bits, group, symmetric or w8a8, damp, method=method
@@ -317,6 +330,21 @@ def _walk_layer(
             _layer_out(layer, (h, *args), kwargs)
             for h, (args, kwargs) in zip(hidden, calls, strict=True)
         ]
+
+
+def _prune_module(
+    module: torch.nn.Module,
+    hessian: torch.Tensor,
+    name: str,
+    method: str,
+    sparsity: tuple[int, int],
+    damp: float,
+) -> ModuleRecord:
+    weight = linear_weight(module)
+    n, m = sparsity
+    sparse, damp_used = prune(method, weight, hessian, n=n, m=m, damp=damp)
+    set_weight(module, sparse)
+    return ModuleRecord(name, weight.shape[1], m, damp_used, output_error(weight, sparse, hessian))
 
 
 @contextlib.contextmanager

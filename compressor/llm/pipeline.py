@@ -44,6 +44,8 @@ EVAL_TOKENS = 8192
 EVAL_WINDOW = 512
 AUTO_METHODS = ("rtn", "gptq", "awq")  # each a full walk, judged on held-out perplexity
 W8A8_AUTO_METHODS = ("rtn", "gptq")  # SmoothQuant's scaling takes AWQ's place
+# nm_sparsity: both calibration-aware methods, judged alike (compressor/llm/sparsity.py)
+SPARSITY_METHODS = ("sparsegpt", "wanda")
 W8A8_ACTIVATIONS = (
     "int8 per token, symmetric, scaled at run time (compressed-tensors int-quantized; vLLM's "
     "int8 GEMM); weights int8 per output channel. Judged through transformers, whose "
@@ -148,8 +150,9 @@ def compress_causal_lm(
         )
         chosen, candidates = _quantize(source_dir, step, runtime, texts, workdir, progress)
         artifact_dir, artifact_format = _artifact(
-            source_dir, chosen, runtime, workdir, progress, embedding_bits=step.embedding_bits
-        )
+            source_dir, chosen, runtime, workdir, progress,
+            embedding_bits=getattr(step, "embedding_bits", 8),
+        )  # fmt: skip
         figures, llm = _measure(
             source_dir, artifact_dir, chosen, candidates, step, runtime, texts, tokenizer,
             workdir, progress,
@@ -173,23 +176,32 @@ def _quantize(
     workdir: Path,
     progress: Progress,
 ) -> tuple[Candidate, list[Candidate]]:
-    w8a8 = step.scheme == "int8_dynamic"
-    auto = W8A8_AUTO_METHODS if w8a8 else AUTO_METHODS
-    methods = list(auto) if step.method == "auto" else [step.method]
+    sparse = _is_sparsity(step)
+    w8a8 = not sparse and step.scheme == "int8_dynamic"
+    if sparse:
+        methods = list(SPARSITY_METHODS)
+    else:
+        auto = W8A8_AUTO_METHODS if w8a8 else AUTO_METHODS
+        methods = list(auto) if step.method == "auto" else [step.method]
     done: list[Candidate] = []
     for index, method in enumerate(methods):
         base = 0.1 + 0.5 * index / len(methods)
 
         def walked(fraction: float, base: float = base, method: str = method) -> None:
-            progress(f"quantizing ({method})", base + 0.5 / len(methods) * fraction)
+            progress(f"{'pruning' if sparse else 'quantizing'} ({method})",
+                     base + 0.5 / len(methods) * fraction)  # fmt: skip
 
         done.append(
             run_candidate(
                 source_dir,
                 method,
                 workdir=workdir,
-                bits=4 if step.scheme == "int4_weight_only" else 8,
-                group_size=GGUF_BLOCK if runtime == "llama.cpp" else step.group_size,
+                bits=16 if sparse else 4 if step.scheme == "int4_weight_only" else 8,
+                group_size=None
+                if sparse
+                else GGUF_BLOCK
+                if runtime == "llama.cpp"
+                else step.group_size,
                 symmetric=_symmetric(step, runtime),
                 calibration=texts.calibration,
                 held_out=texts.held_out,
@@ -198,9 +210,14 @@ def _quantize(
                 progress=walked,
                 head_bits=_head_bits(step, runtime),
                 w8a8_smoothing=step.smoothing if w8a8 else None,
+                sparsity=(step.n, step.m) if sparse else None,
             )
         )
     return best(done), done
+
+
+def _is_sparsity(step: Any) -> bool:
+    return bool(step.technique == "nm_sparsity")
 
 
 def _head_bits(step: Any, runtime: str) -> int | None:
@@ -208,12 +225,16 @@ def _head_bits(step: Any, runtime: str) -> int | None:
     with the candidate); at 8 the GenAI builder's RTN costs nothing measurable (SmolLM2-135M:
     30.87 against 30.88 with the head in float), so the builder keeps doing it. vLLM's format
     keeps the head in float."""
+    if _is_sparsity(step):
+        return None
     return 4 if runtime == "onnxruntime-genai" and step.embedding_bits == 4 else None
 
 
 def _symmetric(step: Any, runtime: str) -> bool:
     """The runtime's default: llama.cpp int4 asymmetric (Q4_1, which loses less than Q4_0),
     int8 symmetric (Q8_0: no asymmetric 8-bit type)."""
+    if _is_sparsity(step):
+        return False  # no grid
     if step.scheme == "int8_dynamic":
         return True  # W8A8: the int8 GEMM reads symmetric weights
     if step.symmetric is not None:
@@ -301,12 +322,14 @@ def _measure(
         peak_compressed = process_tree_pss()
         progress("timing decode", 0.88)
         decode = _genai_decode(source_dir, artifact_dir, prompts[0], workdir)
+    sparse = _is_sparsity(step)
+    w8a8 = not sparse and step.scheme == "int8_dynamic"
     llm = LLMReport(
         method=chosen.method,
         bits=chosen.summary.bits,
-        group_sizes=sorted({r.group_size for r in chosen.summary.records}),
+        group_sizes=[] if sparse else sorted({r.group_size for r in chosen.summary.records}),
         symmetric=_symmetric(step, runtime),
-        embeddings=_embeddings_note(runtime, step.embedding_bits),
+        embeddings=_embeddings_note(runtime, getattr(step, "embedding_bits", 8)),
         calibration=texts.calibration_source,
         candidates=[c.figures for c in candidates],
         perplexity=ev.perplexity_figures(
@@ -315,8 +338,9 @@ def _measure(
         generation=ev.generation_figures(before.greedy, after.greedy),
         decode=decode,
         awq=awq.figures(chosen.summary.scales) if chosen.method == "awq" else None,
-        activations=W8A8_ACTIVATIONS if step.scheme == "int8_dynamic" else None,
-        smoothing=awq.figures(chosen.summary.scales) if step.scheme == "int8_dynamic" else None,
+        activations=W8A8_ACTIVATIONS if w8a8 else None,
+        smoothing=awq.figures(chosen.summary.scales) if w8a8 else None,
+        sparsity=_sparsity_note(step, chosen) if sparse else None,
     )
     figures = {
         "before": before,
@@ -354,6 +378,17 @@ def artifact_weights(
     files = [p for p in folder.iterdir() if p.suffix in (".onnx", ".data")]
     graph = next(p for p in files if p.suffix == ".onnx")
     return sum(p.stat().st_size for p in files), onnx_parameter_stats(graph)
+
+
+def _sparsity_note(step: Any, chosen: Candidate) -> str:
+    errors = [r.relative_error for r in chosen.summary.records if r.relative_error is not None]
+    median = float(torch.tensor(errors or [0.0]).median())
+    return (
+        f"{step.n}:{step.m} on every decoder linear ({1 - step.n / step.m:.0%} of their weights "
+        f"zero), by {chosen.method}; median relative output error per linear on the calibration "
+        f"text {median:.4f}; weights stored dense in 16-bit float with the pattern in place "
+        "(compressed-tensors sparsity_config, format dense)"
+    )
 
 
 def _embeddings_note(runtime: str, bits: int) -> str:

@@ -90,3 +90,4 @@ class LLMReport(_Strict):
     smoothing: ScalingFigures | None = Field(
         None, description="W8A8 (int8_dynamic): SmoothQuant's migration of activation outliers."
     )
+    sparsity: str | None = Field(None, description="nm_sparsity: the pattern and its method.")

@@ -139,7 +139,7 @@ def output_error(weight: torch.Tensor, quantized: torch.Tensor, hessian: torch.T
     return float(((e @ h) * e).sum() / ((w @ h) * w).sum().clamp(min=1e-30))
 
 
-def _inverse_cholesky(hessian: torch.Tensor, damp: float) -> tuple[torch.Tensor, float]:
+def inverse_cholesky(hessian: torch.Tensor, damp: float) -> tuple[torch.Tensor, float]:
     """Upper Cholesky factor of H^-1, dampened until it exists."""
     mean_diag = float(hessian.diagonal().mean())
     eye = torch.eye(hessian.shape[0], dtype=hessian.dtype)
@@ -175,7 +175,7 @@ def gptq(
     zero = _zero(scales, zeros, bits)
     perm = torch.argsort(h.diagonal(), descending=True)
     w, h = w[:, perm], h[perm][:, perm]
-    hinv, used = _inverse_cholesky(h, damp)
+    hinv, used = inverse_cholesky(h, damp)
     group_of = perm // group_size
     codes = torch.zeros_like(w)
     maxq = 2**bits - 1

@@ -46,15 +46,26 @@ def check_llm_recipe(
             "'vllm' ('llama.cpp' for a Llama-family model; or 'torch' to keep the Hugging Face "
             "format, e.g. for fp16/bf16)"
         )
+    steps = [(s.technique, getattr(s, "scheme", None)) for s in recipe.steps]
     if runtime not in LLM_RUNTIMES:
+        if "nm_sparsity" in [t for t, _ in steps]:
+            raise InvalidRecipeError(
+                "nm_sparsity on a causal LM is chosen on the calibration text (SparseGPT or "
+                "Wanda, layer by layer) for target.runtime 'vllm', whose Hugging Face directory "
+                "transformers loads as well: set target.runtime 'vllm'"
+            )
+        return
+    if runtime == "vllm" and len(steps) == 1 and steps[0][0] == "nm_sparsity":
+        _check_sparsity(recipe.steps[0], architecture)
         return
     schemes = SCHEMES_BY_RUNTIME[runtime]
-    steps = [(s.technique, getattr(s, "scheme", None)) for s in recipe.steps]
     if len(steps) != 1 or steps[0][0] != "quantization" or steps[0][1] not in schemes:
         named = ", ".join(f"{t}({s})" if s else t for t, s in steps)
         raise InvalidRecipeError(
             f"on target.runtime {runtime!r} a causal LM takes one quantization step with "
-            f"scheme {' or '.join(repr(s) for s in schemes)}; this recipe has: {named}"
+            f"scheme {' or '.join(repr(s) for s in schemes)}"
+            + (" (or one nm_sparsity step, 2:4)" if runtime == "vllm" else "")
+            + f"; this recipe has: {named}"
         )
     if runtime == "vllm" and architecture is not None and architecture not in VLLM_ARCHITECTURES:
         raise InvalidRecipeError(
@@ -88,6 +99,24 @@ def check_llm_recipe(
         raise InvalidRecipeError(
             "onnxruntime-genai artifacts are built and measured for CPU here; submit with "
             "target.device 'cpu' (the folder also loads in ONNX Runtime GenAI's CUDA build)"
+        )
+
+
+def _check_sparsity(step: Any, architecture: str | None) -> None:
+    if (step.n, step.m) != (2, 4):
+        raise InvalidRecipeError(
+            f"vLLM's sparse kernels run 2:4 (sparse tensor cores), not {step.n}:{step.m}: "
+            "leave n and m at 2 and 4"
+        )
+    if step.exclude:
+        raise InvalidRecipeError(
+            "a causal LM's 2:4 covers every decoder linear (the compressed-tensors "
+            "sparsity_config names one structure for all): leave 'exclude' empty"
+        )
+    if architecture is not None and architecture not in VLLM_ARCHITECTURES:
+        raise InvalidRecipeError(
+            f"the vllm directory is built and checked for {', '.join(VLLM_ARCHITECTURES)}, "
+            f"not {architecture}"
         )
 
 

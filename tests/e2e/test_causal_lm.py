@@ -69,14 +69,19 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run_job(
-    stack: Stack, folder: Path, runtime: str, method: str, scheme: str = "int4_weight_only"
+    stack: Stack,
+    folder: Path,
+    runtime: str,
+    method: str,
+    scheme: str = "int4_weight_only",
+    step: dict | None = None,
 ) -> tuple[dict, bytes]:
     with stack.client() as client:
         model = upload_ready(client, _zip_dir(folder), "tiny-llama.zip")
         assert model["inspection"]["kind"] == "causal_lm", model["inspection"]
         calibration = upload_dataset_ready(client, _jsonl(CALIBRATION), "calibration.jsonl")
         evaluation = upload_dataset_ready(client, _jsonl([EVAL_TEXT]), "eval.jsonl")
-        step = {"technique": "quantization", "scheme": scheme, "method": method}
+        step = step or {"technique": "quantization", "scheme": scheme, "method": method}
         body = {
             "model_id": model["id"],
             "recipe": {"steps": [step]},
@@ -193,6 +198,31 @@ def test_vllm_w8a8_artifact_rounds_activations_in_transformers_as_judged(
     }
     assert weights_only.load_state_dict(float_state, strict=False).unexpected_keys == []
     assert _perplexity(weights_only.eval(), ids) != pytest.approx(compressed_ppl, rel=1e-6)
+    agreed = [
+        _agreed(_greedy(original, tokenizer, p), _greedy(compressed, tokenizer, p))
+        for p in default_prompts()
+    ]
+    assert llm["generation"]["agreed_tokens"] == agreed
+
+
+def test_vllm_2_4_artifact_keeps_the_pattern_and_its_figures_hold(
+    stack: Stack, tiny_llama: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    report, archive = _run_job(stack, tiny_llama, "vllm", "", step={"technique": "nm_sparsity"})
+    folder = unpack_artifact(archive, tmp_path / "artifact")
+    quant = json.loads((folder / "config.json").read_text())["quantization_config"]
+    assert quant["sparsity_config"]["sparsity_structure"] == "2:4", quant
+    original, tokenizer, ids = _original(tiny_llama)
+    compressed = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    down = compressed.model.layers[1].mlp.down_proj.weight
+    assert ((down != 0).reshape(down.shape[0], -1, 4).sum(-1) <= 2).all()
+    llm = report["llm"]
+    assert [c["method"] for c in llm["candidates"]] == ["sparsegpt", "wanda"], llm
+    assert llm["sparsity"].startswith("2:4 on every decoder linear (50%"), llm["sparsity"]
+    assert llm["perplexity"]["original"] == pytest.approx(_perplexity(original, ids), rel=1e-3)
+    assert llm["perplexity"]["compressed"] == pytest.approx(_perplexity(compressed, ids), rel=1e-3)
     agreed = [
         _agreed(_greedy(original, tokenizer, p), _greedy(compressed, tokenizer, p))
         for p in default_prompts()

@@ -79,6 +79,20 @@ def test_w8a8_is_served_by_vllm_and_refused_with_what_it_takes_elsewhere() -> No
         _check({"steps": [w8a8]}, "llama.cpp", causal=True)
 
 
+def test_2_4_sparsity_on_a_causal_lm_goes_to_vllm() -> None:
+    sparse = {"technique": "nm_sparsity"}
+    _check({"steps": [sparse]}, "vllm", causal=True)
+    with pytest.raises(InvalidRecipeError, match="2:4.*not 4:8"):
+        _check({"steps": [{**sparse, "n": 4, "m": 8}]}, "vllm", causal=True)
+    with pytest.raises(InvalidRecipeError, match="SparseGPT or Wanda.*'vllm'"):
+        _check({"steps": [sparse]}, "torch", causal=True)
+    with pytest.raises(InvalidRecipeError, match="not Phi3ForCausalLM"):
+        _check({"steps": [sparse]}, "vllm", causal=True, arch="Phi3ForCausalLM")
+    with pytest.raises(InvalidRecipeError, match="or one nm_sparsity step"):
+        _check({"steps": [sparse, {"technique": "quantization", "scheme": "int8_dynamic"}]},
+               "vllm", causal=True)  # fmt: skip
+
+
 def test_a_model_that_cannot_fit_a_job_is_refused_with_the_figures() -> None:
     inspection = {"causal_lm": {"weight_bytes": 4 << 30}}
     assert memory_bound(4 << 30) == 8 << 30

@@ -4,6 +4,9 @@ In every run of M consecutive weights along the input dimension, only the N larg
 magnitude stay; the rest become zero. Sparse tensor cores (and cuSPARSELt) execute this
 pattern at up to 2x dense speed; the weights are saved dense with the zeros in place, so
 any runtime loads them and a sparse kernel can pick them up.
+
+This handler prunes by magnitude. A causal LM for runtime vllm is pruned layer by layer on the
+calibration text instead (SparseGPT and Wanda, compressor/llm/sparsity.py).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ class LLMReport:
         awq (None | ScalingFigures | Unset): When the chosen method is awq.
         memory (MemoryFigures | None | Unset):
         smoothing (None | ScalingFigures | Unset): W8A8 (int8_dynamic): SmoothQuant's migration of activation outliers.
+        sparsity (None | str | Unset): nm_sparsity: the pattern and its method.
     """
 
     bits: int
@@ -53,6 +54,7 @@ class LLMReport:
     awq: None | ScalingFigures | Unset = UNSET
     memory: MemoryFigures | None | Unset = UNSET
     smoothing: None | ScalingFigures | Unset = UNSET
+    sparsity: None | str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.memory_figures import MemoryFigures  # noqa: PLC0415
@@ -111,6 +113,12 @@ class LLMReport:
         else:
             smoothing = self.smoothing
 
+        sparsity: None | str | Unset
+        if isinstance(self.sparsity, Unset):
+            sparsity = UNSET
+        else:
+            sparsity = self.sparsity
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -135,6 +143,8 @@ class LLMReport:
             field_dict["memory"] = memory
         if smoothing is not UNSET:
             field_dict["smoothing"] = smoothing
+        if sparsity is not UNSET:
+            field_dict["sparsity"] = sparsity
 
         return field_dict
 
@@ -233,6 +243,15 @@ class LLMReport:
 
         smoothing = _parse_smoothing(d.pop("smoothing", UNSET))
 
+        def _parse_sparsity(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        sparsity = _parse_sparsity(d.pop("sparsity", UNSET))
+
         llm_report = cls(
             bits=bits,
             calibration=calibration,
@@ -248,6 +267,7 @@ class LLMReport:
             awq=awq,
             memory=memory,
             smoothing=smoothing,
+            sparsity=sparsity,
         )
 
         return llm_report

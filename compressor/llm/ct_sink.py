@@ -145,15 +145,20 @@ class CompressedTensorsSink:
 
 class DequantizedSink(CompressedTensorsSink):
     """The quantized model as plain float weights (each Linear on its grid, dequantized): what
-    judges a candidate whose own format transformers cannot load (GenAI's asymmetric grid)."""
+    judges a candidate whose own format transformers cannot load (GenAI's asymmetric grid).
+    ``dtype``: the one the candidate is judged in, so loading it converts nothing."""
+
+    def __init__(self, out_dir: Path, *, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__(out_dir)
+        self.dtype = dtype
 
     def _float(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.detach().float().contiguous()
+        return tensor.detach().to(self.dtype).contiguous()
 
     def add_quantized(
         self, name: str, weight: QuantizedWeight, bias: torch.Tensor | None = None
     ) -> None:
-        self._put(f"{name}.weight", weight.dequantize())
+        self._put(f"{name}.weight", self._float(weight.dequantize()))
         if bias is not None:
             self._put(f"{name}.bias", self._float(bias))
 
@@ -161,5 +166,5 @@ class DequantizedSink(CompressedTensorsSink):
         super().close(config, tied_embeddings=tied_embeddings)
         written = json.loads((self.out_dir / "config.json").read_text())
         written.pop("quantization_config", None)
-        written["torch_dtype"] = "float32"
+        written["torch_dtype"] = str(self.dtype).removeprefix("torch.")
         (self.out_dir / "config.json").write_text(json.dumps(written, indent=2))

@@ -164,10 +164,11 @@ class GgufJudgeSink(DequantizedSink):
     ) -> None:
         if bias is not None:
             raise UnsupportedModelError("llama.cpp's llama takes no Linear biases", layer=name)
-        self._put(f"{name}.weight", dequantized(*quantized_blocks(name, weight)))
+        self._put(f"{name}.weight", self._float(dequantized(*quantized_blocks(name, weight))))
 
     def add_float(self, name: str, tensor: torch.Tensor) -> None:
-        self._put(name, dequantized(*float_blocks(name, tensor)).reshape(tensor.shape))
+        values = dequantized(*float_blocks(name, tensor)).reshape(tensor.shape)
+        self._put(name, self._float(values))
 
 
 class GgufSink:

@@ -15,14 +15,14 @@ import copy
 import json
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from compressor.errors import UnsupportedModelError
+from compressor.errors import InvalidRecipeError, UnsupportedModelError
 from compressor.llm.awq import ScaleChoice, awq_search, scale_layer
 from compressor.llm.heap import trim
 from compressor.llm.linears import linear_weight, quantizable, set_weight
@@ -41,6 +41,7 @@ class ModuleRecord:
     group_size: int
     damp: float | None
     relative_error: float | None
+    bits: int | None = None  # None: pruned, not on a grid
 
 
 @dataclass
@@ -52,6 +53,10 @@ class WalkSummary:
     peak_rss_bytes: int = 0
     # AWQ's or SmoothQuant's, by layer
     scales: dict[str, list[ScaleChoice]] = field(default_factory=dict)
+
+    def kept_8bit(self) -> list[str]:
+        """The linears a keep_8bit step put on 8 bits under a 4-bit walk."""
+        return [r.name for r in self.records if r.bits == 8 and self.bits != 8]
 
 
 class _Weights:
@@ -174,8 +179,12 @@ def quantize_causal_lm(
     head_bits: int | None = None,
     w8a8_smoothing: float | None = None,
     sparsity: tuple[int, int] | None = None,
+    keep_8bit: Sequence[str] = (),
 ) -> WalkSummary:
-    """``head_bits``: also put the LM head (a tied model's shared table) on a grid of that many
+    """``keep_8bit``: names (suffix, full name or a layer's prefix) of linears rounded to 8 bits,
+    symmetric, instead of ``bits``; each must match one (else InvalidRecipeError).
+
+    ``head_bits``: also put the LM head (a tied model's shared table) on a grid of that many
     bits, by the same method; None leaves it to the format writer.
 
     ``w8a8_smoothing``: W8A8 (``bits`` 8): weights symmetric per output channel, activations
@@ -203,11 +212,13 @@ def quantize_causal_lm(
             layer, hidden, calls, sink, summary,
             name=f"{prefix}.{index}", bits=bits, method=method, group_size=group_size,
             symmetric=symmetric, damp=damp, w8a8_smoothing=w8a8_smoothing, sparsity=sparsity,
+            keep_8bit=keep_8bit,
         )  # fmt: skip
         del layer
         weights.release()
         if progress is not None:
             progress((index + 1) / n_layers)
+    _check_kept(keep_8bit, summary)
     head = None
     if head_bits is not None:
         head = _quantize_head(
@@ -217,6 +228,23 @@ def quantize_causal_lm(
     summary.seconds = round(time.monotonic() - started, 2)
     summary.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return summary
+
+
+def matches(linear: str, names: Sequence[str]) -> bool:
+    """``linear`` (a full name) is named by one of ``names``: itself, a dotted suffix of it, or
+    a dotted prefix (a whole layer)."""
+    return any(linear == n or linear.endswith("." + n) or linear.startswith(n + ".") for n in names)
+
+
+def _check_kept(names: Sequence[str], summary: WalkSummary) -> None:
+    linears = [r.name for r in summary.records]
+    unmatched = [n for n in names if not any(matches(linear, [n]) for linear in linears)]
+    if unmatched:
+        examples = sorted({r.split(".", 3)[-1] for r in linears})[:8]
+        raise InvalidRecipeError(
+            f"keep_8bit names no Linear layer of this model: {', '.join(unmatched)}; its "
+            f"layers' linears are named like {', '.join(examples)}"
+        )
 
 
 def _load_layer(template: torch.nn.Module, weights: _Weights, name: str, index: int) -> Any:
@@ -274,6 +302,7 @@ def _walk_layer(
     damp: float,
     w8a8_smoothing: float | None = None,
     sparsity: tuple[int, int] | None = None,
+    keep_8bit: Sequence[str] = (),
 ) -> list[torch.Tensor]:
     modules = quantizable(layer)
     w8a8 = w8a8_smoothing is not None
@@ -311,15 +340,17 @@ def _walk_layer(
             summary.records.append(record)
             continue
         group = group_of(weight.shape[1])
+        kept = matches(f"{name}.{mod_name}", keep_8bit)
         q, damp_used, error = _round(
-            weight, hessians.get(mod_name), bits, group, symmetric or w8a8, damp, method=method
-        )
+            weight, hessians.get(mod_name), 8 if kept else bits, group,
+            symmetric or w8a8 or kept, damp, method=method,
+        )  # fmt: skip
         set_weight(module, q.dequantize())
         bias = getattr(module, "bias", None)
         sink.add_quantized(f"{name}.{mod_name}", q, bias.data if bias is not None else None)
         quantized_params.update({f"{mod_name}.weight", f"{mod_name}.bias"})
         summary.records.append(
-            ModuleRecord(f"{name}.{mod_name}", weight.shape[1], group, damp_used, error)
+            ModuleRecord(f"{name}.{mod_name}", weight.shape[1], group, damp_used, error, q.bits)
         )
     for pname, tensor in layer.state_dict().items():
         if pname not in quantized_params:

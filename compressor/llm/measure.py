@@ -262,15 +262,23 @@ def _check_counts(new_tokens: int, repeats: int) -> None:
 
 @torch.inference_mode()
 def decode_speed_torch(
-    model: Any, tokenizer: Any, prompt: str, *, new_tokens: int = 32, repeats: int = 3
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    *,
+    new_tokens: int = 32,
+    repeats: int = 3,
+    budget_s: float | None = None,
 ) -> DecodeSpeed:
     """Batch-1 greedy decoding with a KV cache in transformers, EOS ignored so that every run
-    decodes ``new_tokens``; one untimed warm-up run first."""
+    decodes ``new_tokens``; one untimed warm-up run first. ``budget_s``: fewer repeats (at
+    least one) where the warm-up says ``repeats`` would not fit."""
     _check_counts(new_tokens, repeats)
     device = _device_of(model)
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(device)
     runs: list[tuple[float, float]] = []
-    for attempt in range(repeats + 1):
+    attempt = 0
+    while attempt <= repeats:
         _sync(device)
         start = time.perf_counter()
         steps = _greedy_steps(model, ids, new_tokens)
@@ -283,6 +291,9 @@ def decode_speed_torch(
         end = time.perf_counter()
         if attempt > 0:
             runs.append((first - start, (new_tokens - 1) / (end - first)))
+        elif budget_s is not None:
+            repeats = max(1, min(repeats, int(budget_s / max(end - start, 1e-9))))
+        attempt += 1
     return _speed(
         runs, runtime="transformers", device=str(device), prompt=ids.shape[1], new=new_tokens
     )
@@ -340,10 +351,11 @@ def alternate(
     for _ in range(rounds):
         a_runs.append(fn_a())
         b_runs.append(fn_b())
-    return Alternated(a=_median_speed(a_runs), b=_median_speed(b_runs), rounds=rounds)
+    return Alternated(a=median_speed(a_runs), b=median_speed(b_runs), rounds=rounds)
 
 
-def _median_speed(runs: list[DecodeSpeed]) -> DecodeSpeed:
+def median_speed(runs: list[DecodeSpeed]) -> DecodeSpeed:
+    """Each figure's median over runs of one model (its repeats summed)."""
     first = runs[0]
     return DecodeSpeed(
         ttft_ms=statistics.median(r.ttft_ms for r in runs),

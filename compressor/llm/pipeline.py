@@ -21,7 +21,13 @@ from compressor.formats.hf import copy_side_files, load_tokenizer
 from compressor.inputs import InvalidDatasetError
 from compressor.llm import awq
 from compressor.llm import evaluate as ev
-from compressor.llm.candidates import Candidate, best, load_causal_lm, run_candidate
+from compressor.llm.candidates import (
+    Candidate,
+    best,
+    load_causal_lm,
+    measuring_dtype,
+    run_candidate,
+)
 from compressor.llm.gguf_sink import BLOCK as GGUF_BLOCK
 from compressor.llm.heap import trim
 from compressor.llm.layerwise import HEAD_GROUP
@@ -77,6 +83,7 @@ class _Texts:
     eval_ids: torch.Tensor
     eval_source: str
     window: int
+    dtype: torch.dtype  # what both models are judged and timed in (measuring_dtype)
 
 
 def _texts(
@@ -85,6 +92,7 @@ def _texts(
     max_positions: int | None,
     calibration_texts: Sequence[str] | None,
     eval_texts: Sequence[str] | None,
+    dtype: torch.dtype,
 ) -> _Texts:
     calib = list(calibration_texts) if calibration_texts else default_calibration_texts()
     seq = _block_length(tokenizer, calib, max_positions)
@@ -105,8 +113,11 @@ def _texts(
         eval_source=(
             "the job's eval set" if eval_texts else "modelpress's default held-out English text"
         )
-        + f" ({ids.numel()} tokens; never used for calibration)",
+        + f" ({ids.numel()} tokens; never used for calibration); both models run in "
+        + str(dtype).removeprefix("torch.")
+        + (", the upload's dtype" if dtype != torch.float32 else ""),
         window=min(EVAL_WINDOW, max_positions or EVAL_WINDOW),
+        dtype=dtype,
     )
 
 
@@ -147,6 +158,7 @@ def compress_causal_lm(
             max_positions=facts.get("max_position_embeddings"),
             calibration_texts=calibration_texts,
             eval_texts=eval_texts,
+            dtype=measuring_dtype(facts.get("dtype")),
         )
         chosen, candidates = _quantize(source_dir, step, runtime, texts, workdir, progress)
         artifact_dir, artifact_format = _artifact(
@@ -211,6 +223,8 @@ def _quantize(
                 head_bits=_head_bits(step, runtime),
                 w8a8_smoothing=step.smoothing if w8a8 else None,
                 sparsity=(step.n, step.m) if sparse else None,
+                dtype=texts.dtype,
+                keep_8bit=() if sparse else step.keep_8bit,
             )
         )
     return best(done), done
@@ -292,26 +306,34 @@ def _measure(
 ) -> tuple[dict[str, Any], LLMReport]:
     prompts = default_prompts()
     progress("measuring original", 0.7)
-    original = load_causal_lm(source_dir)
+    original = load_causal_lm(source_dir, texts.dtype)
     before = ev.evaluate(
         original, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
     )
+    torch_runtime = runtime in ("vllm", "llama.cpp")
+    if torch_runtime:  # the first decode round, while the model is loaded anyway
+        speed_original, seconds_original = ev.time_decode(original, tokenizer, prompts[0])
     peak_original = process_tree_pss()
     del original  # one model in memory at a time: the job's memory bound is 1.5x the weights
     trim()
     progress("measuring compressed", 0.8)
-    if runtime in ("vllm", "llama.cpp"):  # llama.cpp: the float model its GGUF dequantizes to
-        compressed = load_causal_lm(chosen.folder)
+    if torch_runtime:  # llama.cpp: the float model its GGUF dequantizes to
+        compressed = load_causal_lm(chosen.folder, texts.dtype)
         after = ev.evaluate(
             compressed, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
         )
+        speed_compressed, seconds_compressed = ev.time_decode(compressed, tokenizer, prompts[0])
         peak_compressed = process_tree_pss()
         del compressed
         trim()
         progress("timing decode", 0.88)
+        first = ev.FirstRound(
+            speed_original, speed_compressed, seconds_original + seconds_compressed
+        )
         decode = ev.decode_in_torch(
-            lambda: load_causal_lm(source_dir), lambda: load_causal_lm(chosen.folder),
-            tokenizer, prompts[0],
+            lambda: load_causal_lm(source_dir, texts.dtype),
+            lambda: load_causal_lm(chosen.folder, texts.dtype),
+            tokenizer, prompts[0], first,
         )  # fmt: skip
         if runtime == "llama.cpp":
             decode = decode.model_copy(update={"note": LLAMA_CPP_DECODE_NOTE})
@@ -341,6 +363,7 @@ def _measure(
         activations=W8A8_ACTIVATIONS if w8a8 else None,
         smoothing=awq.figures(chosen.summary.scales) if w8a8 else None,
         sparsity=_sparsity_note(step, chosen) if sparse else None,
+        kept_8bit=chosen.summary.kept_8bit() or None,
     )
     figures = {
         "before": before,

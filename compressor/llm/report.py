@@ -91,3 +91,6 @@ class LLMReport(_Strict):
         None, description="W8A8 (int8_dynamic): SmoothQuant's migration of activation outliers."
     )
     sparsity: str | None = Field(None, description="nm_sparsity: the pattern and its method.")
+    kept_8bit: list[str] | None = Field(
+        None, description="keep_8bit: the linears at 8 bits in an int4 model, by full name."
+    )

@@ -38,6 +38,11 @@ def check_llm_recipe(
             "or 'torch'"
         )
     if not causal_lm:
+        if any(getattr(s, "keep_8bit", ()) for s in recipe.steps):
+            raise InvalidRecipeError(
+                "keep_8bit chooses a causal LM's Linear layers for 8 bits in an int4 step for "
+                "vllm or llama.cpp; on other models use 'exclude' to keep layers in float"
+            )
         return
     if runtime == "onnxruntime":
         raise InvalidRecipeError(
@@ -84,6 +89,12 @@ def check_llm_recipe(
         )
     if steps[0][1] == "int8_dynamic":
         _check_w8a8(recipe.steps[0])
+    if recipe.steps[0].keep_8bit and runtime == "onnxruntime-genai":
+        raise InvalidRecipeError(
+            "ONNX Runtime GenAI's model builder takes one bit width for every layer, so "
+            "keep_8bit has no artifact there: use target.runtime 'vllm' or 'llama.cpp' "
+            "(both hold 4- and 8-bit layers side by side)"
+        )
     if runtime == "onnxruntime-genai" and architecture is not None:
         from compressor.llm.genai import SUPPORTED_ARCHITECTURES
 

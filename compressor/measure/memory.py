@@ -50,11 +50,15 @@ def _pss_bytes(pid: int) -> int | None:
 
 def tree_memory(pid: int | None = None) -> TreeMemory:
     """PSS summed over ``pid`` (default: this process) and all its descendants."""
-    root = psutil.Process(pid or os.getpid())
+    try:
+        root = psutil.Process(pid or os.getpid())
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:  # a watched process that has exited holds nothing
+        return TreeMemory(bytes=0, source="pss", processes=0)
     total = 0
     source = "pss"
     counted = 0
-    for proc in [root, *root.children(recursive=True)]:
+    for proc in tree:
         try:
             pss = _pss_bytes(proc.pid)
         except _Exited:

@@ -283,8 +283,8 @@ def test_a_perplexity_goal_picks_the_smallest_setting_within_budget(
     stack: Stack, tiny_llama: Path, tmp_path: Path
 ) -> None:
     """A size goal with max_perplexity_increase and no data.eval (the default held-out text):
-    one candidate per setting vLLM serves, each child's own report read back, the smallest
-    within budget chosen, and its artifact loads."""
+    one candidate per setting vLLM serves (one with 8-bit linears among 4-bit ones), each
+    child's own report read back, the smallest within budget chosen, and its artifact loads."""
     from transformers import AutoModelForCausalLM
 
     with stack.client() as client:
@@ -315,7 +315,11 @@ def test_a_perplexity_goal_picks_the_smallest_setting_within_budget(
         }
         archive = client.get(f"/v1/jobs/{job['id']}/artifact").content
     candidates = search["candidates"]
-    assert len(candidates) == 3 and search["rounds"] == 1, candidates
+    assert len(candidates) == 4 and search["rounds"] == 1, candidates
+    # one child kept the attention values and MLP down projections at 8 bits, and says so
+    kept = [own[c["job_id"]]["llm"].get("kept_8bit") for c in candidates]
+    mixed = [k for k in kept if k]
+    assert len(mixed) == 1 and all(n.endswith(("v_proj", "down_proj")) for n in mixed[0]), kept
     for c in candidates:
         assert c["budget_value"] == own[c["job_id"]]["llm"]["perplexity"]["relative_increase"]
         assert c["meets_budget"] == (c["budget_value"] <= 0.5)

@@ -223,7 +223,9 @@ def test_a_causal_lm_goal_tries_what_its_runtime_serves_in_one_round(runtime: st
         causal_lm=True,
     )  # fmt: skip
     proposals = first_round(LLM_GOAL, ctx)
-    assert len(proposals) == 3 and len({p.purpose for p in proposals}) == 3
+    # each runtime's formats, and on vllm and llama.cpp the sensitive linears at 8 bits too
+    assert len(proposals) == (3 if runtime == "onnxruntime-genai" else 4), proposals
+    assert len({p.purpose for p in proposals}) == len(proposals)
     target = Target(runtime=runtime)  # type: ignore[arg-type]
     for p in proposals:
         (step,) = p.recipe.steps

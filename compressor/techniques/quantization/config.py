@@ -140,6 +140,17 @@ class QuantizationConfig(StepConfig):
     exclude: tuple[str, ...] = Field(
         (), description="Node-name substrings to keep in float, e.g. sensitive layers."
     )
+    keep_8bit: tuple[str, ...] = Field(
+        (),
+        max_length=64,
+        description=(
+            "A causal LM's int4_weight_only for vllm or llama.cpp: Linear layers kept at 8 bits "
+            "(symmetric, same groups), named by suffix ('mlp.down_proj', 'self_attn.v_proj'), "
+            "full name, or a layer's prefix ('model.layers.0'). Each name must match at least "
+            "one Linear. llama.cpp's Q4_K_M keeps attention values and MLP down projections at "
+            "higher precision for the same reason: they lose the most at 4 bits."
+        ),
+    )
 
     @model_validator(mode="after")
     def _scheme_params(self) -> QuantizationConfig:
@@ -147,6 +158,8 @@ class QuantizationConfig(StepConfig):
             raise ValueError(
                 f"group_size applies to int8_weight_only/int4_weight_only, not {self.scheme}"
             )
+        if self.keep_8bit and self.scheme != "int4_weight_only":
+            raise ValueError(f"keep_8bit applies to int4_weight_only, not {self.scheme}")
         if self.float_fallback and self.scheme not in INT8:
             raise ValueError("float_fallback applies to int8_dynamic/int8_static only")
         if self.weight_dtype != "auto" and self.scheme not in INT8:

@@ -198,6 +198,43 @@ def test_decode_speed_torch(llama: tuple[Any, Any]) -> None:
     assert set(speed.as_json()) >= {"ttft_ms", "decode_tokens_per_s", "runtime", "device"}
 
 
+def test_decode_speed_torch_repeats_fewer_times_where_they_would_not_fit(
+    llama: tuple[Any, Any],
+) -> None:
+    model, tokenizer = llama
+    speed = decode_speed_torch(model, tokenizer, "The capital of", new_tokens=8, budget_s=1e-6)
+    assert speed.repeats == 1  # the warm-up alone outlasted the budget
+    roomy = decode_speed_torch(model, tokenizer, "The capital of", new_tokens=8, budget_s=600)
+    assert roomy.repeats == 3  # never more than asked
+
+
+def test_decode_rounds_after_the_first_stop_at_their_budget(llama_dir: Path) -> None:
+    from compressor.llm.evaluate import DECODE_BUDGET_S, DECODE_ROUNDS, FirstRound, decode_in_torch
+
+    loads: list[str] = []
+
+    def load(name: str) -> Any:
+        loads.append(name)
+        return _load(llama_dir)[0]
+
+    _, tokenizer = _load(llama_dir)
+    speed = DecodeSpeed(5.0, 100.0, "transformers", "cpu", 5, 32, 3)
+
+    def figures(first_seconds: float) -> Any:
+        loads.clear()
+        return decode_in_torch(
+            lambda: load("original"), lambda: load("compressed"), tokenizer, "The capital of",
+            FirstRound(speed, speed, first_seconds),
+        )  # fmt: skip
+
+    slow = figures(DECODE_BUDGET_S + 1)  # a first round longer than the budget: no second
+    assert loads == [] and slow.tokens_per_s_original == 100.0, slow
+    assert "1 alternated round " in slow.note, slow.note
+    quick = figures(0.1)  # a tiny model: every round, in turns
+    assert loads == ["original", "compressed"] * (DECODE_ROUNDS - 1), loads
+    assert f"{DECODE_ROUNDS} alternated rounds" in quick.note, quick.note
+
+
 def test_alternate_takes_turns_and_keeps_medians() -> None:
     order: list[str] = []
 

@@ -35,6 +35,7 @@ class LLMReport:
         symmetric (bool):
         activations (None | str | Unset): W8A8 (int8_dynamic): how activations are quantized at run time.
         awq (None | ScalingFigures | Unset): When the chosen method is awq.
+        kept_8bit (list[str] | None | Unset): keep_8bit: the linears at 8 bits in an int4 model, by full name.
         memory (MemoryFigures | None | Unset):
         smoothing (None | ScalingFigures | Unset): W8A8 (int8_dynamic): SmoothQuant's migration of activation outliers.
         sparsity (None | str | Unset): nm_sparsity: the pattern and its method.
@@ -52,6 +53,7 @@ class LLMReport:
     symmetric: bool
     activations: None | str | Unset = UNSET
     awq: None | ScalingFigures | Unset = UNSET
+    kept_8bit: list[str] | None | Unset = UNSET
     memory: MemoryFigures | None | Unset = UNSET
     smoothing: None | ScalingFigures | Unset = UNSET
     sparsity: None | str | Unset = UNSET
@@ -97,6 +99,15 @@ class LLMReport:
         else:
             awq = self.awq
 
+        kept_8bit: list[str] | None | Unset
+        if isinstance(self.kept_8bit, Unset):
+            kept_8bit = UNSET
+        elif isinstance(self.kept_8bit, list):
+            kept_8bit = self.kept_8bit
+
+        else:
+            kept_8bit = self.kept_8bit
+
         memory: dict[str, Any] | None | Unset
         if isinstance(self.memory, Unset):
             memory = UNSET
@@ -139,6 +150,8 @@ class LLMReport:
             field_dict["activations"] = activations
         if awq is not UNSET:
             field_dict["awq"] = awq
+        if kept_8bit is not UNSET:
+            field_dict["kept_8bit"] = kept_8bit
         if memory is not UNSET:
             field_dict["memory"] = memory
         if smoothing is not UNSET:
@@ -209,6 +222,23 @@ class LLMReport:
 
         awq = _parse_awq(d.pop("awq", UNSET))
 
+        def _parse_kept_8bit(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                kept_8bit_type_0 = cast(list[str], data)
+
+                return kept_8bit_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        kept_8bit = _parse_kept_8bit(d.pop("kept_8bit", UNSET))
+
         def _parse_memory(data: object) -> MemoryFigures | None | Unset:
             if data is None:
                 return data
@@ -265,6 +295,7 @@ class LLMReport:
             symmetric=symmetric,
             activations=activations,
             awq=awq,
+            kept_8bit=kept_8bit,
             memory=memory,
             smoothing=smoothing,
             sparsity=sparsity,

@@ -34,6 +34,10 @@ class QuantizationConfig:
             largest measured int8 error on the calibration inputs. Default: 0.
         group_size (None | QuantizationConfigGroupSizeType0 | Unset): Weight-only schemes: weights per quantization
             group (default 128).
+        keep_8bit (list[str] | Unset): A causal LM's int4_weight_only for vllm or llama.cpp: Linear layers kept at 8
+            bits (symmetric, same groups), named by suffix ('mlp.down_proj', 'self_attn.v_proj'), full name, or a layer's
+            prefix ('model.layers.0'). Each name must match at least one Linear. llama.cpp's Q4_K_M keeps attention values
+            and MLP down projections at higher precision for the same reason: they lose the most at 4 bits.
         max_output_error (float | Unset): int8_static on convolutional graphs, dense outputs (maps, embeddings): the
             bound on relative output error (L2) on held-out calibration rows. Default: 0.05.
         method (QuantizationConfigMethod | Unset): Causal LMs (runtimes vllm, onnxruntime-genai, llama.cpp), weight-only
@@ -72,6 +76,7 @@ class QuantizationConfig:
     exclude: list[str] | Unset = UNSET
     float_fallback: int | Unset = 0
     group_size: None | QuantizationConfigGroupSizeType0 | Unset = UNSET
+    keep_8bit: list[str] | Unset = UNSET
     max_output_error: float | Unset = 0.05
     method: QuantizationConfigMethod | Unset = QuantizationConfigMethod.AUTO
     min_top1_agreement: float | Unset = 0.98
@@ -107,6 +112,10 @@ class QuantizationConfig:
             group_size = self.group_size.value
         else:
             group_size = self.group_size
+
+        keep_8bit: list[str] | Unset = UNSET
+        if not isinstance(self.keep_8bit, Unset):
+            keep_8bit = self.keep_8bit
 
         max_output_error = self.max_output_error
 
@@ -157,6 +166,8 @@ class QuantizationConfig:
             field_dict["float_fallback"] = float_fallback
         if group_size is not UNSET:
             field_dict["group_size"] = group_size
+        if keep_8bit is not UNSET:
+            field_dict["keep_8bit"] = keep_8bit
         if max_output_error is not UNSET:
             field_dict["max_output_error"] = max_output_error
         if method is not UNSET:
@@ -222,6 +233,8 @@ class QuantizationConfig:
 
         group_size = _parse_group_size(d.pop("group_size", UNSET))
 
+        keep_8bit = cast(list[str], d.pop("keep_8bit", UNSET))
+
         max_output_error = d.pop("max_output_error", UNSET)
 
         _method = d.pop("method", UNSET)
@@ -281,6 +294,7 @@ class QuantizationConfig:
             exclude=exclude,
             float_fallback=float_fallback,
             group_size=group_size,
+            keep_8bit=keep_8bit,
             max_output_error=max_output_error,
             method=method,
             min_top1_agreement=min_top1_agreement,

@@ -1,0 +1,47 @@
+"""Issue 22's memory bound on a model large enough that holding it twice would break it: a
+4.3 GiB bfloat16 Llama (2.3B parameters, random init) through a whole vllm int4 job, the
+engine's entry point in a fresh process as a worker's job process runs it (upload, walk,
+candidate judge, perplexity and generation of both models, decode timing, packing).
+
+Its process tree is sampled from outside, every 0.1 s, for the whole run: the bound is
+2 GiB + 1.5x the weights, and two copies of the weights alone exceed it. Texts are short
+(scripts/llm_job.py: the bound is about weights, and a 2.3B model's forward on 2 CPU cores is
+slow); the weights are the real size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from compressor.llm.rules import memory_bound
+from scripts.llm_job import run_watched
+from scripts.random_llm import save_random_llama
+
+GIB = 1 << 30
+# 32 layers of 2560 wide (kv heads 4 of 20, MLP 6912) and SmolLM2's 49k vocabulary, tied.
+LARGE = {"hidden": 2560, "intermediate": 6912, "layers": 32, "heads": 20, "kv_heads": 4}
+
+
+def test_a_job_on_a_model_held_twice_over_its_bound_stays_within_it(tmp_path: Path) -> None:
+    source = tmp_path / "upload"
+    weight_bytes = save_random_llama(source, **LARGE, dtype=torch.bfloat16)
+    bound = memory_bound(weight_bytes)
+    assert 2 * weight_bytes > bound, (weight_bytes / GIB, bound / GIB)  # the premise
+
+    job = run_watched(source, tmp_path / "work")
+
+    # Outside: the whole process, imports and packing included. Inside: the job's own figure.
+    assert job.samples > 100, job.samples
+    assert job.outside_peak_bytes <= bound, (job.outside_peak_bytes / GIB, bound / GIB)
+    memory = job.llm["memory"]
+    assert memory["within_bound"], memory
+    # The job's bound is the inspection's (file bytes, headers included): the same within 1 MB.
+    assert abs(memory["bound_bytes"] - bound) < 1 << 20, (memory, bound)
+    # Both readings saw the weights (one model at a time), not an idle process.
+    assert job.outside_peak_bytes > weight_bytes, (job.outside_peak_bytes / GIB, weight_bytes)
+    assert memory["peak_bytes"] > 0.8 * job.outside_peak_bytes, memory
+    # Both models ran in the upload's dtype: a float32 copy would be twice the weights.
+    assert "bfloat16" in job.llm["perplexity"]["text"], job.llm["perplexity"]
+    assert job.llm["generation"]["prompts"] > 0 and job.llm["perplexity"]["compressed"] > 0

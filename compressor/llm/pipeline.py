@@ -344,9 +344,30 @@ def _measure(
         peak_compressed = process_tree_pss()
         progress("timing decode", 0.88)
         decode = _genai_decode(source_dir, artifact_dir, prompts[0], workdir)
+    llm = _report(chosen, candidates, step, runtime, texts, before, after, decode)
+    figures = {
+        "before": before,
+        "after": after,
+        "fidelity_tokens": before.logits.shape[0],
+        "peak_original": peak_original,
+        "peak_compressed": peak_compressed,
+    }
+    return figures, llm
+
+
+def _report(
+    chosen: Candidate,
+    candidates: list[Candidate],
+    step: Any,
+    runtime: str,
+    texts: _Texts,
+    before: Any,
+    after: Any,
+    decode: Any,
+) -> LLMReport:
     sparse = _is_sparsity(step)
     w8a8 = not sparse and step.scheme == "int8_dynamic"
-    llm = LLMReport(
+    return LLMReport(
         method=chosen.method,
         bits=chosen.summary.bits,
         group_sizes=[] if sparse else sorted({r.group_size for r in chosen.summary.records}),
@@ -365,14 +386,6 @@ def _measure(
         sparsity=_sparsity_note(step, chosen) if sparse else None,
         kept_8bit=chosen.summary.kept_8bit() or None,
     )
-    figures = {
-        "before": before,
-        "after": after,
-        "fidelity_tokens": before.logits.shape[0],
-        "peak_original": peak_original,
-        "peak_compressed": peak_compressed,
-    }
-    return figures, llm
 
 
 def _genai_decode(source_dir: Path, artifact_dir: Path, prompt: str, workdir: Path) -> Any:

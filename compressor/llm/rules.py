@@ -37,12 +37,8 @@ def check_llm_recipe(
             "transformers builds with AutoModelForCausalLM); this model runs on 'onnxruntime' "
             "or 'torch'"
         )
+    _check_keep_8bit(recipe, runtime, causal_lm=causal_lm)
     if not causal_lm:
-        if any(getattr(s, "keep_8bit", ()) for s in recipe.steps):
-            raise InvalidRecipeError(
-                "keep_8bit chooses a causal LM's Linear layers for 8 bits in an int4 step for "
-                "vllm or llama.cpp; on other models use 'exclude' to keep layers in float"
-            )
         return
     if runtime == "onnxruntime":
         raise InvalidRecipeError(
@@ -89,12 +85,6 @@ def check_llm_recipe(
         )
     if steps[0][1] == "int8_dynamic":
         _check_w8a8(recipe.steps[0])
-    if recipe.steps[0].keep_8bit and runtime == "onnxruntime-genai":
-        raise InvalidRecipeError(
-            "ONNX Runtime GenAI's model builder takes one bit width for every layer, so "
-            "keep_8bit has no artifact there: use target.runtime 'vllm' or 'llama.cpp' "
-            "(both hold 4- and 8-bit layers side by side)"
-        )
     if runtime == "onnxruntime-genai" and architecture is not None:
         from compressor.llm.genai import SUPPORTED_ARCHITECTURES
 
@@ -110,6 +100,22 @@ def check_llm_recipe(
         raise InvalidRecipeError(
             "onnxruntime-genai artifacts are built and measured for CPU here; submit with "
             "target.device 'cpu' (the folder also loads in ONNX Runtime GenAI's CUDA build)"
+        )
+
+
+def _check_keep_8bit(recipe: Any, runtime: str, *, causal_lm: bool) -> None:
+    if not any(getattr(s, "keep_8bit", ()) for s in recipe.steps):
+        return
+    if not causal_lm:
+        raise InvalidRecipeError(
+            "keep_8bit chooses a causal LM's Linear layers for 8 bits in an int4 step for "
+            "vllm or llama.cpp; on other models use 'exclude' to keep layers in float"
+        )
+    if runtime == "onnxruntime-genai":
+        raise InvalidRecipeError(
+            "ONNX Runtime GenAI's model builder takes one bit width for every layer, so "
+            "keep_8bit has no artifact there: use target.runtime 'vllm' or 'llama.cpp' "
+            "(both hold 4- and 8-bit layers side by side)"
         )
 
 

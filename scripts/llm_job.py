@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,6 @@ class WatchedJob:
 def run_watched(
     source: Path, workdir: Path, *, step: dict[str, Any] | None = None, runtime: str = "vllm"
 ) -> WatchedJob:
-    import time
-
     from compressor.measure.memory import PeakMemory
 
     started = time.monotonic()
@@ -74,6 +73,11 @@ def main() -> None:
 
     source, workdir, step, runtime = sys.argv[1:5]
     texts = short_texts()
+    started = time.monotonic()
+
+    def phase(name: str, fraction: float) -> None:  # on stderr: where a slow job's time went
+        print(f"{time.monotonic() - started:7.1f} s  {fraction:.2f}  {name}", file=sys.stderr)
+
     result = compress_model(
         Path(source),
         Recipe.model_validate({"steps": [json.loads(step)]}),
@@ -81,6 +85,7 @@ def main() -> None:
         workdir=Path(workdir),
         calibration_texts=texts["calibration"],
         eval_texts=texts["eval"],
+        progress=phase,
     )
     print(REPORT + json.dumps(result.report["llm"]), flush=True)
 

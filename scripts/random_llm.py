@@ -79,7 +79,7 @@ def save_random_llama(
         writer.put(name, tensor)
         del tensor
     writer.finish(single_file=True)
-    config.torch_dtype = dtype  # type: ignore[attr-defined]
+    config.dtype = dtype  # type: ignore[attr-defined]
     config.save_pretrained(str(folder))  # type: ignore[attr-defined]
     smollm2_tokenizer().save_pretrained(str(folder))
     return total

@@ -85,6 +85,13 @@ class WorkerSettings(BaseSettings):
     )
     measure_iterations: int = Field(30, ge=3)
     measure_warmup: int = Field(5, ge=0)
+    measure_decode_budget_s: float = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="causal LMs: seconds of decode timing rounds after the first, each of "
+        "which loads both models again (0: the first round only, timed while measuring)",
+    )
     job_soft_time_limit_s: int = Field(3 * 3600, gt=0, description="default per-job limit")
     heartbeat_s: float = Field(10, gt=0)
     stale_after_s: float = Field(60, gt=0, description="a worker silent this long is dead")

@@ -226,6 +226,7 @@ def _compress_causal_lm(
     progress: Progress,
     calibration_texts: Sequence[str] | None,
     eval_texts: Sequence[str] | None,
+    decode_budget_s: float,
 ) -> _Made:
     recipe.check_target(target)
     inspection = inspect_model_dir(source_dir)
@@ -241,6 +242,7 @@ def _compress_causal_lm(
         progress=progress,
         calibration_texts=calibration_texts,
         eval_texts=eval_texts,
+        decode_budget_s=decode_budget_s,
     )
     llm = result.llm
     details = {
@@ -528,6 +530,7 @@ def compress_model(
             progress=report_progress,
             calibration_texts=calibration_texts,
             eval_texts=eval_texts,
+            decode_budget_s=settings.decode_budget_s,
         )
         return _delivered(
             made, documents=documents or {}, workdir=workdir, progress=report_progress

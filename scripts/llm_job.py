@@ -2,8 +2,9 @@
 it, its process tree sampled from outside for the whole run: the memory-bound test and the
 bench's memory-growth rows.
 
-``python -m scripts.llm_job SOURCE WORKDIR STEP_JSON RUNTIME`` runs the job on short texts and
-prints the report's ``llm`` section on a line of its own.
+``python -m scripts.llm_job SOURCE WORKDIR STEP_JSON RUNTIME [OPTIONS_JSON]`` runs the job on
+short texts and prints the report's ``llm`` section on a line of its own. OPTIONS_JSON:
+``calibration_words`` (480), and ``decode_budget_s`` (the worker setting's default).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ REPORT = "REPORT "
 RTN_INT4 = {"technique": "quantization", "scheme": "int4_weight_only", "method": "rtn"}
 
 
-def short_texts() -> dict[str, list[str]]:
+def short_texts(calibration_words: int = 480) -> dict[str, list[str]]:
     """About 600 tokens to calibrate (the fewest a causal LM job takes is 128) and 250 to judge:
     what memory does is about the weights, and a large model's forward on a small CPU is slow."""
     from compressor.llm.texts import default_calibration_texts, default_eval_text
 
     words = " ".join(default_calibration_texts()).split()
     return {
-        "calibration": [" ".join(words[i : i + 40]) for i in range(0, 480, 40)],
+        "calibration": [" ".join(words[i : i + 40]) for i in range(0, calibration_words, 40)],
         "eval": [" ".join(default_eval_text().split()[:200])],
     }
 
@@ -41,14 +42,19 @@ class WatchedJob:
 
 
 def run_watched(
-    source: Path, workdir: Path, *, step: dict[str, Any] | None = None, runtime: str = "vllm"
+    source: Path,
+    workdir: Path,
+    *,
+    step: dict[str, Any] | None = None,
+    runtime: str = "vllm",
+    options: dict[str, float] | None = None,
 ) -> WatchedJob:
     from compressor.measure.memory import PeakMemory
 
     started = time.monotonic()
     job = subprocess.Popen(
         [sys.executable, "-m", "scripts.llm_job", str(source), str(workdir),
-         json.dumps(step or RTN_INT4), runtime],
+         json.dumps(step or RTN_INT4), runtime, json.dumps(options or {})],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -67,12 +73,17 @@ def run_watched(
 
 
 def main() -> None:
+    from compressor.measure.settings import MeasureSettings
     from compressor.pipeline import compress_model
     from compressor.recipe import Recipe
     from compressor.target import Target
 
     source, workdir, step, runtime = sys.argv[1:5]
-    texts = short_texts()
+    options = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+    texts = short_texts(int(options.get("calibration_words", 480)))
+    settings = MeasureSettings.model_validate(
+        {k: v for k, v in options.items() if k == "decode_budget_s"}
+    )
     started = time.monotonic()
 
     def phase(name: str, fraction: float) -> None:  # on stderr: where a slow job's time went
@@ -86,6 +97,7 @@ def main() -> None:
         calibration_texts=texts["calibration"],
         eval_texts=texts["eval"],
         progress=phase,
+        settings=settings,
     )
     print(REPORT + json.dumps(result.report["llm"]), flush=True)
 

@@ -43,6 +43,7 @@ def measure_settings() -> MeasureSettings:
         threads=worker.worker_threads,
         warmup=worker.measure_warmup,
         iterations=worker.measure_iterations,
+        decode_budget_s=worker.measure_decode_budget_s,
     )
 
 

@@ -110,10 +110,12 @@ class FirstRound:
     seconds: float  # both timings together
 
 
-def time_decode(model: Any, tokenizer: Any, prompt: str) -> tuple[DecodeSpeed, float]:
+def time_decode(
+    model: Any, tokenizer: Any, prompt: str, *, budget_s: float = DECODE_BUDGET_S
+) -> tuple[DecodeSpeed, float]:
     started = time.monotonic()
     speed = decode_speed_torch(
-        model, tokenizer, prompt, new_tokens=DECODE_TOKENS, budget_s=DECODE_BUDGET_S / 3
+        model, tokenizer, prompt, new_tokens=DECODE_TOKENS, budget_s=budget_s / 3
     )
     return speed, time.monotonic() - started
 
@@ -124,11 +126,13 @@ def decode_in_torch(
     tokenizer: Any,
     prompt: str,
     first: FirstRound,
+    *,
+    budget_s: float = DECODE_BUDGET_S,
 ) -> DecodeFigures:
     """Both models generate in transformers, alternately (timings drift on a shared machine),
     each loaded for its turn and freed after it, so the job never holds two models. The first
     round is the one timed while each was loaded for measuring; more rounds follow, up to
-    DECODE_ROUNDS, while they fit DECODE_BUDGET_S."""
+    DECODE_ROUNDS, while they fit ``budget_s`` (the worker's MeasureSettings.decode_budget_s)."""
 
     def timed_once(load: Callable[[], Any]) -> DecodeSpeed:
         model = load()
@@ -140,7 +144,7 @@ def decode_in_torch(
 
     originals, compresseds = [first.original], [first.compressed]
     spent, last = 0.0, first.seconds
-    while len(originals) < DECODE_ROUNDS and spent + last <= DECODE_BUDGET_S:
+    while len(originals) < DECODE_ROUNDS and spent + last <= budget_s:
         started = time.monotonic()
         originals.append(timed_once(load_original))
         compresseds.append(timed_once(load_compressed))
@@ -154,7 +158,7 @@ def decode_in_torch(
         note="vllm artifact timed with transformers on CPU, which dequantizes compressed-tensors "
         "weights on load: no speedup is expected here; vLLM's int4 kernels need a GPU worker. "
         f"{rounds} alternated round{'s' if rounds > 1 else ''} (more stop at "
-        f"{DECODE_BUDGET_S:.0f} s)",
+        f"{budget_s:.0f} s)",
     )
 
 

@@ -143,8 +143,10 @@ def compress_causal_lm(
     progress: Progress,
     calibration_texts: Sequence[str] | None = None,
     eval_texts: Sequence[str] | None = None,
+    decode_budget_s: float = ev.DECODE_BUDGET_S,
 ) -> LLMResult:
-    """``step``: the recipe's one QuantizationConfig (compressor/llm/rules.py checked it)."""
+    """``step``: the recipe's one QuantizationConfig (compressor/llm/rules.py checked it).
+    ``decode_budget_s``: decode timing rounds after the first stop there."""
     with PeakMemory() as memory:
         tokenizer = load_tokenizer(source_dir)
         if tokenizer is None:
@@ -167,7 +169,7 @@ def compress_causal_lm(
         )  # fmt: skip
         figures, llm = _measure(
             source_dir, artifact_dir, chosen, candidates, step, runtime, texts, tokenizer,
-            workdir, progress,
+            workdir, progress, decode_budget_s,
         )  # fmt: skip
         bound = memory_bound(int(facts["weight_bytes"]))
         llm.memory = MemoryFigures(
@@ -303,6 +305,7 @@ def _measure(
     tokenizer: Any,
     workdir: Path,
     progress: Progress,
+    decode_budget_s: float,
 ) -> tuple[dict[str, Any], LLMReport]:
     prompts = default_prompts()
     progress("measuring original", 0.7)
@@ -312,7 +315,9 @@ def _measure(
     )
     torch_runtime = runtime in ("vllm", "llama.cpp")
     if torch_runtime:  # the first decode round, while the model is loaded anyway
-        speed_original, seconds_original = ev.time_decode(original, tokenizer, prompts[0])
+        speed_original, seconds_original = ev.time_decode(
+            original, tokenizer, prompts[0], budget_s=decode_budget_s
+        )
     peak_original = process_tree_pss()
     del original  # one model in memory at a time: the job's memory bound is 1.5x the weights
     trim()
@@ -322,7 +327,9 @@ def _measure(
         after = ev.evaluate(
             compressed, tokenizer, eval_ids=texts.eval_ids, prompts=prompts, window=texts.window
         )
-        speed_compressed, seconds_compressed = ev.time_decode(compressed, tokenizer, prompts[0])
+        speed_compressed, seconds_compressed = ev.time_decode(
+            compressed, tokenizer, prompts[0], budget_s=decode_budget_s
+        )
         peak_compressed = process_tree_pss()
         del compressed
         trim()
@@ -333,7 +340,7 @@ def _measure(
         decode = ev.decode_in_torch(
             lambda: load_causal_lm(source_dir, texts.dtype),
             lambda: load_causal_lm(chosen.folder, texts.dtype),
-            tokenizer, prompts[0], first,
+            tokenizer, prompts[0], first, budget_s=decode_budget_s,
         )  # fmt: skip
         if runtime == "llama.cpp":
             decode = decode.model_copy(update={"note": LLAMA_CPP_DECODE_NOTE})

@@ -12,3 +12,5 @@ class MeasureSettings(BaseModel):
     warmup: int = Field(5, ge=0, le=1000)
     iterations: int = Field(30, ge=3, le=10_000)
     timeout_s: float = Field(900, gt=0)
+    # Causal LMs: decode rounds after the first (each reloads both models) stop here.
+    decode_budget_s: float = Field(60, ge=0, le=3600)

@@ -220,11 +220,11 @@ def test_decode_rounds_after_the_first_stop_at_their_budget(llama_dir: Path) -> 
     _, tokenizer = _load(llama_dir)
     speed = DecodeSpeed(5.0, 100.0, "transformers", "cpu", 5, 32, 3)
 
-    def figures(first_seconds: float) -> Any:
+    def figures(first_seconds: float, budget_s: float = DECODE_BUDGET_S) -> Any:
         loads.clear()
         return decode_in_torch(
             lambda: load("original"), lambda: load("compressed"), tokenizer, "The capital of",
-            FirstRound(speed, speed, first_seconds),
+            FirstRound(speed, speed, first_seconds), budget_s=budget_s,
         )  # fmt: skip
 
     slow = figures(DECODE_BUDGET_S + 1)  # a first round longer than the budget: no second
@@ -233,6 +233,8 @@ def test_decode_rounds_after_the_first_stop_at_their_budget(llama_dir: Path) -> 
     quick = figures(0.1)  # a tiny model: every round, in turns
     assert loads == ["original", "compressed"] * (DECODE_ROUNDS - 1), loads
     assert f"{DECODE_ROUNDS} alternated rounds" in quick.note, quick.note
+    first_only = figures(0.1, budget_s=0)  # the worker's measure_decode_budget_s at 0
+    assert loads == [] and "1 alternated round " in first_only.note, (loads, first_only.note)
 
 
 def test_alternate_takes_turns_and_keeps_medians() -> None:

@@ -125,7 +125,7 @@ def baseline_key(
         "model": model,
         "target": target.model_dump(mode="json", exclude={"remeasure_baseline"}),
         "inputs": inputs,
-        "settings": settings.model_dump(mode="json", exclude={"timeout_s"}),
+        "settings": settings.latency_fields(),
         "measured_as": measured_as,
         "engine": engine_version(),
     }

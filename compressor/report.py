@@ -289,7 +289,7 @@ def build_report(
     """The report stage: the figures measured the same way for every technique, and warnings."""
     (orig, before), (comp, after) = original, compressed
     measurement = Measurement(
-        **settings.model_dump(exclude={"timeout_s"}),
+        **settings.latency_fields(),
         sequence_length=target.sequence_length,
         inputs=plan.measurement.source,
         labelled=plan.labels is not None,

@@ -182,3 +182,25 @@ def test_a_format_that_meets_the_bound_by_one_row_is_not_trusted_over_one_with_r
     lucky, with_room = score(reference, one_off), score(reference, reference)
     assert lucky.meets(config) and not lucky.meets_beyond_noise(config)
     assert with_room.meets_beyond_noise(config)
+
+
+def test_histogram_calibration_with_rows_no_batch_divides(
+    residual: ConvDigits, tmp_path: Path
+) -> None:
+    """44 rows: 33 calibrate and 11 judge, 33 at batch 32 would leave a last batch of one,
+    which ORT's percentile calibrator cannot stack; and the shipped model is calibrated on all
+    44 rows once the held-out ones have chosen."""
+    upload = export(residual.model, residual.x_eval, tmp_path / "upload.onnx")
+    config = QuantizationConfig(scheme="int8_static", calibration_method="percentile")
+    report = quant_onnx.int8_static(
+        config,
+        source=upload,
+        out=tmp_path / "int8.onnx",
+        calibration=EvalInputs({INPUT: residual.x_train[:44]}, "training split"),
+        batch_size=32,
+    )
+    assert report["calibration_method"] == "percentile"
+    assert report["held_out"] == "33 rows calibrate, 11 held-out rows judge"
+    assert report["final_calibration"].startswith("all 44 rows"), report["final_calibration"]
+    ref, got = _logits(upload, residual.x_eval), _logits(tmp_path / "int8.onnx", residual.x_eval)
+    assert float((ref.argmax(-1) == got.argmax(-1)).mean()) >= config.min_top1_agreement

@@ -451,6 +451,28 @@ def _choose_format(
     return chosen, built[chosen], report
 
 
+def _kept_report(
+    by_recipe: tuple[str, ...], kept: list[str], errors: dict[str, Score]
+) -> dict[str, str]:
+    def why(name: str) -> str:
+        top1 = errors[name].top1_agreement
+        return f"int8 alone: relative output error {errors[name].relative_error:.4f}" + (
+            f", top-1 agreement {top1:.4f}" if top1 is not None else ""
+        )
+
+    return {**{n: "excluded by the recipe" for n in by_recipe}, **{n: why(n) for n in kept}}
+
+
+def _final_calibration(calibration: EvalInputs, judge: EvalInputs) -> str:
+    if judge is calibration:
+        return f"all {calibration.rows} rows (too few to hold some out)"
+    return (
+        f"all {calibration.rows} rows: the {judge.rows} held-out rows chose the method, form and "
+        "float layers (the fidelity figures are of that model, calibrated without them), then "
+        "the shipped model was calibrated on every row"
+    )
+
+
 def int8_static_conv(
     config: QuantizationConfig,
     *,
@@ -501,13 +523,7 @@ def int8_static_conv(
         "calibration_methods_measured": methods,
         "calibration_samples": calibration.rows,
         "held_out": split_note,
-        "final_calibration": (
-            f"all {calibration.rows} rows: the {judge.rows} held-out rows chose the method, "
-            "form and float layers (the fidelity figures are of that model, calibrated without "
-            "them), then the shipped model was calibrated on every row"
-            if judge is not calibration
-            else f"all {calibration.rows} rows (too few to hold some out)"
-        ),
+        "final_calibration": _final_calibration(calibration, judge),
         "format": fmt,
         "formats_measured": formats,
         "format_rule": (
@@ -520,18 +536,7 @@ def int8_static_conv(
             if k.startswith(("QLinear", "Quantize", "Dequantize", "ConvInteger", "MatMulInteger"))
         },
         "layers_int8": len(errors) - len(kept),
-        "layers_kept_in_float": {
-            **{n: "excluded by the recipe" for n in by_recipe},
-            **{
-                n: f"int8 alone: relative output error {errors[n].relative_error:.4f}"
-                + (
-                    f", top-1 agreement {errors[n].top1_agreement:.4f}"
-                    if errors[n].top1_agreement is not None
-                    else ""
-                )
-                for n in kept
-            },
-        },
+        "layers_kept_in_float": _kept_report(by_recipe, kept, errors),
         "layer_errors": {n: s.as_dict() for n, s in errors.items()},
         "held_out_fidelity": {
             **achieved.as_dict(),

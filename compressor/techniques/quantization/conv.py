@@ -56,6 +56,7 @@ PER_CHANNEL_OPSET = 13
 METHODS = ("minmax", "percentile", "entropy")
 FORMATS = ("QDQ", "QOperator")
 FORMAT_TIME_TIE = 0.03
+FORMAT_TIMING_ROUNDS = 3
 # The held-out slice must be big enough that one flipped prediction is not the whole story.
 MIN_HELD_OUT = 8
 HELD_OUT_SHARE = 0.25
@@ -431,7 +432,12 @@ def _choose_format(
     """QDQ and QOperator run different kernels in ORT: the faster that keeps the bound, the
     smaller where their speeds tie."""
     built = {f: quantize(method=method, fmt=f, exclude=exclude, name="final") for f in FORMATS}
-    measured = {f: (score(ref, runner.outputs(p)), runner.p50_ms(p)) for f, p in built.items()}
+    # Alternating rounds, the best p50 of each: one pass each let drift decide a 7% difference.
+    rounds: dict[str, list[float]] = {f: [] for f in FORMATS}
+    for _ in range(FORMAT_TIMING_ROUNDS):
+        for f, path in built.items():
+            rounds[f].append(runner.p50_ms(path))
+    measured = {f: (score(ref, runner.outputs(p)), min(rounds[f])) for f, p in built.items()}
     # Timing decides between formats, so an unguarded choice would let run-to-run noise pick a
     # format six times less faithful that met the bound on the held-out rows by luck.
     good = (

@@ -514,6 +514,7 @@ def int8_static_conv(
     fmt, chosen, formats = _choose_format(quantize, method, floats, runner, ref, config)
     # Judged on rows that did not calibrate it; what ships is calibrated again on every row,
     # the held-out ones too (ORT's one-liner sees them all: fewer rows would give it an edge).
+    # The job measures the shipped model on its eval rows afterwards, like every artifact.
     achieved = score(ref, runner.outputs(chosen))
     final = chosen
     if judge is not calibration:

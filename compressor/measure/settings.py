@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -15,7 +17,7 @@ class MeasureSettings(BaseModel):
     # Causal LMs: decode rounds after the first (each reloads both models) stop here.
     decode_budget_s: float = Field(60, ge=0, le=3600)
 
-    def latency_fields(self) -> dict[str, int]:
+    def latency_fields(self) -> dict[str, Any]:
         """What a latency figure depends on: recorded in reports and baseline keys (a limit on
         how long measuring may take, and LLM decode's budget, are not)."""
         return self.model_dump(mode="json", exclude={"timeout_s", "decode_budget_s"})

@@ -49,7 +49,8 @@ LAYER_OPS = (*WEIGHT_OPS, *BETWEEN_OPS)
 # was six extra pairs, 3% more bytes and twice the batch-1 latency of ORT's default settings.
 # The shipped graph folds them; the per-layer analysis does not (with_only can put a layer
 # back in float only where the float op is still in the graph, the Relu after it included).
-FOLDED_OPS = ("Relu", "Clip", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
+ACTIVATIONS = ("Relu", "Clip")
+FOLDED_OPS = (*ACTIVATIONS, "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
 QUANT_OPS = (*LAYER_OPS, *FOLDED_OPS)
 # Per-channel DequantizeLinear (the ``axis`` attribute) exists from opset 13.
 PER_CHANNEL_OPSET = 13
@@ -319,9 +320,6 @@ def with_only(
     return model
 
 
-ACTIVATIONS = ("Relu", "Clip")
-
-
 def with_folded_neighbours(graph: onnx.GraphProto, exclude: tuple[str, ...]) -> tuple[str, ...]:
     """The layers kept in float, with the folded ops that would otherwise quantize around them:
     the activation after a float layer, and a shape op that only float layers read. Without
@@ -449,9 +447,10 @@ def _choose_format(
     # stores one scale per tensor where QDQ repeats it at every Q/DQ pair).
     fastest = min(measured[f][1] for f in good)
     tied = [f for f in good if measured[f][1] <= fastest * (1 + FORMAT_TIME_TIE)]
-    chosen = min(tied, key=lambda f: (built[f].stat().st_size, measured[f][1]))
+    sizes = {f: path.stat().st_size for f, path in built.items()}
+    chosen = min(tied, key=lambda f: (sizes[f], measured[f][1]))
     report = {
-        f: {"p50_ms": round(ms, 4), "bytes": built[f].stat().st_size, **s.as_dict()}
+        f: {"p50_ms": round(ms, 4), "bytes": sizes[f], **s.as_dict()}
         for f, (s, ms) in measured.items()
     }
     return chosen, built[chosen], report

@@ -92,6 +92,13 @@ class WorkerSettings(BaseSettings):
         description="causal LMs: seconds of decode timing rounds after the first, each of "
         "which loads both models again (0: the first round only, timed while measuring)",
     )
+    model_cache_bytes: int = Field(
+        8 * 1024**3,
+        ge=0,
+        description="unpacked model uploads kept on each worker's disk for later jobs and a "
+        "goal's candidates (workers/model_cache.py), least recently used dropped past this "
+        "(the newest entry stays even when larger); 0: every job fetches and unpacks its model",
+    )
     job_soft_time_limit_s: int = Field(3 * 3600, gt=0, description="default per-job limit")
     heartbeat_s: float = Field(10, gt=0)
     stale_after_s: float = Field(60, gt=0, description="a worker silent this long is dead")
@@ -311,6 +318,10 @@ class Settings:
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "cache" / "models"
 
 
 @lru_cache

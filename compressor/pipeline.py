@@ -264,6 +264,9 @@ def _compress_causal_lm(
     return _Made(result.artifact_dir, result.artifact_format.value, report)
 
 
+ORIGINAL_ONNX = "original.onnx"
+
+
 def _original_baseline(
     loaded: _Loaded,
     *,
@@ -285,7 +288,7 @@ def _original_baseline(
     assert source.module is not None
     if target.runtime == "onnxruntime":
         progress("exporting original", 0.08)
-        path = workdir / "original.onnx"
+        path = workdir / ORIGINAL_ONNX
         source.export(source.module, loaded.example, path)
         return SavedModel(path, path.stat().st_size, onnx_parameter_stats(path))
     weight_bytes = int(source.inspection["weight_bytes"])
@@ -301,12 +304,15 @@ def _run_steps(
     progress: Progress,
     train_texts: Sequence[str] | None,
     student_dir: Path | None,
+    exported_original: Path | None = None,
 ) -> tuple[ModelState, list[dict[str, Any]]]:
+    """``exported_original``: the unchanged module's export, read (never written) by ONNX
+    steps that come before any torch step."""
     source = loaded.source
     needs_original = any(handler_for(s).stage is Stage.TORCH for s in recipe.steps)
     snapshot = copy.deepcopy(source.module) if needs_original and source.module else None
     state = ModelState(module=source.module, source_dir=loaded.source_dir, workdir=workdir)
-    state.onnx_path = source.onnx_path
+    state.onnx_path = source.onnx_path or exported_original
     steps_report: list[dict[str, Any]] = []
     n_steps = len(recipe.steps)
     for index, step in enumerate(recipe.steps):
@@ -580,6 +586,9 @@ def _compress_loaded(
     original = _original_baseline(
         loaded, target=target, workdir=workdir, progress=report_progress, reused=reused
     )
+    # The original exported here (not reused) is the graph an ONNX step before any torch step
+    # would export again: the steps start from it (issue 24: 6 s of a MiniLM job).
+    exported = reused is None and original.path == workdir / ORIGINAL_ONNX
     with training_on(torch.device(device)):
         state, steps = _run_steps(
             loaded,
@@ -589,6 +598,7 @@ def _compress_loaded(
             progress=report_progress,
             train_texts=train_texts,
             student_dir=student_dir,
+            exported_original=original.path if exported else None,
         )
     artifact_dir, artifact_format, compressed = _save_artifact(
         loaded, state, target=target, workdir=workdir, progress=report_progress

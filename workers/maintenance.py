@@ -16,9 +16,11 @@ from app import inspection_lease
 from app.db.models import Dataset, JobStatus, ModelFile, is_valid_id, utcnow
 from app.jobs import lifecycle
 from app.jobs import repository as jobs_repository
+from app.models_upload import repository as models_repository
 from app.queue import enqueue_dataset_inspection, enqueue_inspection, enqueue_webhook_delivery
 from app.settings import get_settings
 from workers import job_run, registry
+from workers.model_cache import drop_unlisted, evict
 from workers.webhooks import overdue_deliveries
 
 log = logging.getLogger("modelpress.maintenance")
@@ -91,6 +93,19 @@ def sweep_scratch() -> list[str]:
     return removed
 
 
+def sweep_model_cache() -> list[str]:
+    """Drop cached unpacked uploads (workers/model_cache.py) that no model row holds any more:
+    a deleted model's files do not outlive it on the workers' disks beyond a tick."""
+    settings = get_settings()
+    cache = settings.model_cache_dir
+    if not cache.is_dir():
+        return []
+    with job_run.session() as session:
+        held = models_repository.held_digests(session)
+    removed = drop_unlisted(cache, held)
+    return removed + evict(cache, limit=settings.worker.model_cache_bytes)
+
+
 class Maintenance(threading.Thread):
     def __init__(self, node: str) -> None:
         super().__init__(name="modelpress-maintenance", daemon=True)
@@ -119,6 +134,7 @@ class Maintenance(threading.Thread):
                 reconcile_inspections,
                 resend_overdue_webhooks,
                 sweep_scratch,
+                sweep_model_cache,
             ):
                 try:
                     step()

@@ -48,6 +48,11 @@ def same_bytes_elsewhere(session: Session, model: ModelFile) -> bool:
     return session.scalar(select(others.exists())) or False
 
 
+def held_digests(session: Session) -> set[str]:
+    """The sha256 of every stored upload, all tenants' (the session must not be scoped)."""
+    return set(session.scalars(select(ModelFile.sha256).distinct()).all())
+
+
 def delete(session: Session, model: ModelFile) -> None:
     """Drops the model, its (finished) jobs, and the history rows of finished jobs that
     trained it as a student. Rows of active jobs stay, so their RESTRICT key fails the delete

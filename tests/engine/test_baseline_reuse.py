@@ -120,3 +120,31 @@ def test_the_original_measured_alone_is_the_one_a_job_then_reuses(
     )
     assert set(timed) == {"original", "int8"} and all(v > 0 for v in timed.values())
     assert len(measured) == 2  # re-timing runs its own probes, not the pipeline's
+
+
+def test_a_first_job_exports_the_original_once(
+    mlp_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The original's export is the graph the int8 step starts from: nothing exports the
+    unchanged module a second time, and the original file is read, never overwritten."""
+    exports: list[str] = []
+    real = pipeline.load_source
+
+    def counting_load(*args: Any, **kwargs: Any) -> Any:
+        source = real(*args, **kwargs)
+        export = source.export
+
+        def counted(module: Any, example: Any, path: Path) -> None:
+            exports.append(path.name)
+            export(module, example, path)
+
+        source.export = counted
+        return source
+
+    monkeypatch.setattr(pipeline, "load_source", counting_load)
+    report = _run(mlp_dir, tmp_path, InMemoryBaselines())
+    assert exports == ["original.onnx"]
+    original = tmp_path / "original.onnx"
+    assert report["original"]["model_bytes"] == original.stat().st_size
+    # The int8 model is about a quarter of the float one it was made from.
+    assert report["compressed"]["model_bytes"] < 0.4 * report["original"]["model_bytes"]

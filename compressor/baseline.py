@@ -8,11 +8,16 @@ gets them from it when the key matches, and stores them when it does not.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,14 +36,21 @@ BASELINE_FORMAT = 1
 _VERSIONED = ("modelpress", "torch", "onnxruntime")
 
 
+# Writes the original's ONNX export, as the job that measured it exported it, to the path given.
+GraphWriter = Callable[[Path], None]
+
+
 @dataclass(frozen=True)
 class StoredBaseline:
-    """The original as the target runs it: its bytes, parameter counts and measurement."""
+    """The original as the target runs it: its bytes, parameter counts and measurement.
+    ``graph``: its ONNX export where one was kept (a torch or Hugging Face upload for ONNX
+    Runtime), the graph a later job's ONNX steps start from instead of exporting again."""
 
     model_bytes: int
     stats: dict[str, Any]
     measurement: RuntimeMeasurement
     measured_at: datetime
+    graph: GraphWriter | None = None
 
 
 class BaselineStore(Protocol):
@@ -55,12 +67,26 @@ class InMemoryBaselines:
 
     def __init__(self) -> None:
         self.stored: dict[str, StoredBaseline] = {}
+        self._graphs = tempfile.TemporaryDirectory(prefix="modelpress-baselines-")
 
     def get(self, key: str) -> StoredBaseline | None:
         return self.stored.get(key)
 
     def put(self, key: str, baseline: StoredBaseline) -> None:
+        if baseline.graph is not None:  # the job's folder may go: the store keeps a copy
+            kept = Path(self._graphs.name) / f"{hashlib.sha256(key.encode()).hexdigest()}.onnx"
+            baseline.graph(kept)
+            baseline = dataclasses.replace(baseline, graph=graph_from(kept))
         self.stored[key] = baseline
+
+
+def _copy(src: Path, dest: Path) -> None:
+    shutil.copyfile(src, dest)
+
+
+def graph_from(path: Path) -> GraphWriter:
+    """A graph writer that copies the file at ``path`` (which must outlive the writer)."""
+    return partial(_copy, path)
 
 
 def engine_version() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from compressor.baseline import (
     BaselineStore,
     StoredBaseline,
     cpu_model,
+    graph_from,
     look_up,
 )
 from compressor.errors import CompressionError, UnsupportedModelError
@@ -46,6 +48,8 @@ from compressor.report import (
 from compressor.target import Target
 from compressor.techniques.base import ModelState, Stage, StepContext, handler_for
 from compressor.training import training_on
+
+log = logging.getLogger("modelpress.pipeline")
 
 Progress = Callable[[str, float], None]
 
@@ -488,7 +492,9 @@ def measure_original(
         runtime=runtime,
         device=device,
         batch_size=_batch(loaded, target),
-        baseline=_baseline_kept(lookup, original, before),
+        baseline=_baseline_kept(
+            lookup, original, before, graph=_kept_graph(original, workdir, reused)
+        ),
     )
 
 
@@ -586,9 +592,7 @@ def _compress_loaded(
     original = _original_baseline(
         loaded, target=target, workdir=workdir, progress=report_progress, reused=reused
     )
-    # The original exported here (not reused) is the graph an ONNX step before any torch step
-    # would export again: the steps start from it (issue 24: 6 s of a MiniLM job).
-    exported = reused is None and original.path == workdir / ORIGINAL_ONNX
+    starting_graph = _starting_graph(loaded, recipe, target, workdir, original, reused)
     with training_on(torch.device(device)):
         state, steps = _run_steps(
             loaded,
@@ -598,7 +602,7 @@ def _compress_loaded(
             progress=report_progress,
             train_texts=train_texts,
             student_dir=student_dir,
-            exported_original=original.path if exported else None,
+            exported_original=starting_graph,
         )
     artifact_dir, artifact_format, compressed = _save_artifact(
         loaded, state, target=target, workdir=workdir, progress=report_progress
@@ -626,9 +630,48 @@ def _compress_loaded(
         archive=None,  # packed once, with report.json, by _delivered
         steps=steps,
         ran_on=_ran_on(runtime, device, before, after),
-        baseline=_baseline_kept(lookup, original, before),
+        baseline=_baseline_kept(
+            lookup, original, before, graph=_kept_graph(original, workdir, reused)
+        ),
     )
     return _Made(artifact_dir, artifact_format.value, report)
+
+
+def _kept_graph(original: SavedModel, workdir: Path, reused: StoredBaseline | None) -> Path | None:
+    """The original's export made by this job, to keep with its figures: where it is one
+    self-contained file (no external data)."""
+    path = workdir / ORIGINAL_ONNX
+    if reused is not None or original.path != path:
+        return None
+    return path if original.model_bytes == path.stat().st_size else None
+
+
+def _starting_graph(
+    loaded: _Loaded,
+    recipe: Recipe,
+    target: Target,
+    workdir: Path,
+    original: SavedModel,
+    reused: StoredBaseline | None,
+) -> Path | None:
+    """The original's ONNX export where the recipe's first ONNX step comes before any torch
+    step (issue 24: exporting MiniLM again took 6 s of its job): the one this job exported, or
+    the one kept with a reused baseline, fetched instead of exported again."""
+    if loaded.source.kind == "onnx" or target.runtime != "onnxruntime":
+        return None
+    if reused is None:
+        return original.path if original.path == workdir / ORIGINAL_ONNX else None
+    first = next((handler_for(s).stage for s in recipe.steps), Stage.TORCH)
+    if reused.graph is None or first is not Stage.ONNX:
+        return None
+    path = workdir / ORIGINAL_ONNX
+    try:
+        reused.graph(path)
+    except Exception:  # exported again below: slower, not wrong
+        log.warning("could not fetch the original's stored graph", exc_info=True)
+        path.unlink(missing_ok=True)
+        return None
+    return path
 
 
 def _baseline_lookup(
@@ -660,14 +703,25 @@ def _baseline_lookup(
 
 
 def _baseline_kept(
-    lookup: BaselineLookup | None, original: SavedModel, before: RuntimeMeasurement
+    lookup: BaselineLookup | None,
+    original: SavedModel,
+    before: RuntimeMeasurement,
+    *,
+    graph: Path | None = None,
 ) -> BaselineNote | None:
-    """The report's note on the baseline; one measured now is stored for the jobs after."""
+    """The report's note on the baseline; one measured now is stored for the jobs after, with
+    the original's export (``graph``) where later jobs' steps can start from it."""
     if lookup is None:
         return None
     if lookup.found is not None:
         return BaselineNote(reused=True, measured_at=lookup.found.measured_at, key=lookup.key)
-    stored = StoredBaseline(original.model_bytes, original.stats, before, datetime.now(UTC))
+    stored = StoredBaseline(
+        original.model_bytes,
+        original.stats,
+        before,
+        datetime.now(UTC),
+        graph=graph_from(graph) if graph is not None else None,
+    )
     lookup.store.put(lookup.key, stored)
     return BaselineNote(reused=False, measured_at=stored.measured_at, key=lookup.key)
 

@@ -332,9 +332,9 @@ def test_service_on_s3(moto_url: str, bucket: str, tmp_path: Path, kind: str) ->
         archive = client.get(f"/v1/jobs/{job['id']}/report").json()["report"]["artifact"]["archive"]
         artifact_key = f"artifacts/{job['id']}/attempt-{job['attempts']}/artifact.{archive}"
         stored = keys_in(moto_url, bucket)
-        # the original's measurement, kept for the tenant's later jobs (issue 24)
+        # the original's measurement and export, kept for the tenant's later jobs (issue 24)
         baselines = [key for key in stored if key.startswith("baselines/")]
-        assert len(baselines) == 1 and baselines[0].endswith(".npz"), stored
+        assert sorted(k.rsplit(".", 1)[1] for k in baselines) == ["npz", "onnx"], stored
         assert stored == sorted([artifact_key, *baselines, f"models/{model_id}/upload"])
         downloaded = client.get(f"/v1/jobs/{job['id']}/artifact")
         assert downloaded.status_code == 200

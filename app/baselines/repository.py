@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.baselines.objects import stored_objects
 from app.db.models import Baseline
 
 
@@ -43,9 +44,10 @@ def put(
 
 
 def delete_measured_from(session: Session, *, tenant: str | None, model_sha256: str) -> list[str]:
-    """Delete the tenant's baselines measured from uploads with these bytes; their outputs'
-    storage keys, for the caller to delete once this has committed."""
+    """Delete the tenant's baselines measured from uploads with these bytes; their storage
+    objects' keys (outputs, graph), for the caller to delete once this has committed."""
     measured_from = (Baseline.tenant == (tenant or "")) & (Baseline.model_sha256 == model_sha256)
-    keys = list(session.scalars(select(Baseline.outputs_key).where(measured_from)))
+    rows = session.execute(select(Baseline.outputs_key, Baseline.figures).where(measured_from))
+    keys = [key for outputs, figures in rows for key in stored_objects(outputs, figures)]
     session.execute(delete(Baseline).where(measured_from))
     return keys

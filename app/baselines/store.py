@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -16,20 +15,16 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.baselines import repository
+from app.baselines.objects import graph_key, outputs_key, stored_objects
 from app.db.session import on_commit
 from app.storage import Storage, get_storage
-from compressor.baseline import StoredBaseline
+from compressor.baseline import GraphWriter, StoredBaseline
 from compressor.measure.runtime import RuntimeMeasurement
 
 log = logging.getLogger("modelpress.baselines")
 # One committed transaction, retried while the database is away (workers/job_run.py's
 # ``in_transaction``): passed in, since app/ never imports workers/.
 Transact = Callable[[str, Callable[[Session], Any]], Any]
-
-
-def outputs_key(key: str) -> str:
-    """A new object per measurement: two jobs storing one key at once never mix their files."""
-    return f"baselines/{key}/{uuid.uuid4()}.npz"
 
 
 class TenantBaselines:
@@ -61,7 +56,13 @@ class TenantBaselines:
         measurement = RuntimeMeasurement(
             outputs=outputs, ran_on=figures["ran_on"], **figures["metrics"]
         )
-        return StoredBaseline(figures["model_bytes"], figures["stats"], measurement, measured_at)
+        graph = None
+        if figures.get("graph"):
+            graph_object = graph_key(stored_key)
+            graph = lambda dest: self._storage.fetch_to(graph_object, dest)  # noqa: E731
+        return StoredBaseline(
+            figures["model_bytes"], figures["stats"], measurement, measured_at, graph=graph
+        )
 
     def put(self, key: str, baseline: StoredBaseline) -> None:
         measurement = baseline.measurement
@@ -80,13 +81,14 @@ class TenantBaselines:
             "stats": baseline.stats,
             "metrics": measurement.metrics(),
             "ran_on": measurement.ran_on,
+            "graph": baseline.graph is not None and self._put_graph(new_key, baseline.graph),
         }
 
         def write(session: Session) -> None:
             before = repository.get(session, tenant=self.tenant, key=key)
-            if before is not None:  # the replaced outputs go once the new row has committed
-                replaced = before.outputs_key
-                on_commit(session, lambda: self._storage.delete(replaced))
+            if before is not None:  # the replaced objects go once the new row has committed
+                replaced = stored_objects(before.outputs_key, before.figures)
+                on_commit(session, lambda: self._delete(replaced))
             repository.put(
                 session,
                 tenant=self.tenant,
@@ -98,6 +100,21 @@ class TenantBaselines:
             )
 
         self._transact(f"storing baseline {key}", write)
+
+    def _delete(self, keys: list[str]) -> None:
+        for key in keys:
+            self._storage.delete(key)
+
+    def _put_graph(self, outputs: str, graph: GraphWriter) -> bool:
+        try:
+            with tempfile.TemporaryDirectory(prefix="modelpress-baseline-") as tmp:
+                path = Path(tmp) / "original.onnx"
+                graph(path)
+                self._storage.put_file(graph_key(outputs), path)
+        except Exception:  # later jobs export the original again: slower, not wrong
+            log.warning("could not store the original's graph of %s", outputs, exc_info=True)
+            return False
+        return True
 
     def _outputs(self, key: str) -> np.ndarray | None:
         """The stored outputs, or None where they cannot be read (then the original is measured)."""

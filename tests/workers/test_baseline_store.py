@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from app.baselines.store import TenantBaselines
 from app.db.models import Baseline, ModelFile
 from app.models_upload.repository import same_bytes_elsewhere
 from app.storage.local import LocalStorage
-from compressor.baseline import StoredBaseline
+from compressor.baseline import StoredBaseline, graph_from
 from compressor.measure.runtime import RuntimeMeasurement
 from tests.fixtures.stack import ROOT
 
@@ -139,3 +140,33 @@ def test_baselines_go_with_the_tenants_last_upload_of_their_bytes(
         lambda s: sorted((b.tenant, b.model_sha256) for b in s.scalars(sa.select(Baseline))),
     )
     assert remaining == [("alpha", "b" * 64), ("beta", SHA)]  # other bytes, other tenant
+
+
+def test_the_originals_graph_is_kept_replaced_and_deleted_with_its_figures(
+    transact: Callable[[str, Any], Any], tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path / "storage")
+    store = TenantBaselines("alpha", model_sha256=SHA, transact=transact, storage=storage)
+    exported = tmp_path / "original.onnx"
+    outputs = np.zeros((8, 3), dtype=np.float32)
+    for content in (b"first export", b"second export"):  # measured again: the graph replaced
+        exported.write_bytes(content)
+        store.put("k" * 64, replace(_baseline(2.5, outputs), graph=graph_from(exported)))
+    found = store.get("k" * 64)
+    assert found is not None and found.graph is not None
+    found.graph(tmp_path / "fetched.onnx")
+    assert (tmp_path / "fetched.onnx").read_bytes() == b"second export"
+    assert len(list((tmp_path / "storage").rglob("*.onnx"))) == 1
+    # Without a graph, none is offered.
+    store.put("l" * 64, _baseline(2.5, outputs))
+    plain = store.get("l" * 64)
+    assert plain is not None and plain.graph is None
+    # Deleting the tenant's last upload of the bytes names every object, graph included.
+    deleted = transact(
+        "deleting",
+        lambda s: repository.delete_measured_from(s, tenant="alpha", model_sha256=SHA),
+    )
+    stored = sorted(
+        str(p.relative_to(tmp_path / "storage")) for p in (tmp_path / "storage").rglob("*.*")
+    )
+    assert sorted(deleted) == stored and len(stored) == 3  # two .npz, one .onnx

@@ -119,7 +119,7 @@ def test_the_job_stores_the_engines_archive_without_packing_again(
         assert kw["report"] == engined.result.report
 
     monkeypatch.setattr(job_process, "compress_model", engine)
-    monkeypatch.setattr(job_process, "fetch_model", lambda key, dest: dest)
+    monkeypatch.setattr(job_process, "fetch_upload", lambda key, sha256, dest: dest)
     monkeypatch.setattr(job_process, "_job_data", lambda job, source, workdir: {})
     monkeypatch.setattr(job_process, "publish", publish)
     packs = _spy_on_packers(monkeypatch)

@@ -117,11 +117,17 @@ def test_int8_dynamic_beats_ort_quantize_dynamic_on_size_and_fidelity(dynamic: A
     graph = onnx.load(str(artifact)).graph
     ops = [n.op_type for n in graph.node]
     # 36 encoder MatMuls and the pooler's (the export keeps pooler_output).
-    assert ops.count("MatMulInteger") == 37 and "GatherBlockQuantized" in ops
+    # Small tables int8 like the vocabulary: block-wise int4 lookups cost time at batch 1.
+    assert ops.count("MatMulInteger") == 37 and "GatherBlockQuantized" not in ops
     step = result.report["steps"][0]
     assert step["matmuls_int8"] == 37 and step["layers_kept_in_float"] == {}
     assert step["embedding_tables"]["model.embeddings.word_embeddings.weight"] == "int8"
-    assert step["smoothing"]["activation_tensors"] == 25  # 4 per encoder layer, the pooler's
+    smoothing = step["smoothing"]
+    scores = smoothing["held_out_min_cosine"]
+    # Both graphs were built and judged; the one nearer the float output on held-out rows ships.
+    assert smoothing["applied"] == (scores["smoothed"] > scores["plain"]), smoothing
+    if smoothing["applied"]:
+        assert smoothing["activation_tensors"] == 25  # 4 per encoder layer, the pooler's
 
 
 def test_int8_dynamic_generalises_to_held_out_sentences(dynamic: Any, tmp_path: Path) -> None:

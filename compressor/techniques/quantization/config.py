@@ -50,11 +50,11 @@ class QuantizationConfig(StepConfig):
         ),
     )
     small_table_bits: Literal[4, 8] = Field(
-        4,
+        8,
         description=(
-            "int8_dynamic: bits of the other embedding tables (positions, token types), "
-            "block-wise 4-bit by default: they are small and 4 bits there cost no measurable "
-            "fidelity, which pays for the smoothing vectors."
+            "int8_dynamic: bits of the other embedding tables (positions, token types). 4 "
+            "stores them block-wise (GatherBlockQuantized), which saved 74 KB on "
+            "all-MiniLM-L6-v2 but cost about 0.3 ms of its 15 ms at batch 1."
         ),
     )
     smoothing: float = Field(
@@ -63,7 +63,9 @@ class QuantizationConfig(StepConfig):
         le=1.0,
         description=(
             "int8_dynamic/int8_static: SmoothQuant migration strength alpha; 0 disables. "
-            "Moves activation outliers into the per-channel-quantized weights. A causal LM "
+            "Moves activation outliers into the per-channel-quantized weights (outlier channels "
+            "only shrink; none is amplified). The smoothed and the plain int8 graph are both "
+            "built, and held-out calibration rows keep the one nearer the float output. A causal LM "
             "(int8_dynamic for vllm, W8A8): the largest alpha tried; each norm/linear feeding "
             "a group of linears keeps the alpha up to it, or none, whose int8 output lies "
             "nearest the float one on the calibration text."

@@ -17,7 +17,8 @@ from compressor.formats.onnx_shapes import graph_batches
 from compressor.inputs import EvalInputs
 from compressor.techniques.quantization import conv
 from compressor.techniques.quantization.config import QuantizationConfig
-from compressor.techniques.quantization.smoothing import const_weight_matmuls, smooth_activations
+from compressor.techniques.quantization.smoothing import const_weight_matmuls
+from compressor.techniques.quantization.smoothing_choice import smoothed_or_plain
 
 # GatherBlockQuantized stores 4-bit values in blocks of this many along the embedding axis.
 _TABLE_BLOCK = 32
@@ -222,22 +223,6 @@ def _plan_int8(
     return candidates, kept, errors
 
 
-def _smooth(
-    config: QuantizationConfig, model: onnx.ModelProto, calibration: EvalInputs, skip: set[str]
-) -> tuple[onnx.ModelProto, dict[str, Any]]:
-    if config.smoothing <= 0:
-        return model, {"smoothing": None}
-    result = smooth_activations(model, calibration, alpha=config.smoothing, skip=skip)
-    return result.model, {
-        "smoothing": {
-            "method": "SmoothQuant-style per-channel activation scaling",
-            "alpha": config.smoothing,
-            "activation_tensors": result.groups,
-            "matmuls": len(result.matmuls),
-        }
-    }
-
-
 def _check_candidates(config: QuantizationConfig, matmuls: int, tables: int) -> None:
     if matmuls == 0 and tables == 0:
         raise UnsupportedModelError(
@@ -246,17 +231,17 @@ def _check_candidates(config: QuantizationConfig, matmuls: int, tables: int) -> 
         )
 
 
-def int8_dynamic(
-    config: QuantizationConfig, *, source: Path, out: Path, calibration: EvalInputs
-) -> dict[str, Any]:
+def _quantize_dynamic(
+    config: QuantizationConfig,
+    model: onnx.ModelProto,
+    out: Path,
+    *,
+    kept: dict[str, str],
+    tables: dict[str, tuple[str, int]],
+) -> int:
+    """``model`` to ``out`` with the step's choices; the number of zero points dropped."""
     from onnxruntime.quantization import quantize_dynamic
 
-    _quiet()
-    model = _load_normalized(source)
-    candidates, kept, _errors = _plan_int8(config, model, calibration)
-    tables = _table_bits(config, model.graph) if config.quantize_embeddings else {}
-    _check_candidates(config, len(candidates), len(tables))
-    model, smoothing = _smooth(config, model, calibration, skip=set(kept))
     int4 = {name for name, (_t, bits) in tables.items() if bits == 4}
     if int4:
         model = _gathers_to_int4(model, int4, symmetric=False)
@@ -265,7 +250,7 @@ def int8_dynamic(
         g.name for g in weight_gathers(model.graph) if g.name not in int8_tables
     ]
     ops = ["MatMul"] + (["Gather"] if int8_tables else [])
-    weights, weights_why = weight_type(config)
+    weights, _why = weight_type(config)
     quantize_dynamic(
         model,
         str(out),
@@ -277,6 +262,25 @@ def int8_dynamic(
     quantized = onnx.load(str(out))
     dropped = _drop_zero_weight_zero_points(quantized)
     onnx.save(quantized, str(out))
+    return dropped
+
+
+def int8_dynamic(
+    config: QuantizationConfig, *, source: Path, out: Path, calibration: EvalInputs
+) -> dict[str, Any]:
+    _quiet()
+    model = _load_normalized(source)
+    candidates, kept, _errors = _plan_int8(config, model, calibration)
+    tables = _table_bits(config, model.graph) if config.quantize_embeddings else {}
+    _check_candidates(config, len(candidates), len(tables))
+
+    def build(graph: onnx.ModelProto, path: Path) -> int:
+        return _quantize_dynamic(config, graph, path, kept=kept, tables=tables)
+
+    smoothing = smoothed_or_plain(
+        model, calibration, alpha=config.smoothing, skip=set(kept), build=build, out=out
+    )
+    dropped = smoothing.built
     return {
         "matmuls_int8": len(candidates),
         "layers_kept_in_float": kept,
@@ -291,8 +295,8 @@ def int8_dynamic(
         "activations": "uint8 per tensor, range computed at run time",
         "weights": "int8 per output channel" if config.per_channel else "int8 per tensor",
         "zero_points_dropped": dropped,
-        "weight_dtype": weights_why,
-        **smoothing,
+        "weight_dtype": weight_type(config)[1],
+        **smoothing.details,
     }
 
 
@@ -341,7 +345,6 @@ def int8_static(
     model = _load_normalized(source)
     candidates, kept, _errors = _plan_int8(config, model, calibration)
     _check_candidates(config, len(candidates), 0)
-    model, smoothing = _smooth(config, model, calibration, skip=set(kept))
     weights, weights_why = weight_type(config)
     method = {
         "auto": CalibrationMethod.MinMax,
@@ -349,20 +352,26 @@ def int8_static(
         "percentile": CalibrationMethod.Percentile,
         "entropy": CalibrationMethod.Entropy,
     }[config.calibration_method]
-    quantize_static(
-        model,
-        str(out),
-        _Reader(calibration, model),
-        quant_format=QuantFormat.QDQ,
-        # Only weight ops: quantizing Add/Softmax/LayerNorm inputs costs accuracy for no
-        # size gain, and ORT runs the float ops between the int8 MatMuls anyway.
-        nodes_to_quantize=[n.name for n in candidates],
-        op_types_to_quantize=["MatMul"],
-        per_channel=config.per_channel,
-        activation_type=QuantType.QUInt8,
-        weight_type=weights,
-        calibrate_method=method,
-        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+
+    def build(graph: onnx.ModelProto, path: Path) -> None:
+        quantize_static(
+            graph,
+            str(path),
+            _Reader(calibration, graph),
+            quant_format=QuantFormat.QDQ,
+            # Only weight ops: quantizing Add/Softmax/LayerNorm inputs costs accuracy for no
+            # size gain, and ORT runs the float ops between the int8 MatMuls anyway.
+            nodes_to_quantize=[n.name for n in candidates],
+            op_types_to_quantize=["MatMul"],
+            per_channel=config.per_channel,
+            activation_type=QuantType.QUInt8,
+            weight_type=weights,
+            calibrate_method=method,
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+        )
+
+    smoothing = smoothed_or_plain(
+        model, calibration, alpha=config.smoothing, skip=set(kept), build=build, out=out
     )
     return {
         "format": "QDQ (QuantizeLinear/DequantizeLinear around each int8 MatMul)",
@@ -379,7 +388,7 @@ def int8_static(
         "activations": "uint8 per tensor, range fixed from the calibration inputs",
         "weights": "int8 per output channel" if config.per_channel else "int8 per tensor",
         "weight_dtype": weights_why,
-        **smoothing,
+        **smoothing.details,
     }
 
 

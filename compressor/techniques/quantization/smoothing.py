@@ -5,7 +5,7 @@ few channels far larger than the rest, so that range wastes most of the 256 leve
 Dividing activation channel j by s_j and multiplying row j of the weight by s_j leaves the
 product unchanged in float but moves the outliers into the weights, which are quantized per
 output channel and absorb them well. s_j = max|X_j|^alpha / max|W_j|^(1 - alpha), with
-max|X_j| measured on the calibration inputs. The division is one Mul per activation tensor,
+max|X_j| measured on the calibration inputs, and never below 1. The division is one Mul per activation tensor,
 shared by all MatMuls that read it (Q, K and V share one).
 """
 
@@ -106,8 +106,12 @@ def smooth_activations(
         scale = np.power(np.maximum(x_max, 1e-5), alpha) / np.power(
             np.maximum(w_max, 1e-5), 1.0 - alpha
         )
-        # Dead channels (never active) keep scale 1 rather than blowing their weights up.
-        scale = np.where(x_max > 1e-5, np.clip(scale, 1e-2, 1e2), 1.0).astype(np.float32)
+        # Only outliers shrink: a channel is never amplified (scale >= 1). A channel quiet on
+        # the calibration rows and amplified by 1/s can be loud on other text and then own the
+        # tensor's one int8 range: all-MiniLM-L6-v2's held-out min cosine was 0.9822 with
+        # scales down to 0.01, 0.9959 with this floor (alpha 0.8, calibrated on prose, judged
+        # on other sentences); without smoothing 0.9868. Dead channels keep 1.
+        scale = np.where(x_max > 1e-5, np.clip(scale, 1.0, 1e2), 1.0).astype(np.float32)
         for node, weight in zip(nodes, weights, strict=True):
             inits[node.input[1]].CopyFrom(
                 numpy_helper.from_array((weight * scale[:, None]).astype(np.float32), node.input[1])

@@ -54,12 +54,14 @@ class QuantizationConfig:
             True.
         scheme (QuantizationConfigScheme | Unset):  Default: QuantizationConfigScheme.INT8_DYNAMIC.
         small_table_bits (QuantizationConfigSmallTableBits | Unset): int8_dynamic: bits of the other embedding tables
-            (positions, token types), block-wise 4-bit by default: they are small and 4 bits there cost no measurable
-            fidelity, which pays for the smoothing vectors. Default: QuantizationConfigSmallTableBits.VALUE_4.
+            (positions, token types). 4 stores them block-wise (GatherBlockQuantized), which saved 74 KB on all-MiniLM-L6-v2
+            but cost about 0.3 ms of its 15 ms at batch 1. Default: QuantizationConfigSmallTableBits.VALUE_8.
         smoothing (float | Unset): int8_dynamic/int8_static: SmoothQuant migration strength alpha; 0 disables. Moves
-            activation outliers into the per-channel-quantized weights. A causal LM (int8_dynamic for vllm, W8A8): the
-            largest alpha tried; each norm/linear feeding a group of linears keeps the alpha up to it, or none, whose int8
-            output lies nearest the float one on the calibration text. Default: 0.8.
+            activation outliers into the per-channel-quantized weights (outlier channels only shrink; none is amplified).
+            The smoothed and the plain int8 graph are both built, and held-out calibration rows keep the one nearer the
+            float output. A causal LM (int8_dynamic for vllm, W8A8): the largest alpha tried; each norm/linear feeding a
+            group of linears keeps the alpha up to it, or none, whose int8 output lies nearest the float one on the
+            calibration text. Default: 0.8.
         symmetric (bool | None | Unset): Causal LMs, weight-only schemes: a grid symmetric around zero (no zero points).
             Default: the runtime's (vllm symmetric, as its kernels and the compressed-tensors loader read it; onnxruntime-
             genai asymmetric, which loses less).
@@ -83,7 +85,7 @@ class QuantizationConfig:
     per_channel: bool | Unset = True
     quantize_embeddings: bool | Unset = True
     scheme: QuantizationConfigScheme | Unset = QuantizationConfigScheme.INT8_DYNAMIC
-    small_table_bits: QuantizationConfigSmallTableBits | Unset = QuantizationConfigSmallTableBits.VALUE_4
+    small_table_bits: QuantizationConfigSmallTableBits | Unset = QuantizationConfigSmallTableBits.VALUE_8
     smoothing: float | Unset = 0.8
     symmetric: bool | None | Unset = UNSET
     technique: Literal["quantization"] | Unset = "quantization"

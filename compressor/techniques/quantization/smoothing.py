@@ -5,8 +5,8 @@ few channels far larger than the rest, so that range wastes most of the 256 leve
 Dividing activation channel j by s_j and multiplying row j of the weight by s_j leaves the
 product unchanged in float but moves the outliers into the weights, which are quantized per
 output channel and absorb them well. s_j = max|X_j|^alpha / max|W_j|^(1 - alpha), with
-max|X_j| measured on the calibration inputs, and never below 1. The division is one Mul per activation tensor,
-shared by all MatMuls that read it (Q, K and V share one).
+max|X_j| measured on the calibration inputs, and never below 1. The division is one Mul per
+activation tensor, shared by all MatMuls that read it (Q, K and V share one).
 """
 
 from __future__ import annotations

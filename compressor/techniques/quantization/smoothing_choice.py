@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from compressor.formats.onnx_shapes import graph_batches
+from compressor.formats.onnx_shapes import Feed, graph_batches
 from compressor.inputs import EvalInputs
 from compressor.measure.fidelity import fidelity
 from compressor.measure.session_timing import cpu_session
@@ -36,16 +36,13 @@ class SmoothingChoice:
     details: dict[str, Any]
 
 
-def first_outputs(model: onnx.ModelProto | Path, data: EvalInputs) -> np.ndarray:
-    """The graph's first output on every row of ``data``, in batches the graph accepts."""
-    graph = onnx.load(str(model)) if isinstance(model, Path) else model
-    session = cpu_session(model, threads=0)
+def _first_outputs(source: Path | onnx.ModelProto, batches: list[Feed], rows: int) -> np.ndarray:
+    """The graph's first output on ``batches`` (cut by the float graph, whose inputs every
+    quantized one shares), trimmed to ``rows`` where a fixed batch padded the last one."""
+    session = cpu_session(source, threads=0)
     names = {i.name for i in session.get_inputs()}
-    outs = [
-        session.run(None, {k: v for k, v in batch.items() if k in names})[0]
-        for batch in graph_batches(graph, data, 8)
-    ]
-    return np.concatenate(outs)[: data.rows].astype(np.float32)
+    outs = [session.run(None, {k: v for k, v in b.items() if k in names})[0] for b in batches]
+    return np.concatenate(outs)[:rows].astype(np.float32)
 
 
 def _min_cosine(reference: np.ndarray, candidate: np.ndarray, judge: EvalInputs) -> float:
@@ -79,7 +76,8 @@ def smoothed_or_plain(
     trial = smooth_activations(model, fit, alpha=alpha, skip=skip)
     if trial.groups == 0:
         return SmoothingChoice(build(model, out), {"smoothing": None})
-    reference = first_outputs(model, judge)
+    batches = graph_batches(model, judge, 8)
+    reference = _first_outputs(model, batches, judge.rows)
     scores: dict[str, float] = {}
     built: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=out.parent, prefix="smoothing-") as tmp:
@@ -87,7 +85,8 @@ def smoothed_or_plain(
             path = Path(tmp) / f"{name}.onnx"
             # ORT's quantizers edit the graph they are given: each build gets its own copy.
             built[name] = build(onnx.ModelProto.FromString(graph.SerializeToString()), path)
-            scores[name] = _min_cosine(reference, first_outputs(path, judge), judge)
+            outputs = _first_outputs(path, batches, judge.rows)
+            scores[name] = _min_cosine(reference, outputs, judge)
         applied = scores["smoothed"] > scores["plain"]
         chosen = "smoothed" if applied else "plain"
         shutil.move(str(Path(tmp) / f"{chosen}.onnx"), out)

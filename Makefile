@@ -11,15 +11,19 @@ $(STAMP): pyproject.toml constraints.txt clients/python/setup.py clients/cli/pyp
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]' -e clients/python -e clients/cli
 	touch $(STAMP)
 
-# checkov (the manifests' security scan in tests/deploy) pins packages older than ours (boto3,
-# networkx, packaging), so it lives in a venv of its own, pinned whole in constraints-checkov.txt.
-CHECKOV_VENV ?= .venv-checkov
+# Tools whose pins clash with ours live in venvs of their own, each pinned whole in
+# constraints-NAME.txt: checkov (the manifests' security scan in tests/deploy) pins packages older
+# than ours (boto3, networkx, packaging); the bench's llm-compressor peer requires torch<=2.14.0
+# and transformers<=5.17 (we pin 2.14.1 and 5.24; bench/llmcompressor_peer.py). Only make bench
+# needs the second.
+CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+LLMC_STAMP := .venv-llmcompressor/.installed
 
-$(CHECKOV_STAMP): constraints-checkov.txt
-	python3 -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet -r constraints-checkov.txt
-	touch $(CHECKOV_STAMP)
+.venv-%/.installed: constraints-%.txt
+	python3 -m venv .venv-$*
+	.venv-$*/bin/pip install --quiet -r $<
+	touch $@
 
 install: $(STAMP) $(CHECKOV_STAMP)
 
@@ -46,7 +50,7 @@ PYTEST_PROCESSES ?= 2  # 0: one process, no xdist
 test: $(STAMP) $(CHECKOV_STAMP) lint
 	MODELPRESS_CHECKOV="$(abspath $(CHECKOV_VENV))/bin/checkov" $(VENV)/bin/pytest -n $(PYTEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) $(LLMC_STAMP)
 	$(PY) -m bench.run
 
 # The SDK is generated from the app object's document: no server, no database.

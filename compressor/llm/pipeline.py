@@ -95,8 +95,8 @@ def _texts(
     dtype: torch.dtype,
 ) -> _Texts:
     calib = list(calibration_texts) if calibration_texts else default_calibration_texts()
-    seq = _block_length(tokenizer, calib, max_positions)
-    blocks = token_blocks(tokenizer, calib, seq_len=seq, max_blocks=CALIBRATION_BLOCKS)
+    blocks = calibration_blocks(tokenizer, calib, max_positions=max_positions)
+    seq = blocks.shape[1]
     calibration, held_out = split_held_out(blocks)
     text = "\n\n".join(eval_texts) if eval_texts else default_eval_text()
     ids = torch.tensor(tokenizer(text)["input_ids"][:EVAL_TOKENS], dtype=torch.long)
@@ -119,6 +119,15 @@ def _texts(
         window=min(EVAL_WINDOW, max_positions or EVAL_WINDOW),
         dtype=dtype,
     )
+
+
+def calibration_blocks(
+    tokenizer: Any, texts: list[str], *, max_positions: int | None
+) -> torch.Tensor:
+    """int64 (n, seq): the token blocks a job calibrates on (a quarter of them later held out to
+    choose the method); the bench hands the same blocks to the peers."""
+    seq = _block_length(tokenizer, texts, max_positions)
+    return token_blocks(tokenizer, texts, seq_len=seq, max_blocks=CALIBRATION_BLOCKS)
 
 
 def _block_length(tokenizer: Any, texts: list[str], max_positions: int | None) -> int:

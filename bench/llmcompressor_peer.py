@@ -105,8 +105,8 @@ def main() -> None:
     try:
         result = run(args.model_dir, args.blocks_json, args.out, args.method, args.group_size)
     except Exception as error:  # the peer refusing a setting is a result the page reports
-        tail = traceback.format_exception_only(type(error), error)[-1].strip()
-        result = {"error": tail[:400]}
+        tail = traceback.format_exception_only(type(error), error)[-1]
+        result = {"error": " ".join(tail.split())[:400]}  # one line on the page
     import llmcompressor
 
     result["llmcompressor"] = llmcompressor.__version__

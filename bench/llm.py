@@ -110,48 +110,38 @@ def _peer(peers: list[PeerResult], method: str) -> PeerResult | None:
 
 def _vllm_row(report: dict[str, Any], peers: list[PeerResult]) -> Row:
     """Against the GPTQ setting of llm-compressor's that scored best (only those that ran)."""
+    row = _ours_row("ours, vllm int4 (compressed-tensors)", report, None, None, [])
     gptq = [p for p in peers if p.setting.method == "gptq" and p.figures]
     if not gptq:
-        return _ours_row("ours, vllm int4 (compressed-tensors)", report, None, None, [])
+        return row
     best = min(gptq, key=lambda p: p.figures["perplexity"])
+    versus, lost = _versus(report, best)
+    row.goal, row.met = GOAL_VLLM, not lost
+    row.reached = f"{versus} (llm-compressor {best.setting.label})"
+    row.reached += "; short on: " + "; ".join(lost) if lost else ""
+    return row
+
+
+def _versus(report: dict[str, Any], peer: PeerResult) -> tuple[str, list[str]]:
+    """Ours beside the peer on perplexity and bytes, and which of the two ours lost."""
     ppl, size = report["llm"]["perplexity"]["compressed"], report["compressed"]["model_bytes"]
-    peer_ppl, peer_size = best.figures["perplexity"], best.figures["bytes"]
-    short = [
+    peer_ppl, peer_size = peer.figures["perplexity"], peer.figures["bytes"]
+    text = f"perplexity {ppl:.3f} vs {peer_ppl:.3f}, bytes {mb(size)} vs {mb(peer_size)}"
+    lost = [
         what
-        for what, ok in (
-            (f"perplexity {ppl:.3f} vs {peer_ppl:.3f}", ppl <= peer_ppl),
-            (f"bytes {mb(size)} vs {mb(peer_size)}", size <= peer_size),
-        )
+        for what, ok in (("perplexity", ppl <= peer_ppl), ("bytes", size <= peer_size))
         if not ok
     ]
-    row = _ours_row("ours, vllm int4 (compressed-tensors)", report, None, not short, short)
-    row.goal = GOAL_VLLM
-    row.reached = (
-        f"perplexity {ppl:.3f} vs {peer_ppl:.3f}, bytes {mb(size)} vs {mb(peer_size)} "
-        f"(llm-compressor {best.setting.label})"
-        + ("" if not short else "; short on: " + "; ".join(short))
-    )
-    return row
+    return text, lost
 
 
 def _against(row: Row, report: dict[str, Any], peer: PeerResult | None) -> Row:
     """No goal: what the peer of the same scheme reached beside ours."""
     if peer is None:
         return row
-    ppl, size = report["llm"]["perplexity"]["compressed"], report["compressed"]["model_bytes"]
-    lost = [
-        what
-        for what, ok in (
-            ("perplexity", ppl <= peer.figures["perplexity"]),
-            ("bytes", size <= peer.figures["bytes"]),
-        )
-        if not ok
-    ]
-    row.reached = (
-        f"against llm-compressor {peer.setting.label}: perplexity {ppl:.3f} vs "
-        f"{peer.figures['perplexity']:.3f}, bytes {mb(size)} vs {mb(peer.figures['bytes'])}"
-        + (f"; {LOSES} {', '.join(lost)}" if lost else "")
-    )
+    versus, lost = _versus(report, peer)
+    row.reached = f"against llm-compressor {peer.setting.label}: {versus}"
+    row.reached += f"; {LOSES} {', '.join(lost)}" if lost else ""
     return row
 
 

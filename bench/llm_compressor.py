@@ -44,8 +44,9 @@ class PeerResult:
     calibration: str  # what the peer calibrated on
 
 
-def write_blocks(source: Path, tokenizer: Any, path: Path) -> Path:
-    """Our job's calibration blocks, all of them (the peer holds nothing out to choose by)."""
+def write_blocks(source: Path, tokenizer: Any, path: Path) -> str:
+    """Our job's calibration blocks, all of them (the peer holds nothing out to choose by),
+    written to ``path``; returns what they are, for the page."""
     config = json.loads((source / "config.json").read_text())
     blocks = calibration_blocks(
         tokenizer,
@@ -54,7 +55,7 @@ def write_blocks(source: Path, tokenizer: Any, path: Path) -> Path:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"blocks": blocks.tolist()}))
-    return path
+    return f"{blocks.shape[0]} blocks of {blocks.shape[1]} tokens"
 
 
 def run_peer(source: Path, blocks: Path, out: Path, setting: PeerSetting) -> dict[str, Any]:
@@ -81,9 +82,8 @@ def judge_peers(
     work: Path,
     settings: list[PeerSetting],
 ) -> list[PeerResult]:
-    blocks = write_blocks(source, tokenizer, work / "calibration-blocks.json")
-    shape = json.loads(blocks.read_text())["blocks"]
-    calibration = f"{len(shape)} blocks of {len(shape[0])} tokens"
+    blocks = work / "calibration-blocks.json"
+    calibration = write_blocks(source, tokenizer, blocks)
     prompts = default_prompts()
     with torch.inference_mode():
         reference = greedy_tokens(load_causal_lm(source), tokenizer, prompts, new_tokens=NEW_TOKENS)

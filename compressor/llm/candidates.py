@@ -35,6 +35,7 @@ class Candidate:
     summary: WalkSummary
     figures: CandidateFigures
     gguf: Path | None = None  # the llama.cpp file
+    refit_blocks: int | None = None  # walked again on this many blocks once chosen
 
 
 class _Tee:
@@ -147,6 +148,12 @@ def run_candidate(
         seconds=round(time.monotonic() - started, 2),
     )
     return Candidate(method, compressed, checkpoint, summary, figures, gguf=gguf)
+
+
+def reads_calibration(method: str, *, w8a8: bool) -> bool:
+    """Whether the walk's result depends on the calibration text: round to nearest does not,
+    unless SmoothQuant's scaling (W8A8) reads the activations first."""
+    return method != "rtn" or w8a8
 
 
 def best(candidates: list[Candidate]) -> Candidate:

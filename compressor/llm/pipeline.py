@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from compressor.llm.candidates import (
     best,
     load_causal_lm,
     measuring_dtype,
+    reads_calibration,
     run_candidate,
 )
 from compressor.llm.gguf_sink import BLOCK as GGUF_BLOCK
@@ -206,39 +207,50 @@ def _quantize(
     else:
         auto = W8A8_AUTO_METHODS if w8a8 else AUTO_METHODS
         methods = list(auto) if step.method == "auto" else [step.method]
+    refits = len(methods) > 1  # a choice was made: its winner is walked again on every block
+    walks = len(methods) + refits
     done: list[Candidate] = []
-    for index, method in enumerate(methods):
-        base = 0.1 + 0.5 * index / len(methods)
 
-        def walked(fraction: float, base: float = base, method: str = method) -> None:
+    def walk(method: str, index: int, calibration: torch.Tensor) -> Candidate:
+        base = 0.1 + 0.5 * index / walks
+
+        def walked(fraction: float) -> None:
             progress(f"{'pruning' if sparse else 'quantizing'} ({method})",
-                     base + 0.5 / len(methods) * fraction)  # fmt: skip
+                     base + 0.5 / walks * fraction)  # fmt: skip
 
-        done.append(
-            run_candidate(
-                source_dir,
-                method,
-                workdir=workdir,
-                bits=16 if sparse else 4 if step.scheme == "int4_weight_only" else 8,
-                group_size=None
-                if sparse
-                else GGUF_BLOCK
-                if runtime == "llama.cpp"
-                else step.group_size,
-                symmetric=_symmetric(step, runtime),
-                calibration=texts.calibration,
-                held_out=texts.held_out,
-                with_checkpoint=runtime == "onnxruntime-genai",
-                with_gguf=runtime == "llama.cpp",
-                progress=walked,
-                head_bits=_head_bits(step, runtime),
-                w8a8_smoothing=step.smoothing if w8a8 else None,
-                sparsity=(step.n, step.m) if sparse else None,
-                dtype=texts.dtype,
-                keep_8bit=() if sparse else step.keep_8bit,
-            )
+        return run_candidate(
+            source_dir,
+            method,
+            workdir=workdir,
+            bits=16 if sparse else 4 if step.scheme == "int4_weight_only" else 8,
+            group_size=None
+            if sparse
+            else GGUF_BLOCK
+            if runtime == "llama.cpp"
+            else step.group_size,
+            symmetric=_symmetric(step, runtime),
+            calibration=calibration,
+            held_out=texts.held_out,
+            with_checkpoint=runtime == "onnxruntime-genai",
+            with_gguf=runtime == "llama.cpp",
+            progress=walked,
+            head_bits=_head_bits(step, runtime),
+            w8a8_smoothing=step.smoothing if w8a8 else None,
+            sparsity=(step.n, step.m) if sparse else None,
+            dtype=texts.dtype,
+            keep_8bit=() if sparse else step.keep_8bit,
         )
-    return best(done), done
+
+    for index, method in enumerate(methods):
+        done.append(walk(method, index, texts.calibration))
+    chosen = best(done)
+    if refits and reads_calibration(chosen.method, w8a8=w8a8):
+        # The held-out quarter has chosen the method; as calibration it is worth more than as a
+        # judge now. The choice's figures stay those measured on held-out blocks.
+        everything = torch.cat([texts.calibration, texts.held_out])
+        refit = walk(chosen.method, len(methods), everything)
+        chosen = replace(refit, figures=chosen.figures, refit_blocks=everything.shape[0])
+    return chosen, done
 
 
 def _is_sparsity(step: Any) -> bool:
@@ -389,7 +401,13 @@ def _report(
         group_sizes=[] if sparse else sorted({r.group_size for r in chosen.summary.records}),
         symmetric=_symmetric(step, runtime),
         embeddings=_embeddings_note(runtime, getattr(step, "embedding_bits", 8)),
-        calibration=texts.calibration_source,
+        calibration=texts.calibration_source
+        + (
+            f"; the chosen method ({chosen.method}) walked again on all {chosen.refit_blocks} "
+            "blocks, the held-out ones included, once they had chosen it"
+            if chosen.refit_blocks
+            else ""
+        ),
         candidates=[c.figures for c in candidates],
         perplexity=ev.perplexity_figures(
             before.ppl, after.ppl, window=texts.window, text=texts.eval_source

@@ -145,6 +145,8 @@ def test_vllm_int4_artifact_loads_in_transformers_and_its_figures_hold(
     compressed = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
     llm = report["llm"]
     assert llm["method"] in ("rtn", "gptq", "awq") and len(llm["candidates"]) == 3, llm
+    refit = "walked again on all 8 blocks" in llm["calibration"]
+    assert refit == (llm["method"] != "rtn"), llm["calibration"]
     assert llm["perplexity"]["tokens"] == ids.numel() - 1  # one window: all but the first
     assert llm["perplexity"]["original"] == pytest.approx(_perplexity(original, ids), rel=1e-3)
     assert llm["perplexity"]["compressed"] == pytest.approx(_perplexity(compressed, ids), rel=1e-3)

@@ -96,7 +96,7 @@ def generation_figures(reference: list[list[int]], candidate: list[list[int]]) -
 
 
 # Rounds beyond the first stop here: on a large model one round of loading and decoding both
-# models costs minutes on a small CPU worker (a 4.3 GiB model: about 80 s of decoding alone).
+# models costs minutes on a small CPU worker (a 4.3 GiB bfloat16 model: about 80 s of decoding alone).
 DECODE_ROUNDS = 3
 DECODE_BUDGET_S = 60.0
 

@@ -127,6 +127,7 @@ def inspect_under_lease(
     settings = get_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix=f"inspect-{upload_name}-"))
+    reason: str | None = None
     try:
         with lease.renewing():
             found = inspect(storage_key, kind, scratch)
@@ -134,10 +135,12 @@ def inspect_under_lease(
         server_dirs = (scratch, settings.tmp_dir, settings.data_dir)
         upload_root = scratch / upload_name
         reason = relative_reason(str(exc), upload_root=upload_root, server_dirs=server_dirs)
-        return lease.reject(storage_key, reason)
     except Exception:
         log.exception("inspection of %s failed", lease.what)
-        return lease.reject(storage_key, uninspectable)
+        reason = uninspectable
     finally:
+        # Before the row is decided: once it reads rejected, the unpacked upload is gone.
         shutil.rmtree(scratch, ignore_errors=True)
+    if reason is not None:
+        return lease.reject(storage_key, reason)
     return accept(lease, storage_key, found)

@@ -12,6 +12,7 @@ sit on the source's grid; the builder's blocks of 32 do.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,10 @@ import torch
 from bench.common import Row, mb
 from bench.llm_compressor import PeerResult, PeerSetting, judge_peers
 from bench.page import LOSES
-from compressor.llm.evaluate import DECODE_TOKENS, NEW_TOKENS
+from compressor.llm.evaluate import NEW_TOKENS
 from compressor.llm.genai import build_genai_original, builder_int4_peer
 from compressor.llm.genai_runtime import GenaiScorer
-from compressor.llm.measure import alternate, decode_speed_genai, perplexity
+from compressor.llm.measure import DecodeSpeed, alternate, decode_speed_genai, perplexity
 from compressor.llm.texts import default_eval_text, default_prompts
 from compressor.pipeline import compress_model
 from compressor.recipe import Recipe
@@ -37,6 +38,18 @@ GOAL = (
 )
 GOAL_VLLM = "vllm int4: perplexity <= llm-compressor GPTQ's at <= its bytes"
 WINDOW = 512
+# A job's report decodes 32 tokens in 3 rounds (its time budget); on this 2-core machine that is
+# 0.25 s a run, and the 2026-12-06 run read 119.5 vs 138.0 tokens/s on two folders whose
+# MatMulNBits differ only in block sizes and zero points; 6 runs of 128 tokens, the order rotated,
+# then read 134.7 vs 124.3 for an RTN folder of ours in the same format. So: 128 tokens, 5 rounds,
+# the order flipped each round (compressor/llm/measure.py alternate).
+DECODE_TOKENS = 128
+DECODE_ROUNDS = 5
+DECODE_HOW = (
+    f"decode: {DECODE_TOKENS} new tokens after the first default prompt, batch 1, CPU, greedy; "
+    f"{DECODE_ROUNDS} rounds alternating the two folders, the order flipped each round, each "
+    "round a warm-up and 3 timed runs; the medians"
+)
 # llm-compressor's W4A16 preset groups by 128, which SmolLM2's 576-wide layers do not divide:
 # that setting is run to show the refusal, and 64 (576 = 9 x 64) is its best setting that runs.
 PEERS = [
@@ -85,14 +98,8 @@ def smollm2_int4(work: Path) -> list[Row]:
     ids = _eval_ids()
     peer_ppl = perplexity(GenaiScorer(peer.folder), ids, window=WINDOW, batch=1).ppl
     ours_dir = genai["folder"]
-    speeds = alternate(
-        lambda: decode_speed_genai(ours_dir, default_prompts()[0], new_tokens=DECODE_TOKENS),
-        lambda: decode_speed_genai(peer.folder, default_prompts()[0], new_tokens=DECODE_TOKENS),
-    )
-    fp32 = alternate(
-        lambda: decode_speed_genai(original.folder, default_prompts()[0], new_tokens=DECODE_TOKENS),
-        lambda: decode_speed_genai(ours_dir, default_prompts()[0], new_tokens=DECODE_TOKENS),
-    )
+    speeds = alternate(_decode(ours_dir), _decode(peer.folder), rounds=DECODE_ROUNDS)
+    fp32 = alternate(_decode(original.folder), _decode(ours_dir), rounds=DECODE_ROUNDS)
     peers = judge_peers(source, smollm2_tokenizer(), ids, WINDOW, work / "llm-compressor", PEERS)
     base = genai["report"]["llm"]["perplexity"]["original"]
     rows = _rows(genai["report"], peer, peer_ppl, speeds, fp32)
@@ -102,6 +109,10 @@ def smollm2_int4(work: Path) -> list[Row]:
         _sparse_row(sparse["report"], _peer(peers, "sparsegpt-2:4")),
     ]
     return [*rows, *ours, *(_peer_row(p, base) for p in peers)]
+
+
+def _decode(folder: Path) -> Callable[[], DecodeSpeed]:
+    return lambda: decode_speed_genai(folder, default_prompts()[0], new_tokens=DECODE_TOKENS)
 
 
 def _peer(peers: list[PeerResult], method: str) -> PeerResult | None:
@@ -219,6 +230,7 @@ def _rows(
                 "bytes": mb(genai["original"]["model_bytes"]),
                 "decode tokens/s": f"{fp32.a.decode_tokens_per_s:.1f}",
             },
+            notes=DECODE_HOW,
         ),
         _ours_row(
             "ours, onnxruntime-genai int4, embedding_bits 4 (the builder's head bits)",
@@ -234,6 +246,7 @@ def _rows(
                 "bytes": mb(peer.onnx_bytes),
                 "decode tokens/s": f"{peer_tps:.1f}",
             },
+            notes=DECODE_HOW,
         ),
     ]
 

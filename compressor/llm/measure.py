@@ -341,16 +341,22 @@ def decode_speed_genai(
 def alternate(
     fn_a: Callable[[], DecodeSpeed], fn_b: Callable[[], DecodeSpeed], rounds: int = 3
 ) -> Alternated:
-    """Run two measurements in turns (a, b, a, b, ...) and keep each one's median: on a shared
-    machine speed drifts, and measuring all of a then all of b would put the drift between them.
+    """Run two measurements in turns (a, b, b, a, a, b, ...) and keep each one's median: on a
+    shared machine speed drifts, and measuring all of a then all of b would put the drift between
+    them. The order flips each round: whichever runs first in a round runs in the caches and
+    clocks the other left behind, and a fixed order would hand that to the same side every time.
     Each fn is one measurement, e.g. ``lambda: decode_speed_torch(m, tok, p, repeats=1)``."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     a_runs: list[DecodeSpeed] = []
     b_runs: list[DecodeSpeed] = []
-    for _ in range(rounds):
-        a_runs.append(fn_a())
-        b_runs.append(fn_b())
+    for round_ in range(rounds):
+        if round_ % 2:
+            b_runs.append(fn_b())
+            a_runs.append(fn_a())
+        else:
+            a_runs.append(fn_a())
+            b_runs.append(fn_b())
     return Alternated(a=median_speed(a_runs), b=median_speed(b_runs), rounds=rounds)
 
 

@@ -246,8 +246,8 @@ def test_alternate_takes_turns_and_keeps_medians() -> None:
         return DecodeSpeed(ttft, 1000.0 / ttft, "transformers", "cpu", 5, 8, 1)
 
     result = alternate(lambda: fake("a", 10.0), lambda: fake("b", 20.0), rounds=3)
-    assert order == ["a", "b", "a", "b", "a", "b"]
-    assert result.a.ttft_ms == 13.0 and result.b.ttft_ms == 24.0
+    assert order == ["a", "b", "b", "a", "a", "b"]
+    assert result.a.ttft_ms == 14.0 and result.b.ttft_ms == 23.0
     assert result.a.repeats == 3 and result.as_json()["rounds"] == 3
 
 

@@ -67,7 +67,8 @@ def plan_parts(
     """Each part by its key: (section title, goal, the benchmark)."""
     return {
         "minilm-int8": (
-            "all-MiniLM-L6-v2, int8 for CPU, against ONNX Runtime quantize_dynamic at its best",
+            "Encoders (all-MiniLM-L6-v2, MPNet), int8 for CPU, against ONNX Runtime quantize_dynamic "
+            "at its best",
             MINILM_GOAL,
             lambda: minilm_int8(work / "minilm", settings, args.rounds),
         ),

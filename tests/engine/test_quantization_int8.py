@@ -119,11 +119,8 @@ def test_int8_dynamic_beats_ort_quantize_dynamic_on_size_and_fidelity(dynamic: A
     # 36 encoder MatMuls and the pooler's (the export keeps pooler_output).
     # Small tables int8 like the vocabulary: block-wise int4 lookups cost time at batch 1.
     assert ops.count("MatMulInteger") == 37 and "GatherBlockQuantized" not in ops
-    # Each layer's attention runs in ORT's fused kernel: no Softmax is left outside it.
-    assert ops.count("MultiHeadAttention") == 6 and "Softmax" not in ops
     step = result.report["steps"][0]
     assert step["matmuls_int8"] == 37 and step["layers_kept_in_float"] == {}
-    assert step["attention_fused"] == 6, step["attention"]
     assert step["embedding_tables"]["model.embeddings.word_embeddings.weight"] == "int8"
     smoothing = step["smoothing"]
     scores = smoothing["held_out_min_cosine"]

@@ -12,7 +12,6 @@ import onnx
 from onnx import numpy_helper
 
 from compressor.errors import UnsupportedModelError
-from compressor.formats.attention_fusion import fuse_attention
 from compressor.formats.onnx_io import gemm_to_matmul
 from compressor.formats.onnx_shapes import graph_batches
 from compressor.inputs import EvalInputs
@@ -266,14 +265,6 @@ def _quantize_dynamic(
     return dropped
 
 
-def _fuse_attention_file(path: Path) -> int:
-    model = onnx.load(str(path))
-    fused = fuse_attention(model)
-    if fused:
-        onnx.save(model, str(path))
-    return fused
-
-
 def int8_dynamic(
     config: QuantizationConfig, *, source: Path, out: Path, calibration: EvalInputs
 ) -> dict[str, Any]:
@@ -290,7 +281,6 @@ def int8_dynamic(
         model, calibration, alpha=config.smoothing, skip=set(kept), build=build, out=out
     )
     dropped = smoothing.built
-    fused = _fuse_attention_file(out)
     return {
         "matmuls_int8": len(candidates),
         "layers_kept_in_float": kept,
@@ -305,13 +295,6 @@ def int8_dynamic(
         "activations": "uint8 per tensor, range computed at run time",
         "weights": "int8 per output channel" if config.per_channel else "int8 per tensor",
         "zero_points_dropped": dropped,
-        "attention_fused": fused,
-        "attention": (
-            f"{fused} self-attention block(s) fused into ONNX Runtime's MultiHeadAttention "
-            "(exact in float; q, k and v projections stay int8 MatMuls)"
-            if fused
-            else "no self-attention pattern recognized: left as exported"
-        ),
         "weight_dtype": weight_type(config)[1],
         **smoothing.details,
     }

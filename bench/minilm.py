@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,12 +303,8 @@ MPNET_NOTE = (
 
 def random_mpnet(tokenizer_from: Path, out: Path) -> Path:
     """A Hugging Face MPNet directory (safetensors) of all-mpnet-base-v2's shape, seed 0."""
-    import shutil
-
     import transformers
 
-    if (out / "config.json").exists():
-        return out
     transformers.set_seed(0)
     config = transformers.MPNetConfig(vocab_size=30527)  # mpnet-base: 12 x 768, 12 heads
     model = transformers.MPNetModel(config).eval()
@@ -375,11 +372,10 @@ def encoder_int8(
         calibration_cos=_calibration_cosine(fp32, ours_path, calibration, settings),
         fusions=fusions,
     )
-    row = _int8_row(name, run, rounds)
-    return dataclasses.replace(row, notes=f"{source_note}; {row.notes}") if source_note else row
+    return _int8_row(name, run, rounds, source_note)
 
 
-def _int8_row(name: str, run: Int8Run, rounds: int) -> Row:
+def _int8_row(name: str, run: Int8Run, rounds: int, source_note: str) -> Row:
     best = run.best_peer()
     peer_bytes = run.peers[best].stat().st_size
     fp32_bytes = run.fp32.stat().st_size
@@ -424,7 +420,8 @@ def _int8_row(name: str, run: Int8Run, rounds: int) -> Row:
             )
         ),
         notes=(
-            f"fidelity and latency on {run.inputs.source}; ours calibrated on "
+            (f"{source_note}; " if source_note else "")
+            + f"fidelity and latency on {run.inputs.source}; ours calibrated on "
             f"{run.calibration} ({run.ours_steps}); {run.engine}; bytes like for like: ours and every peer "
             "stripped of debug info (doc strings, metadata) the same way, fp32 too; "
             f"{len(run.peers)} peer configurations screened "

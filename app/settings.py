@@ -79,9 +79,9 @@ class WorkerSettings(BaseSettings):
     worker_threads: int = Field(1, ge=1, le=256, description="torch/ORT threads per job")
     warm_job_processes: bool = Field(
         True,
-        description="each pool process keeps one job process started ahead, imports loaded "
-        "(workers/spare.py): a job starts in a fraction of a second instead of seconds, for "
-        "the memory of one idle process per pool process",
+        description="each pool process keeps a fork server that loads what every job imports "
+        "once and forks a process per job (workers/spare.py): a job starts in a fraction of a "
+        "second instead of seconds, for the memory of one idle process per pool process",
     )
     measure_iterations: int = Field(30, ge=3)
     measure_warmup: int = Field(5, ge=0)

@@ -48,7 +48,7 @@ def _renew_lease(job_id: str, owner: str) -> bool:
 _kill = spare.stop_group
 
 
-def _supervise(proc: subprocess.Popen[bytes], job_id: str, owner: str, time_limit: int) -> str:
+def _supervise(proc: spare.JobProcess, job_id: str, owner: str, time_limit: int) -> str:
     """Wait for the job process; stop it on cancel, takeover or time limit. Returns why it ended."""
     poll_s = get_settings().worker.cancel_poll_s
     deadline = time.monotonic() + time_limit
@@ -112,7 +112,7 @@ def execute_job(job_id: str, *, node: str | None = None) -> None:
     try:
         limit = attempt.time_limit_s
         stopped_for = _supervise(proc, job_id, owner, limit)
-        _settle(job_id, owner, stopped_for=stopped_for, code=proc.returncode, time_limit=limit)
+        _settle(job_id, owner, stopped_for=stopped_for, code=proc.wait(), time_limit=limit)
     finally:
         _kill(proc)  # its group, even after it exited: nothing it started may outlive the job
         shutil.rmtree(workdir, ignore_errors=True)

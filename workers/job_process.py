@@ -43,7 +43,6 @@ from workers.job_run import (
 from workers.patience import patiently
 from workers.priority import lower_priority
 from workers.search import run_search
-from workers.spare import name_this_process, process_name
 from workers.unpacking import fetch_upload
 
 log = logging.getLogger("modelpress.job")
@@ -128,23 +127,24 @@ def run(run: JobRun) -> None:
     publish(run, job, result.archive, report=result.report, artifact_format=result.artifact_format)
 
 
-def warm() -> None:
+def warm() -> bool:
     """What a job spends its first seconds on, done before it arrives (issue 24): the engine's
     imports (this module's, transformers) and the exporter's first export, whose tracing
-    machinery costs seconds once per process. A job that arrives meanwhile stops the rest:
-    warming for it would only delay it. The warming is speculative, so it runs at a lower CPU
-    priority where the process may raise it back afterwards: about 12 s of CPU, which on a
-    small machine took from the jobs running beside it (a goal's candidates)."""
+    machinery costs seconds once per process. A job that arrives meanwhile stops the rest
+    (False: not warmed): warming for it would only delay it. The warming is speculative, so it
+    runs at a lower CPU priority where the process may raise it back afterwards. It runs once
+    per fork server (workers/job_process_forks.py), whose job processes inherit it."""
     with lower_priority():
-        _warm()
+        return _warm()
 
 
-def _warm() -> None:
+def _warm() -> bool:
     import torch
 
-    torch.set_num_threads(get_settings().worker.worker_threads)
+    # One thread: the fork server must not start a thread pool its children would inherit.
+    torch.set_num_threads(1)
     if _job_waiting():
-        return
+        return False
     # `import transformers` alone loads almost nothing (its modules load lazily, on first
     # use): what every model class and tokenizer imports is named, 3 s of a job's "loading"
     # phase on all-MiniLM-L6-v2 otherwise (0.4 s after it). ONNX Runtime's quantizers too.
@@ -153,33 +153,19 @@ def _warm() -> None:
     import transformers.tokenization_utils_fast  # noqa: F401
 
     if _job_waiting():
-        return
+        return False
     from compressor.formats.onnx_io import export_onnx
 
     module = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU())
     with tempfile.TemporaryDirectory(prefix="modelpress-warm-") as tmp:
         example = {"x": np.zeros((2, 4), dtype=np.float32)}
         export_onnx(module, example, Path(tmp) / "warm.onnx", output_name="y")
+    return True
 
 
 def _job_waiting() -> bool:
-    """The supervisor has written the job (or closed stdin) already."""
+    """A request has reached the fork server (or its supervisor closed the pipe)."""
     return bool(select.select([sys.stdin], [], [], 0)[0])
-
-
-def spare() -> int:
-    """A job process started before its job (workers/spare.py, tied to its parent by
-    workers/job_process_spare.py): warm, then wait for the job's id, owner and workdir on
-    stdin, a line each; the supervisor closing stdin sends it away."""
-    try:
-        warm()
-    except Exception:  # a job runs cold rather than not at all
-        log.warning("warming the spare job process failed", exc_info=True)
-    lines = sys.stdin.read().split("\n")
-    if len(lines) < 3 or not lines[0]:
-        return 0
-    name_this_process(process_name(lines[0]))
-    return main(*lines[:3])
 
 
 def main(job_id: str, owner: str, workdir: str) -> int:

@@ -52,6 +52,7 @@ from compressor.search.planner import (
 )
 from compressor.search.report import CandidateResult, OriginalFigures, SearchReport
 from compressor.target import Target
+from workers import spare
 from workers.execute import execute_job
 from workers.job_run import JobRun, in_transaction, measure_settings, publish_copy, reading
 from workers.unpacking import fetch_model
@@ -187,6 +188,9 @@ def run_search(run: JobRun, inputs: RunInputs, original: MeasuredOriginal | None
     """The goal job's body, in its job process; ``original``: how the original was measured
     before the fan-out (its figures stored for the children), to re-time contenders alike."""
     job, model = inputs.job, inputs.model
+    # The candidates this process runs fork from a server of its own: it warms while the
+    # first round is planned and submitted, not when the first candidate needs it.
+    spare.prepare_next()
     goal = Goal.model_validate(job.goal)
     target = Target.model_validate(job.target)
     ctx = SearchContext.of_job(model.format, target, job.data, model.inspection)

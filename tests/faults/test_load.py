@@ -81,13 +81,13 @@ def processes_of(data_dir: Path) -> dict[int, str]:
 
 
 def job_processes(data_dir: Path) -> dict[int, str]:
-    """Job processes and their probes; a process started ahead (workers/spare.py) and still
-    waiting for a job holds none, and is not one."""
+    """Job processes and their probes; a fork server (workers/spare.py) holds no job, and is
+    not one (the job processes it forks carry its command line, named for their job)."""
     return {
         pid: command
         for pid, command in processes_of(data_dir).items()
         if ("workers.job_process" in command or "compressor.measure" in command)
-        and not ("workers.job_process_spare" in command and not _named_for_a_job(pid))
+        and not ("workers.job_process_forks" in command and not _named_for_a_job(pid))
     }
 
 

@@ -24,7 +24,7 @@ QUANTIZE = [{"technique": "quantization", "scheme": "int8_dynamic", "smoothing":
 
 def processes_of(job_id: str) -> dict[int, str]:
     """Live processes whose command line names the job (its probes, a job process started for
-    it), or named for it (a job process started ahead: workers/spare.py)."""
+    it), or named for it (a job process forked by a fork server: workers/spare.py)."""
     found = {}
     for proc in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, IndexError):

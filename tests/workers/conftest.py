@@ -47,7 +47,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MODELPRESS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("MODELPRESS_STORAGE_BACKEND", "local")
-    # Jobs run in this process start cold: a process started ahead for the next job would
+    # Jobs run in this process start cold: a fork server started for the next job would
     # hold this test's settings, and most tests here run one job (tests/workers/test_execute.py
     # tests the warm start).
     monkeypatch.setenv("MODELPRESS_WARM_JOB_PROCESSES", "false")

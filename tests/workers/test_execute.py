@@ -60,48 +60,64 @@ def test_time_limit_stops_the_job_process(db: Path, digits_model: str) -> None:
     assert not any(get_storage().exists(k) for k in attempt_keys(job_id, 1))
 
 
-def test_a_job_runs_in_the_process_started_ahead_and_a_kill_still_fails_it(
+def test_a_job_runs_in_a_forked_process_and_a_kill_still_fails_it(
     db: Path, digits_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 24's warm start (workers/spare.py): the job is handed to the process started before
-    it, which still leads its own group, so killing it fails the job with the reason."""
+    """Issue 24's warm start (workers/spare.py): the job's process is forked by the pool
+    process's fork server, named for the job, leads its own group and is this process's child,
+    so killing it fails the job with the reason; the server lives on and forks the next one."""
     from app.settings import get_settings
     from workers import spare
 
     monkeypatch.setenv("MODELPRESS_WARM_JOB_PROCESSES", "true")
     get_settings.cache_clear()
     spare.prepare_next()
-    ahead = spare._spare
-    assert ahead is not None and ahead.poll() is None
+    server = spare._server
+    assert server is not None and server.poll() is None
+    started: list[spare.JobProcess] = []
+    real = spare.start_job_process
+
+    def recording(job: str, owner: str, workdir: Path) -> spare.JobProcess:
+        started.append(real(job, owner, workdir))
+        return started[-1]
+
+    monkeypatch.setattr(spare, "start_job_process", recording)
     job_id = add_job(model_id=digits_model)
+    names: list[str] = []
 
     def kill_once_running() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             with session() as s:
                 job = jobs_repository.get(s, job_id)
-                if job is not None and job.phase not in (JobPhase.QUEUED, JobPhase.STARTING):
-                    os.killpg(ahead.pid, signal.SIGKILL)  # the job process: it was the spare
+                if started and job is not None and job.phase not in (
+                    JobPhase.QUEUED, JobPhase.STARTING,
+                ):  # fmt: skip
+                    names.append(Path(f"/proc/{started[0].pid}/comm").read_text().strip())
+                    os.killpg(started[0].pid, signal.SIGKILL)
                     return
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_once_running)
     killer.start()
-    execute_job(job_id, node="cpu@test")
-    killer.join()
-    with session() as s:
-        job = jobs_repository.get(s, job_id)
-        assert job is not None and job.status == JobStatus.FAILED, job and job.error
-        assert job.error == str(KilledOutOfMemory())
-    assert ahead.poll() is not None
-    # the next job's process is started once this one has ended, and it runs that job
-    following = spare._spare
-    assert following is not None and following.pid != ahead.pid
-    second = add_job(model_id=digits_model)
-    execute_job(second, node="cpu@test")
-    assert following.poll() is not None
-    with session() as s:
-        job = jobs_repository.get(s, second)
-        assert job is not None and job.status == JobStatus.SUCCEEDED, job and job.error
-    if spare._spare is not None:
-        spare.stop_group(spare._spare)
+    try:
+        execute_job(job_id, node="cpu@test")
+        killer.join()
+        assert isinstance(started[0], spare.ForkedJobProcess)
+        assert names == [spare.process_name(job_id)]
+        with session() as s:
+            job = jobs_repository.get(s, job_id)
+            assert job is not None and job.status == JobStatus.FAILED, job and job.error
+            assert job.error == str(KilledOutOfMemory())
+        assert started[0].returncode == -signal.SIGKILL
+        # the server lives on and forks the next job's process, which runs that job
+        assert spare._server is server and server.poll() is None
+        second = add_job(model_id=digits_model)
+        execute_job(second, node="cpu@test")
+        assert isinstance(started[1], spare.ForkedJobProcess)
+        assert started[1].returncode == 0 and started[1].pid != started[0].pid
+        with session() as s:
+            job = jobs_repository.get(s, second)
+            assert job is not None and job.status == JobStatus.SUCCEEDED, job and job.error
+    finally:
+        spare.stop_server()

@@ -108,7 +108,7 @@ def execute_job(job_id: str, *, node: str | None = None) -> None:
     settings = get_settings()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(dir=settings.tmp_dir, prefix=f"job-{job_id}-"))
-    proc = spare.start_job_process(job_id, owner, workdir)
+    proc = spare.start_job_process(job_id, owner, workdir, runs_candidates=attempt.goal)
     try:
         limit = attempt.time_limit_s
         stopped_for = _supervise(proc, job_id, owner, limit)

@@ -1,7 +1,8 @@
 """The fork server of one pool process (workers/spare.py): warm once, then fork a job process
 per request.
 
-Requests arrive on stdin, one line each: job id, owner and workdir, tab-separated. The reply,
+Requests arrive on stdin, one line each: job id, owner, workdir and whether the job runs
+candidates (1 or 0), tab-separated. The reply,
 on the descriptor that was stdout, is the job process's pid. Each job process is a grandchild:
 the server forks a go-between that forks the job process and exits at once, so the job process
 is re-parented to the supervisor (a child subreaper, workers/spare.py), which waits for it and
@@ -26,7 +27,9 @@ SERVER_NAME = "mp-forkserver"
 REPARENT_WAIT_S = 10.0
 
 
-def _job_process(job_id: str, owner: str, workdir: str, go_between: int, replies: int) -> None:
+def _job_process(
+    job_id: str, owner: str, workdir: str, go_between: int, replies: int, *, candidates: bool
+) -> None:
     """In the forked job process: detach from the server, become a job process, run the job."""
     os.close(replies)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -39,6 +42,12 @@ def _job_process(job_id: str, owner: str, workdir: str, go_between: int, replies
     deadline = time.monotonic() + REPARENT_WAIT_S
     while os.getppid() == go_between and time.monotonic() < deadline:
         time.sleep(0.001)
+    if candidates:
+        # A goal job's process runs candidates: their server is forked now, from this warm
+        # state, before this process opens a database connection a fork would share.
+        from workers.spare import fork_server_here
+
+        fork_server_here()
     from workers import job_process
 
     code = 1
@@ -50,7 +59,7 @@ def _job_process(job_id: str, owner: str, workdir: str, go_between: int, replies
         os._exit(code)
 
 
-def _fork(job_id: str, owner: str, workdir: str, replies: int) -> int:
+def _fork(job_id: str, owner: str, workdir: str, replies: int, *, candidates: bool) -> int:
     """Fork the job process through a go-between; its pid once it is the supervisor's child."""
     read_end, write_end = os.pipe()
     go_between = os.fork()
@@ -61,7 +70,7 @@ def _fork(job_id: str, owner: str, workdir: str, replies: int) -> int:
             pid = os.fork()
             if pid == 0:
                 os.close(write_end)
-                _job_process(job_id, owner, workdir, me, replies)
+                _job_process(job_id, owner, workdir, me, replies, candidates=candidates)
             os.write(write_end, f"{pid}\n".encode())
         finally:
             os._exit(0)
@@ -72,18 +81,19 @@ def _fork(job_id: str, owner: str, workdir: str, replies: int) -> int:
     return int(pid_line or b"0")
 
 
-def serve(replies: int) -> int:
+def serve(replies: int, *, warmed: bool = False) -> int:
+    """Answer requests until the supervisor closes the pipe; ``warmed``: a server forked from a
+    warm job process (a goal job's) has nothing left to warm."""
     from workers import job_process
 
-    warmed = False
     while True:
         if not warmed:
             warmed = job_process.warm()  # returns early, unwarmed, when a request is waiting
         line = sys.stdin.readline()
         if not line:
             return 0  # the supervisor closed the pipe: it has gone or wants a fresh server
-        job_id, owner, workdir = line.rstrip("\n").split("\t")
-        pid = _fork(job_id, owner, workdir, replies)
+        job_id, owner, workdir, candidates = line.rstrip("\n").split("\t")
+        pid = _fork(job_id, owner, workdir, replies, candidates=candidates == "1")
         os.write(replies, f"{pid}\n".encode())
 
 

@@ -188,8 +188,8 @@ def run_search(run: JobRun, inputs: RunInputs, original: MeasuredOriginal | None
     """The goal job's body, in its job process; ``original``: how the original was measured
     before the fan-out (its figures stored for the children), to re-time contenders alike."""
     job, model = inputs.job, inputs.model
-    # The candidates this process runs fork from a server of its own: it warms while the
-    # first round is planned and submitted, not when the first candidate needs it.
+    # The candidates this process runs fork from a server of its own, forked from this process
+    # as it started (workers/job_process_forks.py); started cold, it starts one now.
     spare.prepare_next()
     goal = Goal.model_validate(job.goal)
     target = Target.model_validate(job.target)

@@ -33,7 +33,7 @@ _PR_SET_NAME = 15
 _PR_SET_CHILD_SUBREAPER = 36
 # A server mid-way through a warming stage answers once that stage ends (seconds at most).
 REPLY_WAIT_S = 60.0
-_server: subprocess.Popen[bytes] | None = None
+_server: subprocess.Popen[bytes] | ForkedServer | None = None
 _server_env: dict[str, str] = {}  # the environment it started in: its settings come from it
 
 
@@ -74,6 +74,16 @@ class ForkedJobProcess:
         return code
 
 
+class ForkedServer(ForkedJobProcess):
+    """A goal job's fork server, forked from its warm process (``fork_server_here``): the
+    pipes of ``subprocess.Popen`` that the supervisor side reads and writes."""
+
+    def __init__(self, pid: int, requests: int, replies: int) -> None:
+        super().__init__(pid)
+        self.stdin = os.fdopen(requests, "wb")
+        self.stdout = os.fdopen(replies, "rb")
+
+
 def process_name(job_id: str) -> str:
     """What a job process given its job is called (/proc/PID/comm, ``ps``, ``pgrep``): its
     command line is the fork server's, so this is how operators and tests find a job's
@@ -104,11 +114,18 @@ def _cold(job_id: str, owner: str, workdir: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _forked(server: subprocess.Popen[bytes], job_id: str, owner: str, workdir: Path) -> int:
+def _forked(
+    server: subprocess.Popen[bytes] | ForkedServer,
+    job_id: str,
+    owner: str,
+    workdir: Path,
+    *,
+    runs_candidates: bool,
+) -> int:
     """Ask ``server`` for a job process; its pid, or 0 when the server did not answer."""
     assert server.stdin is not None and server.stdout is not None
     try:
-        server.stdin.write(f"{job_id}\t{owner}\t{workdir}\n".encode())
+        server.stdin.write(f"{job_id}\t{owner}\t{workdir}\t{int(runs_candidates)}\n".encode())
         server.stdin.flush()
     except OSError:
         return 0
@@ -119,15 +136,18 @@ def _forked(server: subprocess.Popen[bytes], job_id: str, owner: str, workdir: P
     return int(line) if line.strip().isdigit() else 0
 
 
-def start_job_process(job_id: str, owner: str, workdir: Path) -> JobProcess:
-    """The job's process: forked by this pool process's server, or (none alive) started cold."""
+def start_job_process(
+    job_id: str, owner: str, workdir: Path, *, runs_candidates: bool = False
+) -> JobProcess:
+    """The job's process: forked by this pool process's server, or (none alive) started cold.
+    ``runs_candidates`` (a goal job): the forked process forks a server for its candidates."""
     global _server
     server = _server
     if server is not None and (dict(os.environ) != _server_env or server.poll() is not None):
         stop_server()  # started under other settings (a test's), or gone
         server = None
     if server is not None:
-        pid = _forked(server, job_id, owner, workdir)
+        pid = _forked(server, job_id, owner, workdir, runs_candidates=runs_candidates)
         if pid:
             return ForkedJobProcess(pid)
         log.warning("the fork server did not answer; job %s starts cold", job_id)
@@ -158,6 +178,39 @@ def prepare_next() -> None:
     except OSError:
         log.warning("could not start a fork server; jobs start cold", exc_info=True)
         _server = None
+
+
+def fork_server_here() -> None:
+    """In a warm job process that will run candidates: fork this process's fork server from
+    its warm state (nothing left to warm), in a session of its own, dying with this process."""
+    global _server, _server_env
+    if not get_settings().worker.warm_job_processes or not _become_subreaper():
+        return
+    from compressor.lifeline import die_with_parent
+
+    parent = os.getpid()
+    requests_read, requests_write = os.pipe()
+    replies_read, replies_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(requests_write)
+            os.close(replies_read)
+            os.dup2(requests_read, 0)
+            os.close(requests_read)
+            os.setsid()
+            die_with_parent(parent)
+            from workers.job_process_forks import SERVER_NAME, serve
+
+            name_this_process(SERVER_NAME)
+            code = serve(replies_write, warmed=True)
+        finally:
+            os._exit(code)
+    os.close(requests_read)
+    os.close(replies_write)
+    _server = ForkedServer(pid, requests_write, replies_read)
+    _server_env = dict(os.environ)
 
 
 def stop_server() -> None:

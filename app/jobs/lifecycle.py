@@ -140,6 +140,7 @@ class Claim:
 
     attempt: int
     time_limit_s: int
+    goal: bool = False  # a goal job: its process will run candidates (workers/spare.py)
 
 
 def claim(session: Session, *, job_id: str, owner: str) -> Claim | None:
@@ -182,7 +183,7 @@ def claim(session: Session, *, job_id: str, owner: str) -> Claim | None:
         session, job_id, f"attempt {job.attempts + 1} started on {owner_node(owner)}"
     )
     time_limit = job.time_limit_s or get_settings().worker.job_soft_time_limit_s
-    return Claim(attempt=job.attempts + 1, time_limit_s=time_limit)
+    return Claim(attempt=job.attempts + 1, time_limit_s=time_limit, goal=job.goal is not None)
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -77,8 +79,8 @@ def test_a_job_runs_in_a_forked_process_and_a_kill_still_fails_it(
     started: list[spare.JobProcess] = []
     real = spare.start_job_process
 
-    def recording(job: str, owner: str, workdir: Path) -> spare.JobProcess:
-        started.append(real(job, owner, workdir))
+    def recording(job: str, owner: str, workdir: Path, **kwargs: bool) -> spare.JobProcess:
+        started.append(real(job, owner, workdir, **kwargs))
         return started[-1]
 
     monkeypatch.setattr(spare, "start_job_process", recording)
@@ -121,3 +123,42 @@ def test_a_job_runs_in_a_forked_process_and_a_kill_still_fails_it(
             assert job is not None and job.status == JobStatus.SUCCEEDED, job and job.error
     finally:
         spare.stop_server()
+
+
+FORK_SERVER_HERE = """
+import sys
+from workers import spare
+from workers.execute import execute_job
+spare.fork_server_here()
+server = spare._server
+started = []
+real = spare.start_job_process
+def recording(*args, **kwargs):
+    started.append(real(*args, **kwargs))
+    return started[-1]
+spare.start_job_process = recording
+execute_job(sys.argv[1], node="cpu@test")
+print(type(server).__name__, type(started[0]).__name__, started[0].returncode, server.poll())
+spare.stop_server()
+"""
+
+
+def test_a_goal_jobs_process_forks_its_candidates_from_a_server_of_its_own(
+    db: Path, digits_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A goal job's process forks a fork server from its own state before it opens a
+    connection (workers/spare.py's ``fork_server_here``); that server forks the candidates'
+    processes, which become that process's children, are waited for and run their jobs."""
+    from tests.fixtures.stack import ROOT
+
+    monkeypatch.setenv("MODELPRESS_WARM_JOB_PROCESSES", "true")
+    job_id = add_job(model_id=digits_model)
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SERVER_HERE, job_id], cwd=ROOT, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-4:] == ["ForkedServer", "ForkedJobProcess", "0", "None"]
+    with session() as s:
+        job = jobs_repository.get(s, job_id)
+        assert job is not None and job.status == JobStatus.SUCCEEDED, job and job.error

@@ -164,3 +164,15 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
     }
+
+
+def search_phases(client: Any, report: dict[str, Any]) -> str:
+    """Where a goal search's candidate time went: each candidate's own ``/phases`` summed by
+    phase over the candidates (a step is named by its technique: "step 2/6: distillation")."""
+    totals: dict[str, float] = {}
+    for cand in report["search"]["candidates"]:
+        for p in client.get(f"/v1/jobs/{cand['job_id']}/phases").json()["phases"]:
+            phase = str(p["phase"]).split(": ", 1)[-1]
+            totals[phase] = totals.get(phase, 0.0) + float(p["seconds"])
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in ranked)

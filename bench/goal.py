@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 from sklearn.model_selection import train_test_split
 
-from bench.common import Row
+from bench.common import Row, search_phases
 from bench.digits import mlp_steps
 from bench.page import load_average
 from compressor.artifacts import pack_tar_xz
@@ -44,7 +44,9 @@ GOAL = (
     "artifact's model and the fp32 upload each packed alone the same way), with "
     f"<= {POINTS} points lost on held-out test data, on each of two differently seeded models"
 )
-SCALING_WALL_GOAL_S = 40  # issue 24, on two workers: 85-98 s on the page it replaced
+SCALING_WALL_GOAL_S = 40  # issue 24, on two workers
+# Quoted, not measured here: what the page said when issue 24 was filed.
+SCALING_BEFORE = "85-98 s on two workers (the page when issue 24 was filed)"
 SCALING_GOAL = (
     "report the search's wall time with one worker and with two, same goal; "
     f"<= {SCALING_WALL_GOAL_S} s on two workers (issue 24)"
@@ -114,7 +116,8 @@ def _prepare(stack: Stack, work: Path, seed: int) -> Prepared:
 def _run(
     stack: Stack, body: dict[str, Any], work: Path, p: Prepared
 ) -> tuple[dict[str, Any], float, float]:
-    """The job's report, its wall time, and the downloaded artifact's held-out accuracy."""
+    """The job's report, its wall time, and the downloaded artifact's held-out accuracy; a
+    search's report gains where its candidates' time went (``phases_summed``)."""
     with stack.client() as client:
         started = time.monotonic()
         job_id = client.post("/v1/jobs", json=body).raise_for_status().json()["id"]
@@ -127,6 +130,8 @@ def _run(
             raise RuntimeError(f"job {job_id} {job['status']}: {job['error']}")
         report = client.get(f"/v1/jobs/{job_id}/report").json()["report"]
         content = client.get(f"/v1/jobs/{job_id}/artifact").content
+        if "search" in report:
+            report["phases_summed"] = search_phases(client, report)
     report["downloaded_bytes"] = len(content)
     folder = unpack_artifact(content, work / f"unpacked-{time.monotonic_ns()}")
     (model,) = folder.rglob("*.onnx")
@@ -226,6 +231,7 @@ def goal_scaling(work: Path) -> list[Row]:
     one's workers only wait on the broker while the other searches."""
     seed = SEEDS[0]
     runs: dict[int, list[tuple[float, int, int, float, float]]] = {1: [], 2: []}
+    phases: dict[float, str] = {}  # a two-worker run's wall time: where its candidates' time went
     goal = {"objective": "size", "max_accuracy_drop": BUDGET, "time_budget_s": TIME_BUDGET_S}
     with ExitStack() as up:
         stacks = {
@@ -240,6 +246,8 @@ def goal_scaling(work: Path) -> list[Row]:
                 body = {"model_id": p.model_id, "data": p.data, "goal": goal}
                 report, wall, _ = _run(stack, body, work, p)
                 search = report["search"]
+                if workers == 2:
+                    phases[wall] = report["phases_summed"]
                 runs[workers].append(
                     (wall, len(search["candidates"]), search["rounds"], load0, load_average())
                 )
@@ -252,6 +260,10 @@ def goal_scaling(work: Path) -> list[Row]:
     }
     loads = [x for r in runs.values() for _, _, _, a, b in r for x in (a, b)]
     figures["1-minute load average around the runs"] = f"{min(loads)} to {max(loads)}"
+    figures["where the best two-worker run's candidate time went (their /phases, summed)"] = phases[
+        best[2][0]
+    ]
+    figures["before (quoted)"] = SCALING_BEFORE
     return [
         Row(
             name="goal search wall time, one worker vs two (digits MLP, size goal)",

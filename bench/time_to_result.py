@@ -29,6 +29,11 @@ from tests.fixtures.stack import running_stack
 
 ROUNDS = 3  # the small job: alternated with the engine alone, best of each
 GOAL_RUNS = 2  # goal searches whose quantization-alone children are timed
+# Quoted, not measured here: what issue 24 measured when it was filed.
+SMALL_BEFORE, MINILM_BEFORE = (
+    "6.1-6.2 s (issue 24, idle make run)",
+    "56 s (issue 24, idle make run)",
+)
 CHILD_GOAL = {"objective": "size", "max_accuracy_drop": 0.005, "time_budget_s": 900}
 MINILM_ROUNDS = 2
 MINILM_RECIPE = SMALL_RECIPE
@@ -281,6 +286,7 @@ def time_to_result(work: Path) -> list[Row]:
                 "service overhead": f"{small.overhead_s:.2f} s",
                 "allowed": f"{small_allowed:.2f} s",
                 "where the best run's time went (its /phases)": small.best.where(),
+                "before (quoted)": SMALL_BEFORE,
             },
             goal=f"<= engine + {SMALL_OVER_S:.0f} s + {SMALL_OVER_FRACTION:.0%}, <= {SMALL_MAX_S:.0f} s",
             met=small.overhead_s <= small_allowed and small.best.seconds <= SMALL_MAX_S,
@@ -312,6 +318,7 @@ def time_to_result(work: Path) -> list[Row]:
                 "allowed": f"{minilm_allowed:.2f} s",
                 "packing and storing": f"{pack_store:.2f} s",
                 "where the best run's time went (its /phases)": text.best.where(),
+                "before (quoted)": MINILM_BEFORE,
             },
             goal=(
                 f"<= {MINILM_MAX_S:.0f} s, <= engine + {MINILM_OVER_FRACTION:.0%}, packing and "

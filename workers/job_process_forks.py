@@ -20,7 +20,9 @@ import os
 import sys
 import time
 
+from app.settings import get_settings
 from compressor.lifeline import die_with_parent
+from workers import spare
 from workers.spare import name_this_process, process_name
 
 SERVER_NAME = "mp-forkserver"
@@ -45,8 +47,6 @@ def _job_process(
     if candidates:
         # A goal job's process runs candidates: their server is forked now, from this warm
         # state, before this process opens a database connection a fork would share.
-        from workers.spare import fork_server_here
-
         fork_server_here()
     from workers import job_process
 
@@ -95,6 +95,33 @@ def serve(replies: int, *, warmed: bool = False) -> int:
         job_id, owner, workdir, candidates = line.rstrip("\n").split("\t")
         pid = _fork(job_id, owner, workdir, replies, candidates=candidates == "1")
         os.write(replies, f"{pid}\n".encode())
+
+
+def fork_server_here() -> None:
+    """In a warm job process that will run candidates: fork its fork server from this state
+    (nothing left to warm), in a session of its own, dying with this process."""
+    if not get_settings().worker.warm_job_processes or not spare.become_subreaper():
+        return
+    parent = os.getpid()
+    requests_read, requests_write = os.pipe()
+    replies_read, replies_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(requests_write)
+            os.close(replies_read)
+            os.dup2(requests_read, 0)
+            os.close(requests_read)
+            os.setsid()
+            die_with_parent(parent)
+            name_this_process(SERVER_NAME)
+            code = serve(replies_write, warmed=True)
+        finally:
+            os._exit(code)
+    os.close(requests_read)
+    os.close(replies_write)
+    spare.adopt_server(pid, requests_write, replies_read)
 
 
 def main() -> int:

@@ -75,8 +75,8 @@ class ForkedJobProcess:
 
 
 class ForkedServer(ForkedJobProcess):
-    """A goal job's fork server, forked from its warm process (``fork_server_here``): the
-    pipes of ``subprocess.Popen`` that the supervisor side reads and writes."""
+    """A goal job's fork server, forked from its warm process (``adopt_server``): the pipes of
+    ``subprocess.Popen`` that the supervisor side reads and writes."""
 
     def __init__(self, pid: int, requests: int, replies: int) -> None:
         super().__init__(pid)
@@ -97,7 +97,7 @@ def name_this_process(name: str) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
-def _become_subreaper() -> bool:
+def become_subreaper() -> bool:
     """Linux: orphaned descendants (the forked job processes) become this process's children."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -164,7 +164,7 @@ def prepare_next() -> None:
         if dict(os.environ) == _server_env:
             return
         stop_server()
-    if not _become_subreaper():
+    if not become_subreaper():
         return  # its job processes could not be waited for: jobs start cold
     try:
         _server = subprocess.Popen(
@@ -180,36 +180,11 @@ def prepare_next() -> None:
         _server = None
 
 
-def fork_server_here() -> None:
-    """In a warm job process that will run candidates: fork this process's fork server from
-    its warm state (nothing left to warm), in a session of its own, dying with this process."""
+def adopt_server(pid: int, requests: int, replies: int) -> None:
+    """Take a server forked from this process (a goal job's: workers/job_process_forks.py's
+    ``fork_server_here``) as the one its candidates' processes come from."""
     global _server, _server_env
-    if not get_settings().worker.warm_job_processes or not _become_subreaper():
-        return
-    from compressor.lifeline import die_with_parent
-
-    parent = os.getpid()
-    requests_read, requests_write = os.pipe()
-    replies_read, replies_write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(requests_write)
-            os.close(replies_read)
-            os.dup2(requests_read, 0)
-            os.close(requests_read)
-            os.setsid()
-            die_with_parent(parent)
-            from workers.job_process_forks import SERVER_NAME, serve
-
-            name_this_process(SERVER_NAME)
-            code = serve(replies_write, warmed=True)
-        finally:
-            os._exit(code)
-    os.close(requests_read)
-    os.close(replies_write)
-    _server = ForkedServer(pid, requests_write, replies_read)
+    _server = ForkedServer(pid, requests, replies)
     _server_env = dict(os.environ)
 
 

@@ -129,7 +129,8 @@ FORK_SERVER_HERE = """
 import sys
 from workers import spare
 from workers.execute import execute_job
-spare.fork_server_here()
+from workers.job_process_forks import fork_server_here
+fork_server_here()
 server = spare._server
 started = []
 real = spare.start_job_process
@@ -147,8 +148,9 @@ def test_a_goal_jobs_process_forks_its_candidates_from_a_server_of_its_own(
     db: Path, digits_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A goal job's process forks a fork server from its own state before it opens a
-    connection (workers/spare.py's ``fork_server_here``); that server forks the candidates'
-    processes, which become that process's children, are waited for and run their jobs."""
+    connection (workers/job_process_forks.py's ``fork_server_here``); that server forks the
+    candidates' processes, which become that process's children, are waited for and run
+    their jobs."""
     from tests.fixtures.stack import ROOT
 
     monkeypatch.setenv("MODELPRESS_WARM_JOB_PROCESSES", "true")

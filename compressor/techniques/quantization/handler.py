@@ -31,6 +31,7 @@ _ONNX_RUNS: dict[Scheme, _Run] = {
         out=out,
         calibration=ctx.calibration,
         batch_size=ctx.target.batch_size,
+        cpu=ctx.target.device == "cpu",
     ),
     "int8_weight_only": lambda config, source, out, _ctx: onnx_schemes.weight_only(
         config, bits=8, source=source, out=out

@@ -17,6 +17,7 @@ from compressor.formats.onnx_shapes import graph_batches
 from compressor.inputs import EvalInputs
 from compressor.techniques.quantization import conv
 from compressor.techniques.quantization.config import QuantizationConfig
+from compressor.techniques.quantization.cpu_rewrites import tune_for_cpu
 from compressor.techniques.quantization.smoothing import const_weight_matmuls
 from compressor.techniques.quantization.smoothing_choice import smoothed_or_plain
 
@@ -269,7 +270,8 @@ def int8_dynamic(
     config: QuantizationConfig, *, source: Path, out: Path, calibration: EvalInputs
 ) -> dict[str, Any]:
     _quiet()
-    model = _load_normalized(source)
+    tuning = tune_for_cpu(_load_normalized(source), calibration)
+    model = tuning.model
     candidates, kept, _errors = _plan_int8(config, model, calibration)
     tables = _table_bits(config, model.graph) if config.quantize_embeddings else {}
     _check_candidates(config, len(candidates), len(tables))
@@ -297,6 +299,7 @@ def int8_dynamic(
         "zero_points_dropped": dropped,
         "weight_dtype": weight_type(config)[1],
         **smoothing.details,
+        **({"cpu_rewrites": tuning.details} if tuning.found else {}),
     }
 
 
@@ -324,6 +327,7 @@ def int8_static(
     out: Path,
     calibration: EvalInputs,
     batch_size: int = 1,
+    cpu: bool = True,
 ) -> dict[str, Any]:
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -343,6 +347,9 @@ def int8_static(
             batch_size=batch_size,
         )
     model = _load_normalized(source)
+    tuning = tune_for_cpu(model, calibration) if cpu else None
+    if tuning is not None:
+        model = tuning.model
     candidates, kept, _errors = _plan_int8(config, model, calibration)
     _check_candidates(config, len(candidates), 0)
     weights, weights_why = weight_type(config)
@@ -389,6 +396,7 @@ def int8_static(
         "weights": "int8 per output channel" if config.per_channel else "int8 per tensor",
         "weight_dtype": weights_why,
         **smoothing.details,
+        **({"cpu_rewrites": tuning.details} if tuning is not None and tuning.found else {}),
     }
 
 

@@ -89,7 +89,7 @@ def test_no_more_quantize_dequantize_than_ort_defaults(
 
     from compressor.techniques.quantization.conv import prepare_graph
 
-    config = QuantizationConfig(scheme="int8_static", calibration_method="minmax")
+    config = QuantizationConfig(scheme="int8_static", calibration_method="minmax", float_fallback=0)
     _upload, out, report = _quantize(residual, tmp_path, config)
     assert not report["layers_kept_in_float"], report["layers_kept_in_float"]
     prepared, _ = prepare_graph(tmp_path / "upload.onnx", tmp_path)
@@ -204,3 +204,39 @@ def test_histogram_calibration_with_rows_no_batch_divides(
     assert report["final_calibration"].startswith("all 44 rows"), report["final_calibration"]
     ref, got = _logits(upload, residual.x_eval), _logits(tmp_path / "int8.onnx", residual.x_eval)
     assert float((ref.argmax(-1) == got.argmax(-1)).mean()) >= config.min_top1_agreement
+
+
+def test_without_a_bound_float_layers_are_bought_only_within_the_speed_margin(
+    residual: ConvDigits, tmp_path: Path
+) -> None:
+    """Issue 23: with no bound in the recipe the default never trades the one-liner's speed
+    for fidelity: of the float-layer counts tried (each built, timed and scored on held-out
+    rows), the most faithful within SPEED_MARGIN of the fully int8 graph's p50 ships."""
+    from compressor.techniques.quantization.conv import SPEED_MARGIN
+
+    _upload, _out, report = _quantize(residual, tmp_path, QuantizationConfig(scheme="int8_static"))
+    points = report["tradeoff"]
+    assert points[0]["float_layers"] == 0 and len(points) >= 3, points
+    limit = points[0]["p50_ms"] * (1 + SPEED_MARGIN)
+    affordable = [p for p in points if p["p50_ms"] <= limit]
+    chosen = next(p for p in points if p["float_layers"] == len(report["layers_kept_in_float"]))
+    assert chosen in affordable, (chosen, limit)
+
+    def rank(p: dict[str, Any]) -> tuple[float, float]:
+        return (-p["top1_agreement"], p["relative_output_error"])
+
+    assert rank(chosen) == min(rank(p) for p in affordable), points
+    assert "not enforced" in report["held_out_fidelity"]["bound_from"]
+    assert report["fidelity_measure"].startswith("top-1 agreement"), report["fidelity_measure"]
+
+
+def test_a_bound_from_the_recipe_is_met_with_the_fewest_float_layers(
+    residual: ConvDigits, tmp_path: Path
+) -> None:
+    config = QuantizationConfig(scheme="int8_static", min_top1_agreement=0.9)
+    _upload, _out, report = _quantize(residual, tmp_path, config)
+    assert report["held_out_fidelity"]["bound_from"] == "the recipe"
+    assert "bound" in report["float_fallback_rule"]
+    # Int8 alone clears 0.9 on digits: no layer is kept, and the table says what that costs.
+    assert report["layers_kept_in_float"] == {} and len(report["tradeoff"]) == 1
+    assert report["held_out_fidelity"]["met"] is True

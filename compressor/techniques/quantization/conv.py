@@ -57,6 +57,11 @@ PER_CHANNEL_OPSET = 13
 METHODS = ("minmax", "percentile", "entropy")
 FORMATS = ("QDQ", "QOperator")
 FORMAT_TIME_TIE = 0.03
+# With no fidelity bound from the recipe, float layers are kept only while the model stays
+# within this share of the fully int8 graph's p50, the most faithful such choice shipping; the
+# float-layer counts tried (the layers with the largest int8 error first).
+SPEED_MARGIN = 0.03
+FALLBACK_COUNTS = (1, 2, 4, 8)
 FORMAT_TIMING_ROUNDS = 3
 # The held-out slice must be big enough that one flipped prediction is not the whole story.
 MIN_HELD_OUT = 8
@@ -159,6 +164,7 @@ class Score:
     top1_agreement: float | None
     relative_error: float
     rows: int
+    cosine_min: float | None = None  # per row, the outputs flattened
 
     def meets(self, config: QuantizationConfig) -> bool:
         if self.top1_agreement is not None:
@@ -179,7 +185,12 @@ class Score:
 
     def as_dict(self) -> dict[str, float | None]:
         top1 = None if self.top1_agreement is None else round(self.top1_agreement, 4)
-        return {"top1_agreement": top1, "relative_output_error": round(self.relative_error, 5)}
+        cosine = None if self.cosine_min is None else round(self.cosine_min, 5)
+        return {
+            "top1_agreement": top1,
+            "relative_output_error": round(self.relative_error, 5),
+            "cosine_min": cosine,
+        }
 
 
 def score(reference: np.ndarray, candidate: np.ndarray) -> Score:
@@ -187,7 +198,10 @@ def score(reference: np.ndarray, candidate: np.ndarray) -> Score:
     rel = float(np.linalg.norm(ref - cand) / max(float(np.linalg.norm(ref)), 1e-12))
     classes = ref.ndim == 2 and ref.shape[1] > 1
     top1 = float((ref.argmax(-1) == cand.argmax(-1)).mean()) if classes else None
-    return Score(top1, rel, rows=len(ref))
+    a, b = ref.reshape(len(ref), -1), cand.reshape(len(cand), -1)
+    norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    cosine = float(((a * b).sum(axis=1) / norms).min()) if len(ref) else None
+    return Score(top1, rel, rows=len(ref), cosine_min=cosine)
 
 
 def split_calibration(calibration: EvalInputs) -> tuple[EvalInputs, EvalInputs, str]:
@@ -396,27 +410,65 @@ def _choose_method(
     return chosen, {m: s.as_dict() for m, s in scores.items()}
 
 
-def _keep_in_float(
-    config: QuantizationConfig,
-    qdq: onnx.ModelProto,
-    floats: dict[str, onnx.TensorProto],
-    runner: SliceRunner,
-    ref: np.ndarray,
-) -> tuple[list[str], dict[str, Score], Score]:
-    """Worst layers (each measured alone in int8) go back to float until the bound is met;
-    at most half of them, past which int8 is not what this graph wants."""
-    errors = layer_errors(qdq, floats, runner, ref)
-    order = sorted(errors, key=lambda n: -errors[n].relative_error)
+def bound_given(config: QuantizationConfig) -> bool:
+    """Whether the recipe set a fidelity bound (else the defaults only describe the result)."""
+    return bool({"min_top1_agreement", "max_output_error"} & config.model_fields_set)
+
+
+def _to_bound(config: QuantizationConfig, order: list[str], only: Any) -> tuple[list[str], Score]:
+    """Worst layers go back to float until the bound is met; at most half of them, past which
+    int8 is not what this graph wants."""
     kept = order[: config.float_fallback]
-
-    def current() -> Score:
-        return score(ref, runner.outputs(with_only(qdq, floats, set(order) - set(kept))))
-
-    now = current()
+    now = only(kept)
     while not now.meets(config) and len(kept) < len(order) // 2:
         kept.append(order[len(kept)])
-        now = current()
-    return kept, errors, now
+        now = only(kept)
+    return kept, now
+
+
+@dataclass(frozen=True)
+class Point:
+    """One float-fallback choice, built as it would ship (QDQ) and measured on the held-out
+    rows: a row of the report's trade-off table."""
+
+    kept: tuple[str, ...]
+    score: Score
+    p50_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"float_layers": len(self.kept), **self.score.as_dict(), "p50_ms": self.p50_ms}
+
+
+def _measured_points(
+    kept_sets: list[list[str]],
+    build: Any,
+    runner: SliceRunner,
+    ref: np.ndarray,
+) -> list[Point]:
+    """Each set of float layers built and scored; p50s from alternating rounds, the best of
+    each, so drift does not decide between them."""
+    paths = [build(kept, f"fallback{len(kept)}") for kept in kept_sets]
+    rounds: list[list[float]] = [[] for _ in paths]
+    for _ in range(FORMAT_TIMING_ROUNDS):
+        for i, path in enumerate(paths):
+            rounds[i].append(runner.p50_ms(path))
+    return [
+        Point(tuple(kept), score(ref, runner.outputs(path)), round(min(times), 4))
+        for kept, path, times in zip(kept_sets, paths, rounds, strict=True)
+    ]
+
+
+def _within_speed(
+    order: list[str], build: Any, runner: SliceRunner, ref: np.ndarray
+) -> tuple[list[str], list[Point]]:
+    """No bound given: the most faithful of a few float-layer counts whose p50 stays within
+    SPEED_MARGIN of the fully int8 graph's (issue 23: a default never behind ORT's one-liner)."""
+    counts = [k for k in FALLBACK_COUNTS if k <= len(order) // 2]
+    points = _measured_points([order[:k] for k in [0, *counts]], build, runner, ref)
+    limit = points[0].p50_ms * (1 + SPEED_MARGIN)
+    affordable = [p for p in points if p.p50_ms <= limit]
+    best = min(affordable, key=lambda p: (p.score.rank(), len(p.kept)))
+    return list(best.kept), points
 
 
 def _choose_format(
@@ -468,6 +520,18 @@ def _kept_report(
     return {**{n: "excluded by the recipe" for n in by_recipe}, **{n: why(n) for n in kept}}
 
 
+def _fidelity_measure(ref: np.ndarray) -> str:
+    if score(ref, ref).top1_agreement is not None:
+        return (
+            f"top-1 agreement with the original (the output, {list(ref.shape[1:])} per row, is "
+            "class scores), relative output error besides"
+        )
+    return (
+        f"relative output error (L2) against the original (the output, {list(ref.shape[1:])} "
+        "per row, is a dense map or an embedding, where a class agreement means nothing)"
+    )
+
+
 def _final_calibration(calibration: EvalInputs, judge: EvalInputs) -> str:
     if judge is calibration:
         return f"all {calibration.rows} rows (too few to hold some out)"
@@ -508,7 +572,39 @@ def int8_static_conv(
             "int8_static found no Conv, ConvTranspose, Gemm or MatMul with stored weights to "
             "quantize" + (" outside the excluded layers" if config.exclude else "")
         )
-    kept, errors, planned = _keep_in_float(config, qdq, float_initializers(prepared), runner, ref)
+    initial = float_initializers(prepared)
+    errors = layer_errors(qdq, initial, runner, ref)
+    order = sorted(errors, key=lambda n: -errors[n].relative_error)
+
+    def only(kept: list[str]) -> Score:
+        return score(ref, runner.outputs(with_only(qdq, initial, set(order) - set(kept))))
+
+    def build(kept: list[str], name: str) -> Path:
+        exclude = with_folded_neighbours(model.graph, (*by_recipe, *kept))
+        return quantize(method=method, exclude=exclude, name=name)
+
+    if bound_given(config) or "float_fallback" in config.model_fields_set:
+        kept, planned = (
+            _to_bound(config, order, only)
+            if bound_given(config)
+            else (
+                order[: config.float_fallback],
+                only(order[: config.float_fallback]),
+            )
+        )
+        points = _measured_points([[], kept] if kept else [[]], build, runner, ref)
+        rule = (
+            "the fewest float layers (largest int8 error first) that meet the recipe's bound"
+            if bound_given(config)
+            else f"the {config.float_fallback} layers with the largest int8 error (float_fallback)"
+        )
+    else:
+        kept, points = _within_speed(order, build, runner, ref)
+        planned = only(kept)
+        rule = (
+            "no bound in the recipe: the most faithful of the float-layer counts tried whose "
+            f"p50 stays within {SPEED_MARGIN:.0%} of the fully int8 graph's"
+        )
     floats = with_folded_neighbours(model.graph, (*by_recipe, *kept))
     fmt, chosen, formats = _choose_format(quantize, method, floats, runner, ref, config)
     # Judged on rows that did not calibrate it; what ships is calibrated again on every row,
@@ -543,6 +639,9 @@ def int8_static_conv(
         },
         "layers_int8": len(errors) - len(kept),
         "layers_kept_in_float": _kept_report(by_recipe, kept, errors),
+        "float_fallback_rule": rule,
+        "tradeoff": [p.as_dict() for p in points],
+        "fidelity_measure": _fidelity_measure(ref),
         "layer_errors": {n: s.as_dict() for n, s in errors.items()},
         "held_out_fidelity": {
             **achieved.as_dict(),
@@ -551,6 +650,9 @@ def int8_static_conv(
                 "min_top1_agreement": config.min_top1_agreement,
                 "max_output_error": config.max_output_error,
             },
+            "bound_from": "the recipe"
+            if bound_given(config)
+            else "the defaults, reported but not enforced (no bound in the recipe)",
             "met": achieved.meets(config),
         },
         "activations": "uint8 per tensor, range fixed from the calibration inputs",

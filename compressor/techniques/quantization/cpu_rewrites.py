@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import AttributeProto, numpy_helper
 
 from compressor.formats.onnx_shapes import graph_batches
 from compressor.inputs import EvalInputs
@@ -141,6 +141,7 @@ def soften_attention_masks(model: onnx.ModelProto) -> int:
         return 0
     constants = _constants(model)
     replaced = 0
+    old_names: set[str] = set()
     for node in list(model.graph.node):
         if node.op_type not in _MASK_OPS:
             continue
@@ -157,7 +158,33 @@ def soften_attention_masks(model: onnx.ModelProto) -> int:
                 constants[new_name] = soft
             node.input[slot] = new_name
             replaced += 1
+            old_names.add(name)
+    _drop_if_unused(model, old_names)
     return replaced
+
+
+def _names_read(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor name a node reads, subgraphs (If/Loop bodies) included."""
+    names = {o.name for o in graph.output}
+    for node in graph.node:
+        names.update(node.input)
+        for attr in node.attribute:
+            for sub in (
+                [attr.g, *attr.graphs]
+                if attr.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+                else []
+            ):
+                names |= _names_read(sub)
+    return names
+
+
+def _drop_if_unused(model: onnx.ModelProto, names: set[str]) -> None:
+    """The replaced constants no node reads any more (ORT warns about each at load)."""
+    unused = names - _names_read(model.graph)
+    for init in [i for i in model.graph.initializer if i.name in unused]:
+        model.graph.initializer.remove(init)
+    for node in [n for n in model.graph.node if n.op_type == "Constant" and n.output[0] in unused]:
+        model.graph.node.remove(node)
 
 
 def _feeds_layer_norm(g: _Graph, add: onnx.NodeProto) -> bool:

@@ -30,8 +30,10 @@ class QuantizationConfig:
             the layers' method, groups of 16; 8: the GenAI builder's round to nearest). Default:
             QuantizationConfigEmbeddingBits.VALUE_8.
         exclude (list[str] | Unset): Node-name substrings to keep in float, e.g. sensitive layers.
-        float_fallback (int | Unset): int8_dynamic/int8_static: keep this many MatMuls in float, the ones with the
-            largest measured int8 error on the calibration inputs. Default: 0.
+        float_fallback (int | Unset): int8_dynamic/int8_static: keep this many MatMuls (convolutional graphs: layers) in
+            float, the ones with the largest measured int8 error on the calibration inputs. Unset on a convolutional graph
+            with no bound set, the step keeps float only the layers that stay within 3% of the fully int8 graph's measured
+            p50, the most faithful such choice (report: tradeoff). Default: 0.
         group_size (None | QuantizationConfigGroupSizeType0 | Unset): Weight-only schemes: weights per quantization
             group (default 128).
         keep_8bit (list[str] | Unset): A causal LM's int4_weight_only for vllm or llama.cpp: Linear layers kept at 8
@@ -39,7 +41,8 @@ class QuantizationConfig:
             prefix ('model.layers.0'). Each name must match at least one Linear. llama.cpp's Q4_K_M keeps attention values
             and MLP down projections at higher precision for the same reason: they lose the most at 4 bits.
         max_output_error (float | Unset): int8_static on convolutional graphs, dense outputs (maps, embeddings): the
-            bound on relative output error (L2) on held-out calibration rows. Default: 0.05.
+            bound on relative output error (L2) on held-out calibration rows, met with the fewest float layers. Unset, 0.05
+            is reported against, not enforced. Default: 0.05.
         method (QuantizationConfigMethod | Unset): Causal LMs (runtimes vllm, onnxruntime-genai, llama.cpp), weight-only
             schemes: how weights are rounded. gptq: GPTQ with act-order, layer by layer on the calibration text; awq:
             activation-aware scaling (each norm/linear feeding a group of linears scaled per channel, searched for the
@@ -47,8 +50,9 @@ class QuantizationConfig:
             lowest perplexity on the held-out quarter of the calibration text. int8_dynamic on a causal LM (vllm, W8A8): rtn
             or gptq after SmoothQuant (auto tries both). Default: QuantizationConfigMethod.AUTO.
         min_top1_agreement (float | Unset): int8_static on convolutional graphs, classifier outputs: the most sensitive
-            layers stay float until top-1 agreement with the original on held-out calibration rows reaches this. Default:
-            0.98.
+            layers stay float until top-1 agreement with the original on held-out calibration rows reaches this, even where
+            that makes the model slower (the report's tradeoff table says what each point cost). Unset, 0.98 is reported
+            against, not enforced. Default: 0.98.
         per_channel (bool | Unset):  Default: True.
         quantize_embeddings (bool | Unset): int8_dynamic: store embedding tables quantized too (weight-only). Default:
             True.

@@ -61,6 +61,7 @@ FORMAT_TIME_TIE = 0.03
 # within this share of the fully int8 graph's p50, the most faithful such choice shipping; the
 # float-layer counts tried (the layers with the largest int8 error first).
 SPEED_MARGIN = 0.03
+BYTES_MARGIN = 0.01
 FALLBACK_COUNTS = (1, 2, 4, 8)
 FORMAT_TIMING_ROUNDS = 3
 # The held-out slice must be big enough that one flipped prediction is not the whole story.
@@ -434,9 +435,15 @@ class Point:
     kept: tuple[str, ...]
     score: Score
     p50_ms: float
+    bytes: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"float_layers": len(self.kept), **self.score.as_dict(), "p50_ms": self.p50_ms}
+        return {
+            "float_layers": len(self.kept),
+            **self.score.as_dict(),
+            "p50_ms": self.p50_ms,
+            "bytes": self.bytes,
+        }
 
 
 def _measured_points(
@@ -453,20 +460,29 @@ def _measured_points(
         for i, path in enumerate(paths):
             rounds[i].append(runner.p50_ms(path))
     return [
-        Point(tuple(kept), score(ref, runner.outputs(path)), round(min(times), 4))
+        Point(
+            tuple(kept), score(ref, runner.outputs(path)), round(min(times), 4), path.stat().st_size
+        )
         for kept, path, times in zip(kept_sets, paths, rounds, strict=True)
     ]
 
 
 def _within_speed(
-    order: list[str], build: Any, runner: SliceRunner, ref: np.ndarray
+    order: list[str], weightless: set[str], build: Any, runner: SliceRunner, ref: np.ndarray
 ) -> tuple[list[str], list[Point]]:
-    """No bound given: the most faithful of a few float-layer counts whose p50 stays within
-    SPEED_MARGIN of the fully int8 graph's (issue 23: a default never behind ORT's one-liner)."""
-    counts = [k for k in FALLBACK_COUNTS if k <= len(order) // 2]
-    points = _measured_points([order[:k] for k in [0, *counts]], build, runner, ref)
-    limit = points[0].p50_ms * (1 + SPEED_MARGIN)
-    affordable = [p for p in points if p.p50_ms <= limit]
+    """No bound given: the most faithful of a few float-layer choices whose p50 stays within
+    SPEED_MARGIN and whose bytes within BYTES_MARGIN of the fully int8 graph's (issue 23: a
+    default never larger or slower than ORT's one-liner). Choices: the worst layers, and the
+    worst of the layers without weights (Add, Concat, Resize...: float costs them no bytes)."""
+    half = len(order) // 2
+    free = [n for n in order if n in weightless]
+    sets = [order[:k] for k in FALLBACK_COUNTS if k <= half]
+    sets += [free[:k] for k in FALLBACK_COUNTS if k <= min(half, len(free))]
+    unique: list[list[str]] = [[], *(list(s) for s in dict.fromkeys(tuple(s) for s in sets))]
+    points = _measured_points(unique, build, runner, ref)
+    speed = points[0].p50_ms * (1 + SPEED_MARGIN)
+    size = points[0].bytes * (1 + BYTES_MARGIN)
+    affordable = [p for p in points if p.p50_ms <= speed and p.bytes <= size]
     best = min(affordable, key=lambda p: (p.score.rank(), len(p.kept)))
     return list(best.kept), points
 
@@ -599,11 +615,13 @@ def int8_static_conv(
             else f"the {config.float_fallback} layers with the largest int8 error (float_fallback)"
         )
     else:
-        kept, points = _within_speed(order, build, runner, ref)
+        weightless = {n.name for n in quantized_nodes(qdq) if n.op_type in BETWEEN_OPS}
+        kept, points = _within_speed(order, weightless, build, runner, ref)
         planned = only(kept)
         rule = (
-            "no bound in the recipe: the most faithful of the float-layer counts tried whose "
-            f"p50 stays within {SPEED_MARGIN:.0%} of the fully int8 graph's"
+            "no bound in the recipe: the most faithful of the float-layer choices tried whose "
+            f"p50 stays within {SPEED_MARGIN:.0%} and bytes within {BYTES_MARGIN:.0%} of the "
+            "fully int8 graph's"
         )
     floats = with_folded_neighbours(model.graph, (*by_recipe, *kept))
     fmt, chosen, formats = _choose_format(quantize, method, floats, runner, ref, config)

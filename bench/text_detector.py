@@ -121,6 +121,15 @@ def _train(model: TextDetector, steps: int, seed: int) -> None:
         opt.zero_grad()
         F.binary_cross_entropy(model(xt[idx]), yt[idx]).backward()
         opt.step()
+    # torchvision's trunk moves its BatchNorm statistics by 1% a step: after a short training
+    # they are still near their initial values, so they are measured once more on the pages.
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # a plain average over the passes below
+    with torch.no_grad():
+        for start in range(0, len(xt), 32):
+            model(xt[start : start + 32])
     model.eval()
 
 

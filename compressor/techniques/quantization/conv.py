@@ -440,6 +440,7 @@ class Point:
     def as_dict(self) -> dict[str, Any]:
         return {
             "float_layers": len(self.kept),
+            "layers": list(self.kept),
             **self.score.as_dict(),
             "p50_ms": self.p50_ms,
             "bytes": self.bytes,

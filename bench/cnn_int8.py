@@ -28,9 +28,13 @@ from scripts.conv_digits import INPUT, export, train
 
 CALIBRATION_IMAGES = 256
 BATCHES = (1, 32)
+# p50s within this share of each other are a tie: graphs of one structure with other scales
+# (the peer settings among themselves) differ by that much from round to round on this machine,
+# and the engine's own format choice uses the same band.
+TIE = 0.03
 GOAL = (
     "no peer setting at equal or better held-out top-1 agreement is smaller, or faster at batch "
-    "1 or 32"
+    f"1 or 32 (by more than {TIE:.0%}, the timing noise between equal graphs)"
 )
 MODELS = {
     "residual": "residual CNN with BatchNorm",
@@ -199,7 +203,7 @@ def _verdict(
     agreement = "text-pixel F1 vs fp32" if dense else "top-1 agreement"
     accuracy = "F1 vs the true text mask" if dense else "accuracy"
     beaten_by = {
-        p: [k for k in costs if stats[p][k] < ours[k]]
+        p: [k for k in costs if stats[p][k] < ours[k] * (1 - (TIE if k != "bytes" else 0))]
         for p in peers
         if stats[p]["agreement"] >= ours["agreement"]
     }

@@ -559,6 +559,72 @@ def _final_calibration(calibration: EvalInputs, judge: EvalInputs) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Fallback:
+    kept: list[str]
+    planned: Score  # the analysis graph's fidelity with these layers float
+    points: list[Point]
+    rule: str
+
+
+def _float_fallback(
+    config: QuantizationConfig,
+    qdq: onnx.ModelProto,
+    initial: dict[str, onnx.TensorProto],
+    errors: dict[str, Score],
+    runner: SliceRunner,
+    ref: np.ndarray,
+    build: Any,
+) -> _Fallback:
+    """Which layers stay float: the recipe's bound or count where it sets one, else the
+    speed- and bytes-bounded choice (see _within_speed)."""
+    order = sorted(errors, key=lambda n: -errors[n].relative_error)
+
+    def only(kept: list[str]) -> Score:
+        return score(ref, runner.outputs(with_only(qdq, initial, set(order) - set(kept))))
+
+    if bound_given(config):
+        kept, planned = _to_bound(config, order, only)
+        points = _measured_points([[], kept] if kept else [[]], build, runner, ref)
+        rule = "the fewest float layers (largest int8 error first) that meet the recipe's bound"
+        return _Fallback(kept, planned, points, rule)
+    if "float_fallback" in config.model_fields_set:
+        kept = order[: config.float_fallback]
+        points = _measured_points([[], kept] if kept else [[]], build, runner, ref)
+        rule = f"the {config.float_fallback} layers with the largest int8 error (float_fallback)"
+        return _Fallback(kept, only(kept), points, rule)
+    weightless = {n.name for n in quantized_nodes(qdq) if n.op_type in BETWEEN_OPS}
+    kept, points = _within_speed(order, weightless, build, runner, ref)
+    rule = (
+        "no bound in the recipe: the most faithful of the float-layer choices tried whose "
+        f"p50 stays within {SPEED_MARGIN:.0%} and bytes within {BYTES_MARGIN:.0%} of the "
+        "fully int8 graph's"
+    )
+    return _Fallback(kept, only(kept), points, rule)
+
+
+def _held_out_report(config: QuantizationConfig, achieved: Score, planned: Score) -> dict[str, Any]:
+    return {
+        **achieved.as_dict(),
+        "planned": planned.as_dict(),
+        "bound": {
+            "min_top1_agreement": config.min_top1_agreement,
+            "max_output_error": config.max_output_error,
+        },
+        "bound_from": "the recipe"
+        if bound_given(config)
+        else "the defaults, reported but not enforced (no bound in the recipe)",
+        "met": achieved.meets(config),
+    }
+
+
+FORMAT_RULE = (
+    "of those meeting the bound by over one standard error, the faster; within "
+    f"{FORMAT_TIME_TIE:.0%} of each other, the smaller"
+)
+INT8_OP_PREFIXES = ("QLinear", "Quantize", "Dequantize", "ConvInteger", "MatMulInteger")
+
+
 def int8_static_conv(
     config: QuantizationConfig,
     *,
@@ -589,41 +655,16 @@ def int8_static_conv(
             "int8_static found no Conv, ConvTranspose, Gemm or MatMul with stored weights to "
             "quantize" + (" outside the excluded layers" if config.exclude else "")
         )
-    initial = float_initializers(prepared)
-    errors = layer_errors(qdq, initial, runner, ref)
-    order = sorted(errors, key=lambda n: -errors[n].relative_error)
-
-    def only(kept: list[str]) -> Score:
-        return score(ref, runner.outputs(with_only(qdq, initial, set(order) - set(kept))))
+    errors = layer_errors(qdq, float_initializers(prepared), runner, ref)
 
     def build(kept: list[str], name: str) -> Path:
         exclude = with_folded_neighbours(model.graph, (*by_recipe, *kept))
         return quantize(method=method, exclude=exclude, name=name)
 
-    if bound_given(config) or "float_fallback" in config.model_fields_set:
-        kept, planned = (
-            _to_bound(config, order, only)
-            if bound_given(config)
-            else (
-                order[: config.float_fallback],
-                only(order[: config.float_fallback]),
-            )
-        )
-        points = _measured_points([[], kept] if kept else [[]], build, runner, ref)
-        rule = (
-            "the fewest float layers (largest int8 error first) that meet the recipe's bound"
-            if bound_given(config)
-            else f"the {config.float_fallback} layers with the largest int8 error (float_fallback)"
-        )
-    else:
-        weightless = {n.name for n in quantized_nodes(qdq) if n.op_type in BETWEEN_OPS}
-        kept, points = _within_speed(order, weightless, build, runner, ref)
-        planned = only(kept)
-        rule = (
-            "no bound in the recipe: the most faithful of the float-layer choices tried whose "
-            f"p50 stays within {SPEED_MARGIN:.0%} and bytes within {BYTES_MARGIN:.0%} of the "
-            "fully int8 graph's"
-        )
+    fallback = _float_fallback(
+        config, qdq, float_initializers(prepared), errors, runner, ref, build
+    )
+    kept = fallback.kept
     floats = with_folded_neighbours(model.graph, (*by_recipe, *kept))
     fmt, chosen, formats = _choose_format(quantize, method, floats, runner, ref, config)
     # Judged on rows that did not calibrate it; what ships is calibrated again on every row,
@@ -647,33 +688,15 @@ def int8_static_conv(
         "final_calibration": _final_calibration(calibration, judge),
         "format": fmt,
         "formats_measured": formats,
-        "format_rule": (
-            "of those meeting the bound by over one standard error, the faster; within "
-            f"{FORMAT_TIME_TIE:.0%} of each other, the smaller"
-        ),
-        "quantized_ops": {
-            k: v
-            for k, v in counts.items()
-            if k.startswith(("QLinear", "Quantize", "Dequantize", "ConvInteger", "MatMulInteger"))
-        },
+        "format_rule": FORMAT_RULE,
+        "quantized_ops": {k: v for k, v in counts.items() if k.startswith(INT8_OP_PREFIXES)},
         "layers_int8": len(errors) - len(kept),
         "layers_kept_in_float": _kept_report(by_recipe, kept, errors),
-        "float_fallback_rule": rule,
-        "tradeoff": [p.as_dict() for p in points],
+        "float_fallback_rule": fallback.rule,
+        "tradeoff": [p.as_dict() for p in fallback.points],
         "fidelity_measure": _fidelity_measure(ref),
         "layer_errors": {n: s.as_dict() for n, s in errors.items()},
-        "held_out_fidelity": {
-            **achieved.as_dict(),
-            "planned": planned.as_dict(),
-            "bound": {
-                "min_top1_agreement": config.min_top1_agreement,
-                "max_output_error": config.max_output_error,
-            },
-            "bound_from": "the recipe"
-            if bound_given(config)
-            else "the defaults, reported but not enforced (no bound in the recipe)",
-            "met": achieved.meets(config),
-        },
+        "held_out_fidelity": _held_out_report(config, achieved, fallback.planned),
         "activations": "uint8 per tensor, range fixed from the calibration inputs",
         "weights": "int8 per output channel" if config.per_channel else "int8 per tensor",
         "weight_dtype": weight_type[1],
